@@ -1,0 +1,35 @@
+VENV ?= .venv
+PYTHON ?= python3.11
+PY := $(VENV)/bin/python
+PORT ?= 8000
+WEB_THREADS ?= 8
+
+.PHONY: install install-dev run web worker test lint
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+# Web server and background worker together; Ctrl-C stops both.
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	trap 'kill 0' INT TERM EXIT; \
+	$(PY) manage.py db_worker & \
+	$(VENV)/bin/gunicorn searchapp.wsgi --bind 127.0.0.1:$(PORT) --workers 1 --threads $(WEB_THREADS) --timeout 300 --access-logfile - & \
+	wait
+
+test: install-dev
+	$(PY) -m pytest
+
+lint: install-dev
+	$(VENV)/bin/ruff check .

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSettings:
+    source: str
+    device: str
+    dtype: str
+    batch_size: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbeddingsSettings:
+    model: ModelSettings
+    model_name: str
+    model_aliases: tuple[str, ...]
+    text_max_tokens: int
+    audio_segment_sec: float
+    audio_max_duration_sec: float
+    image_max_pixels: int
+    max_upload_bytes: int
+    url_allowlist: tuple[str, ...]
+    fetch_timeout_sec: float
+    fetch_max_redirects: int
+    require_api_key: bool
+    rate_limit_per_minute: int
+
+    @property
+    def accepted_model_names(self) -> tuple[str, ...]:
+        return (self.model_name, *self.model_aliases)
+
+
+def embeddings_settings() -> EmbeddingsSettings:
+    return EmbeddingsSettings(
+        model=ModelSettings(
+            source=settings.EMBEDDINGS_MODEL,
+            device=settings.EMBEDDINGS_DEVICE,
+            dtype=settings.EMBEDDINGS_DTYPE,
+            batch_size=settings.EMBEDDINGS_BATCH_SIZE,
+        ),
+        model_name=settings.EMBEDDINGS_MODEL_NAME,
+        model_aliases=tuple(settings.EMBEDDINGS_MODEL_ALIASES),
+        text_max_tokens=settings.EMBEDDINGS_TEXT_MAX_TOKENS,
+        audio_segment_sec=settings.EMBEDDINGS_AUDIO_SEGMENT_SEC,
+        audio_max_duration_sec=settings.EMBEDDINGS_AUDIO_MAX_DURATION_SEC,
+        image_max_pixels=settings.EMBEDDINGS_IMAGE_MAX_PIXELS,
+        max_upload_bytes=settings.EMBEDDINGS_MAX_UPLOAD_BYTES,
+        url_allowlist=tuple(settings.EMBEDDINGS_URL_ALLOWLIST),
+        fetch_timeout_sec=settings.EMBEDDINGS_FETCH_TIMEOUT_SEC,
+        fetch_max_redirects=settings.EMBEDDINGS_FETCH_MAX_REDIRECTS,
+        require_api_key=settings.EMBEDDINGS_REQUIRE_API_KEY,
+        rate_limit_per_minute=settings.EMBEDDINGS_RATE_LIMIT_PER_MINUTE,
+    )

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from PIL.Image import Image
+
+Modality = Literal["text", "image", "audio"]
+TruncateSide = Literal["start", "end"]
+
+
+class ModelUnavailable(RuntimeError):
+    """The configured model cannot be loaded; the message says how to fix that."""
+
+
+class EmbeddingModel(ABC):
+    """One model that puts texts, images and audio into one vector space.
+
+    Implementations return float32 rows, L2-normalised, one per input, in input order.
+    """
+
+    family: str
+
+    def __init__(self, *, source: str) -> None:
+        self.source = source
+
+    @property
+    @abstractmethod
+    def dimension(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def sampling_rate(self) -> int: ...
+
+    @abstractmethod
+    def count_tokens(self, text: str) -> int: ...
+
+    @abstractmethod
+    def truncate_text(self, text: str, *, max_tokens: int, side: TruncateSide) -> str: ...
+
+    @abstractmethod
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    @abstractmethod
+    def embed_images(self, images: Sequence[Image]) -> np.ndarray: ...
+
+    @abstractmethod
+    def embed_audio(self, waveforms: Sequence[np.ndarray]) -> np.ndarray: ...
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if not np.isfinite(vectors).all():
+        raise FloatingPointError("the model produced non-finite values")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, np.finfo(np.float32).tiny)

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from embeddings.conf import ModelSettings, embeddings_settings
+from embeddings.engine.base import EmbeddingModel, ModelUnavailable
+from embeddings.engine.device import choose_device, choose_dtype
+from embeddings.engine.sentence_transformer import SentenceTransformerModel
+
+ModelFactory = Callable[[ModelSettings], EmbeddingModel]
+
+
+def _sentence_transformer(config: ModelSettings) -> EmbeddingModel:
+    device = choose_device(config.device)
+    return SentenceTransformerModel(
+        source=config.source,
+        device=device,
+        dtype=choose_dtype(config.dtype, device=device),
+        batch_size=config.batch_size,
+    )
+
+
+# config.json `model_type` -> how to load it. A new family is one entry and one module.
+FAMILIES: dict[str, ModelFactory] = {
+    "embedding_gemma2": _sentence_transformer,
+}
+
+# A failed load is not retried for this long, so a missing model costs each request nothing.
+RETRY_AFTER_FAILURE_SEC = 30.0
+
+_lock = threading.Lock()
+_loaded: dict[ModelSettings, EmbeddingModel] = {}
+_failed: dict[ModelSettings, tuple[float, ModelUnavailable]] = {}
+
+
+def get_model() -> EmbeddingModel:
+    config = embeddings_settings().model
+    model = _loaded.get(config)
+    if model is not None:
+        return model
+    with _lock:
+        if config in _loaded:
+            return _loaded[config]
+        if config in _failed:
+            failed_at, failure = _failed[config]
+            if time.monotonic() - failed_at < RETRY_AFTER_FAILURE_SEC:
+                raise failure
+        try:
+            model = load_model(config)
+        except ModelUnavailable as error:
+            _failed[config] = (time.monotonic(), error)
+            raise
+        # One model per process: a settings change replaces the old one.
+        _loaded.clear()
+        _failed.clear()
+        _loaded[config] = model
+        return model
+
+
+def load_model(config: ModelSettings) -> EmbeddingModel:
+    model_type = _model_type(config.source)
+    factory = FAMILIES.get(model_type)
+    if factory is None:
+        raise ModelUnavailable(
+            f"The model {config.source!r} is of type {model_type!r}, which this server cannot run; "
+            f"supported types: {', '.join(sorted(FAMILIES))}. Set EMBEDDINGS_MODEL to such a model."
+        )
+    try:
+        return factory(config)
+    except ModelUnavailable:
+        raise
+    except ValueError as error:
+        raise ModelUnavailable(f"Cannot load {config.source!r}: {error}") from error
+    except (OSError, RuntimeError) as error:
+        raise ModelUnavailable(_how_to_fix(config.source, error)) from error
+
+
+def _model_type(source: str) -> str:
+    from transformers import AutoConfig
+
+    try:
+        return str(AutoConfig.from_pretrained(source).model_type)
+    except (OSError, ValueError) as error:
+        raise ModelUnavailable(_how_to_fix(source, error)) from error
+
+
+def _how_to_fix(source: str, error: BaseException) -> str:
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return (
+        f"The embedding model {source!r} could not be loaded ({reason}). "
+        "On a machine that can reach the Hugging Face hub, run `python manage.py download_model` "
+        "(set HF_TOKEN if the hub asks you to log in and accept the licence); on an offline "
+        "machine, copy the model directory over and set EMBEDDINGS_MODEL to its path."
+    )
+
+
+def model_status() -> tuple[str, str]:
+    """("ready" | "unavailable" | "not_loaded", detail) without loading anything."""
+    config = embeddings_settings().model
+    if config in _loaded:
+        return "ready", f"{config.source} ({_loaded[config].dimension} dimensions)"
+    if config in _failed:
+        return "unavailable", str(_failed[config][1])
+    return "not_loaded", f"{config.source} loads on first use"

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from PIL.Image import Image
+
+from embeddings.conf import EmbeddingsSettings, embeddings_settings
+from embeddings.engine.base import EmbeddingModel
+from embeddings.engine.registry import get_model
+from embeddings.errors import InputError
+from embeddings.media.audio import AudioSegment, decode_audio, split_clip
+from embeddings.media.images import decode_image
+
+TextTruncate = Literal["start", "end", "none"]
+TEXT_TRUNCATE_CHOICES: tuple[TextTruncate, ...] = ("start", "end", "none")
+
+
+@dataclass(frozen=True)
+class Embedding:
+    vector: np.ndarray
+    start_sec: float | None = None
+    end_sec: float | None = None
+
+
+def prepare_text(
+    text: str, *, truncate: TextTruncate, model: EmbeddingModel, config: EmbeddingsSettings
+) -> str:
+    if not text.strip():
+        raise InputError("the text is empty.")
+    limit = config.text_max_tokens
+    if truncate == "none":
+        tokens = model.count_tokens(text)
+        if tokens > limit:
+            raise InputError(
+                f"the text token length should be less than or equal to {limit}; it is {tokens}. "
+                "Shorten it or set text_truncate to start or end."
+            )
+        return text
+    return model.truncate_text(text, max_tokens=limit, side=truncate)
+
+
+def prepare_image(data: bytes, *, config: EmbeddingsSettings) -> Image:
+    return decode_image(data, max_pixels=config.image_max_pixels)
+
+
+def prepare_audio(
+    data: bytes, *, start_offset_sec: float, model: EmbeddingModel, config: EmbeddingsSettings
+) -> list[AudioSegment]:
+    clip = decode_audio(
+        data,
+        sampling_rate=model.sampling_rate,
+        start_offset_sec=start_offset_sec,
+        max_duration_sec=config.audio_max_duration_sec,
+    )
+    return split_clip(clip, target_sec=config.audio_segment_sec)
+
+
+def embed_texts(texts: list[str], *, model: EmbeddingModel) -> list[Embedding]:
+    return [Embedding(vector) for vector in model.embed_texts(texts)]
+
+
+def embed_images(images: list[Image], *, model: EmbeddingModel) -> list[Embedding]:
+    return [Embedding(vector) for vector in model.embed_images(images)]
+
+
+def embed_segments(segments: list[AudioSegment], *, model: EmbeddingModel) -> list[Embedding]:
+    vectors = model.embed_audio([segment.samples for segment in segments])
+    return [
+        Embedding(vector, start_sec=segment.start_sec, end_sec=segment.end_sec)
+        for segment, vector in zip(segments, vectors, strict=True)
+    ]
+
+
+def embed_text(text: str, *, truncate: TextTruncate = "end") -> Embedding:
+    model, config = get_model(), embeddings_settings()
+    return embed_texts(
+        [prepare_text(text, truncate=truncate, model=model, config=config)], model=model
+    )[0]
+
+
+def embed_image(data: bytes) -> Embedding:
+    model = get_model()
+    return embed_images([prepare_image(data, config=embeddings_settings())], model=model)[0]
+
+
+def embed_audio(data: bytes, *, start_offset_sec: float = 0.0) -> list[Embedding]:
+    model, config = get_model(), embeddings_settings()
+    segments = prepare_audio(data, start_offset_sec=start_offset_sec, model=model, config=config)
+    return embed_segments(segments, model=model)

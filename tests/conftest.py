@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from embeddings.engine.base import EmbeddingModel
+from embeddings.engine.registry import get_model
+from embeddings.keys import api_key_create
+from tests.tiny_model import build_tiny_model
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings() -> None:
+    # Live-server threads would otherwise hold connections that block dropping the test database.
+    from django.conf import settings
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-embeddinggemma2"))
+
+
+@pytest.fixture(autouse=True)
+def _tiny_model_settings(settings, tiny_model_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_MODEL = str(tiny_model_dir)
+    settings.EMBEDDINGS_DEVICE = "cpu"
+
+
+@pytest.fixture
+def model() -> EmbeddingModel:
+    return get_model()
+
+
+@pytest.fixture
+def api_key(db: None) -> str:
+    return api_key_create(name="tests")[1]
+
+
+@pytest.fixture
+def api_client(api_key: str) -> Iterator[Client]:
+    yield Client(headers={"x-api-key": api_key})
+
+
+@pytest.fixture
+def file_server() -> Iterator[tuple[str, dict[str, bytes]]]:
+    # A loopback HTTP server for URL inputs: files[path] = bytes, then fetch base + path.
+    files: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            content = files.get(self.path)
+            if content is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", files
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

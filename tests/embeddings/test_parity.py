@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import io
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from PIL import Image
+from sentence_transformers import SentenceTransformer
+from transformers import AutoModel, AutoProcessor
+
+from tests.media_factory import make_image
+
+pytestmark = pytest.mark.django_db
+
+MIN_COSINE = 0.9999
+
+
+@pytest.fixture(scope="module")
+def reference_st(tiny_model_dir: Path) -> SentenceTransformer:
+    return SentenceTransformer(str(tiny_model_dir), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def reference_transformers(tiny_model_dir: Path) -> tuple[Any, Any]:
+    return AutoProcessor.from_pretrained(tiny_model_dir), AutoModel.from_pretrained(
+        tiny_model_dir
+    ).eval()
+
+
+def transformers_embedding(reference: tuple[Any, Any], **inputs: Any) -> np.ndarray:
+    processor, model = reference
+    features = processor(**inputs, return_tensors="pt")
+    for unused in processor.unused_input_names:
+        features.pop(unused, None)
+    with torch.inference_mode():
+        tokens = model(**features).last_hidden_state
+    mask = features["attention_mask"].unsqueeze(-1).to(tokens.dtype)
+    pooled = (tokens * mask).sum(dim=1) / mask.sum(dim=1)
+    return torch.nn.functional.normalize(pooled, dim=-1)[0].numpy()
+
+
+def api_vector(client: Client, modality: str, **fields: Any) -> np.ndarray:
+    response = client.post("/v1.3/embed", {"model_name": "embeddinggemma-2", **fields})
+    assert response.status_code == 200, response.content
+    return np.asarray(response.json()[f"{modality}_embedding"]["segments"][0]["float"])
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def wav_16k_mono(seconds: float) -> tuple[bytes, np.ndarray]:
+    rng = np.random.default_rng(7)
+    t = np.arange(int(16000 * seconds)) / 16000
+    signal = 0.3 * np.sin(2 * np.pi * 330 * t) + 0.05 * rng.standard_normal(t.size)
+    pcm = (signal * 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(16000)
+        writer.writeframes(pcm.tobytes())
+    return buffer.getvalue(), pcm.astype(np.float32) / 32768
+
+
+TEXT = "a dog running on the beach at sunset"
+
+
+def test_text_matches_sentence_transformers(
+    api_client: Client, reference_st: SentenceTransformer
+) -> None:
+    expected = reference_st.encode(TEXT)
+
+    assert cosine(api_vector(api_client, "text", text=TEXT), expected) >= MIN_COSINE
+
+
+def test_text_matches_transformers(
+    api_client: Client, reference_transformers: tuple[Any, Any]
+) -> None:
+    expected = transformers_embedding(reference_transformers, text=[TEXT])
+
+    assert cosine(api_vector(api_client, "text", text=TEXT), expected) >= MIN_COSINE
+
+
+def test_image_matches_sentence_transformers(
+    api_client: Client, reference_st: SentenceTransformer
+) -> None:
+    png = make_image("png", size=(120, 90))
+    expected = reference_st.encode(Image.open(io.BytesIO(png)).convert("RGB"))
+
+    actual = api_vector(api_client, "image", image_file=SimpleUploadedFile("a.png", png))
+
+    assert cosine(actual, expected) >= MIN_COSINE
+
+
+def test_image_matches_transformers(
+    api_client: Client, reference_transformers: tuple[Any, Any]
+) -> None:
+    png = make_image("png", size=(120, 90))
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    expected = transformers_embedding(reference_transformers, images=[image])
+
+    actual = api_vector(api_client, "image", image_file=SimpleUploadedFile("a.png", png))
+
+    assert cosine(actual, expected) >= MIN_COSINE
+
+
+def test_audio_matches_sentence_transformers(
+    api_client: Client, reference_st: SentenceTransformer
+) -> None:
+    wav, samples = wav_16k_mono(3.0)
+    expected = reference_st.encode({"array": samples, "sampling_rate": 16000})
+
+    actual = api_vector(api_client, "audio", audio_file=SimpleUploadedFile("a.wav", wav))
+
+    assert cosine(actual, expected) >= MIN_COSINE
+
+
+def test_audio_matches_transformers(
+    api_client: Client, reference_transformers: tuple[Any, Any]
+) -> None:
+    wav, samples = wav_16k_mono(3.0)
+    expected = transformers_embedding(reference_transformers, audio=[samples])
+
+    actual = api_vector(api_client, "audio", audio_file=SimpleUploadedFile("a.wav", wav))
+
+    assert cosine(actual, expected) >= MIN_COSINE

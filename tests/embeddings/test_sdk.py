@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from twelvelabs import TwelveLabs
+
+from embeddings.keys import api_key_create
+from tests.media_factory import make_audio, make_image
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MODEL = "Marengo-retrieval-2.7"
+
+
+@pytest.fixture
+def sdk(live_server, monkeypatch: pytest.MonkeyPatch) -> TwelveLabs:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("TWELVELABS_BASE_URL", f"{live_server.url}/v1.3")
+    return TwelveLabs(api_key=api_key_create(name="sdk")[1])
+
+
+@pytest.fixture
+def media_files(tmp_path: Path) -> dict[str, Path]:
+    image = tmp_path / "cat.png"
+    image.write_bytes(make_image("png"))
+    audio = tmp_path / "rain.mp3"
+    audio.write_bytes(make_audio("mp3", seconds=12.0))
+    return {"image": image, "audio": audio}
+
+
+def unit(values: list[float] | None) -> np.ndarray:
+    assert values is not None
+    vector = np.asarray(values)
+    assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
+    return vector
+
+
+def test_sdk_text(sdk: TwelveLabs, model) -> None:  # type: ignore[no-untyped-def]
+    result = sdk.embed.create(model_name=MODEL, text="rain on a tin roof")
+
+    assert result.model_name == MODEL
+    assert unit(result.text_embedding.segments[0].float_).shape == (model.dimension,)
+
+
+def test_sdk_image_file(sdk: TwelveLabs, media_files: dict[str, Path], model) -> None:  # type: ignore[no-untyped-def]
+    with media_files["image"].open("rb") as image:
+        result = sdk.embed.create(model_name=MODEL, image_file=image)
+
+    assert unit(result.image_embedding.segments[0].float_).shape == (model.dimension,)
+
+
+def test_sdk_image_url(sdk: TwelveLabs, file_server, settings, model) -> None:  # type: ignore[no-untyped-def]
+    base, files = file_server
+    files["/cat.webp"] = make_image("webp")
+    settings.EMBEDDINGS_URL_ALLOWLIST = ["127.0.0.1"]
+
+    result = sdk.embed.create(model_name=MODEL, image_url=f"{base}/cat.webp")
+
+    assert unit(result.image_embedding.segments[0].float_).shape == (model.dimension,)
+
+
+def test_sdk_audio_file_with_offset(sdk: TwelveLabs, media_files: dict[str, Path]) -> None:
+    with media_files["audio"].open("rb") as audio:
+        result = sdk.embed.create(model_name=MODEL, audio_file=audio, audio_start_offset_sec=2)
+
+    segments = result.audio_embedding.segments
+    assert len(segments) == 1
+    assert segments[0].start_offset_sec == pytest.approx(2.0)
+    unit(segments[0].float_)
+
+
+def test_sdk_audio_url(sdk: TwelveLabs, file_server, settings) -> None:  # type: ignore[no-untyped-def]
+    base, files = file_server
+    files["/speech.flac"] = make_audio("flac", seconds=25.0)
+    settings.EMBEDDINGS_URL_ALLOWLIST = ["127.0.0.0/8"]
+
+    result = sdk.embed.create(model_name=MODEL, audio_url=f"{base}/speech.flac")
+
+    segments = result.audio_embedding.segments
+    assert len(segments) == 3
+    assert segments[-1].end_offset_sec == pytest.approx(25.0, abs=0.05)
+
+
+def test_sdk_mixed_call_gives_one_dimension(sdk: TwelveLabs, media_files: dict[str, Path]) -> None:
+    with media_files["image"].open("rb") as image, media_files["audio"].open("rb") as audio:
+        result = sdk.embed.create(
+            model_name=MODEL, text="a cat", image_file=image, audio_file=audio
+        )
+
+    dimensions = {
+        unit(result.text_embedding.segments[0].float_).shape,
+        unit(result.image_embedding.segments[0].float_).shape,
+        *(unit(segment.float_).shape for segment in result.audio_embedding.segments),
+    }
+    assert len(dimensions) == 1
+
+
+def test_sdk_sees_bad_input_as_a_400(sdk: TwelveLabs) -> None:
+    from twelvelabs.errors import BadRequestError
+
+    with pytest.raises(BadRequestError) as raised:
+        sdk.embed.create(model_name="no-such-model", text="x")
+
+    assert raised.value.body["code"] == "parameter_invalid"

@@ -1,0 +1,148 @@
+"""A tiny, randomly initialised EmbeddingGemma 2 saved in the hub repository's layout.
+
+The real checkpoint cannot be downloaded here, so tests build this model with the real
+config, tokenizer, processor and sentence-transformers module classes, save it to a
+directory and load it through the production path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import (
+    EmbeddingGemma2Config,
+    EmbeddingGemma2Model,
+    EmbeddingGemma2Processor,
+    Gemma4AudioFeatureExtractor,
+    Gemma4ImageProcessor,
+    PreTrainedTokenizerFast,
+)
+from transformers.models.embedding_gemma2.video_processing_embedding_gemma2 import (
+    EmbeddingGemma2VideoProcessor,
+)
+
+EMBEDDING_DIM = 32
+MAX_SOFT_TOKENS = 70
+
+SPECIAL_TOKENS = {
+    "pad_token": "<pad>",
+    "eos_token": "<eos>",
+    "bos_token": "<bos>",
+    "unk_token": "<unk>",
+    "image_token": "<|image|>",
+    "boi_token": "<|image>",
+    "eoi_token": "<image|>",
+    "audio_token": "<|audio|>",
+    "boa_token": "<|audio>",
+    "eoa_token": "<audio|>",
+}
+VIDEO_TOKEN = "<|video|>"
+
+CORPUS = [
+    "a photo of a cat sitting on a sofa",
+    "a dog running on the beach at sunset",
+    "the sound of rain falling on a tin roof",
+    "birdsong in the forest early in the morning",
+    "a red car parked in front of an old house",
+    "piano music played softly in a concert hall",
+    "mountains covered with snow under a blue sky",
+    "people talking in a busy cafe",
+]
+
+
+def build_tokenizer() -> PreTrainedTokenizerFast:
+    specials = [*SPECIAL_TOKENS.values(), VIDEO_TOKEN]
+    backend = Tokenizer(models.BPE(unk_token=None))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    backend.train_from_iterator(CORPUS, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        extra_special_tokens={
+            name: token
+            for name, token in SPECIAL_TOKENS.items()
+            if name.startswith(("image", "boi", "eoi", "audio", "boa", "eoa"))
+        },
+        **{
+            name: SPECIAL_TOKENS[name]
+            for name in ("pad_token", "eos_token", "bos_token", "unk_token")
+        },
+    )
+
+
+def build_config(tokenizer: PreTrainedTokenizerFast) -> EmbeddingGemma2Config:
+    token_id = tokenizer.convert_tokens_to_ids
+    return EmbeddingGemma2Config(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 1,
+            "head_dim": 8,
+            "global_head_dim": 8,
+            "hidden_size_per_layer_input": 8,
+            "embedding_dim": EMBEDDING_DIM,
+            "sliding_window_pattern": 2,
+            "pad_token_id": token_id("<pad>"),
+            "eos_token_id": token_id("<eos>"),
+            "bos_token_id": token_id("<bos>"),
+        },
+        vision_config={
+            "model_type": "gemma4_vision",
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 2,
+            "head_dim": 8,
+            "position_embedding_size": 1024,
+        },
+        audio_config={
+            "model_type": "gemma4_audio",
+            "hidden_size": 16,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "subsampling_conv_channels": [128, 8],
+            "output_proj_dims": 16,
+        },
+        boi_token_id=token_id("<|image>"),
+        eoi_token_id=token_id("<image|>"),
+        image_token_id=token_id("<|image|>"),
+        video_token_id=token_id(VIDEO_TOKEN),
+        boa_token_id=token_id("<|audio>"),
+        eoa_token_index=token_id("<audio|>"),
+        audio_token_id=token_id("<|audio|>"),
+    )
+
+
+def build_tiny_model(directory: Path, *, seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer()
+    processor = EmbeddingGemma2Processor(
+        feature_extractor=Gemma4AudioFeatureExtractor(),
+        image_processor=Gemma4ImageProcessor(max_soft_tokens=MAX_SOFT_TOKENS),
+        tokenizer=tokenizer,
+        video_processor=EmbeddingGemma2VideoProcessor(),
+    )
+    model = EmbeddingGemma2Model(build_config(tokenizer)).eval()
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+
+    transformer = Transformer(str(directory))
+    sentence_model = SentenceTransformer(
+        modules=[transformer, Pooling(EMBEDDING_DIM, pooling_mode="mean"), Normalize()]
+    )
+    sentence_model.save(str(directory))
+    return directory
