@@ -19,7 +19,9 @@ def decode_image(data: bytes, *, max_pixels: int, max_side: int = 4096) -> Image
         raise InputError(
             f"unsupported or unreadable image; supported formats: {', '.join(SUPPORTED_FORMATS)}."
         ) from None
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError as error:
+        raise InputError(f"the image is too large: {error}") from None
+    except (OSError, ValueError) as error:
         raise InputError(f"could not decode the image: {error}") from None
     with image:
         pixels = image.width * image.height

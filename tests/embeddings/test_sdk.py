@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from twelvelabs import TwelveLabs
@@ -15,9 +17,10 @@ MODEL = "Marengo-retrieval-2.7"
 
 
 @pytest.fixture
-def sdk(live_server, monkeypatch: pytest.MonkeyPatch) -> TwelveLabs:  # type: ignore[no-untyped-def]
+def sdk(live_server, monkeypatch: pytest.MonkeyPatch) -> Iterator[TwelveLabs]:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("TWELVELABS_BASE_URL", f"{live_server.url}/v1.3")
-    return TwelveLabs(api_key=api_key_create(name="sdk")[1])
+    with httpx.Client(timeout=60) as http:
+        yield TwelveLabs(api_key=api_key_create(name="sdk")[1], httpx_client=http)
 
 
 @pytest.fixture
