@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from embeddings.engine.base import EmbeddingModel, ModelUnavailable
+from embeddings.engine.device import choose_device, choose_dtype
+from embeddings.engine.registry import get_model, model_status
+from tests.media_factory import make_image, sine
+
+
+def test_model_is_loaded_once_per_process(model: EmbeddingModel) -> None:
+    assert get_model() is model
+    assert model_status()[0] == "ready"
+
+
+def test_model_reports_dimension_and_sampling_rate(model: EmbeddingModel) -> None:
+    assert model.dimension == 32
+    assert model.sampling_rate == 16000
+
+
+def test_embeddings_are_unit_float32_rows_in_input_order(model: EmbeddingModel) -> None:
+    texts = ["a cat", "a dog on the beach", "rain"]
+
+    batch = model.embed_texts(texts)
+    one_by_one = np.stack([model.embed_texts([text])[0] for text in texts])
+
+    assert batch.dtype == np.float32
+    assert batch.shape == (3, model.dimension)
+    np.testing.assert_allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(batch, one_by_one, atol=1e-5)
+
+
+def test_text_that_looks_like_a_url_or_path_is_embedded_as_text(
+    model: EmbeddingModel, tmp_path: Path
+) -> None:
+    image_path = tmp_path / "cat.png"
+    image_path.write_bytes(make_image("png"))
+
+    # sentence-transformers would otherwise open the file or fetch the URL as an image.
+    vectors = model.embed_texts([str(image_path), "http://169.254.169.254/latest/a.jpg"])
+
+    assert vectors.shape == (2, model.dimension)
+
+
+def test_audio_batch_matches_one_by_one(model: EmbeddingModel) -> None:
+    clips = [sine(seconds, sampling_rate=16000)[0] for seconds in (1.0, 2.5, 4.0)]
+
+    batch = model.embed_audio(clips)
+    one_by_one = np.stack([model.embed_audio([clip])[0] for clip in clips])
+
+    np.testing.assert_allclose(batch, one_by_one, atol=1e-5)
+
+
+def test_concurrent_requests_get_the_same_vectors(model: EmbeddingModel) -> None:
+    texts = [f"item number {index}" for index in range(24)]
+    expected = model.embed_texts(texts)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda text: model.embed_texts([text])[0], texts))
+
+    np.testing.assert_allclose(np.stack(results), expected, atol=1e-5)
+
+
+def test_truncate_text_keeps_whole_tokens_from_either_side(model: EmbeddingModel) -> None:
+    text = "mountains covered with snow under a blue sky"
+
+    head = model.truncate_text(text, max_tokens=4, side="end")
+    tail = model.truncate_text(text, max_tokens=4, side="start")
+
+    assert text.startswith(head) and text.endswith(tail)
+    assert model.count_tokens(head) == 4
+    assert model.count_tokens(tail) == 4
+    assert model.truncate_text(text, max_tokens=500, side="end") == text
+
+
+def test_missing_model_is_unavailable_with_instructions(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_MODEL = str(tmp_path / "nowhere")
+
+    with pytest.raises(ModelUnavailable, match="download_model"):
+        get_model()
+    assert model_status()[0] == "unavailable"
+
+
+def test_unsupported_model_type_names_the_supported_ones(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    settings.EMBEDDINGS_MODEL = str(tmp_path)
+
+    with pytest.raises(ModelUnavailable, match=r"type 'bert'.*embedding_gemma2"):
+        get_model()
+
+
+def test_choose_device_honours_an_override_and_falls_back_to_cpu() -> None:
+    assert choose_device("cuda:1") == "cuda:1"
+    expected = (
+        "cuda"
+        if torch.cuda.is_available()
+        else "mps"
+        if torch.backends.mps.is_available()
+        else "cpu"
+    )
+    assert choose_device("auto") == expected
+
+
+def test_choose_dtype() -> None:
+    assert choose_dtype("auto", device="cpu") == torch.float32
+    assert choose_dtype("bfloat16", device="cpu") == torch.bfloat16
+    with pytest.raises(ValueError, match="NaN"):
+        choose_dtype("float16", device="cuda")
+    with pytest.raises(ValueError, match="auto, float32, bfloat16"):
+        choose_dtype("int8", device="cpu")
+
+
+def test_bfloat16_model_still_gives_float32_unit_vectors(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_DTYPE = "bfloat16"
+
+    vectors = get_model().embed_texts(["a cat"])
+
+    assert vectors.dtype == np.float32
+    assert np.linalg.norm(vectors[0]) == pytest.approx(1.0, abs=1e-5)
