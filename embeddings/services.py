@@ -73,19 +73,23 @@ def embed_segments(segments: list[AudioSegment], *, model: EmbeddingModel) -> li
     ]
 
 
-def embed_text(text: str, *, truncate: TextTruncate = "end") -> Embedding:
-    model, config = get_model(), embeddings_settings()
+def embed_text(
+    text: str, *, truncate: TextTruncate = "end", source: str | None = None
+) -> Embedding:
+    model, config = get_model(source=source), embeddings_settings()
     return embed_texts(
         [prepare_text(text, truncate=truncate, model=model, config=config)], model=model
     )[0]
 
 
-def embed_image(data: bytes) -> Embedding:
-    model = get_model()
+def embed_image(data: bytes, *, source: str | None = None) -> Embedding:
+    model = get_model(source=source)
     return embed_images([prepare_image(data, config=embeddings_settings())], model=model)[0]
 
 
-def embed_audio(data: bytes, *, start_offset_sec: float = 0.0) -> list[Embedding]:
-    model, config = get_model(), embeddings_settings()
+def embed_audio(
+    data: bytes, *, start_offset_sec: float = 0.0, source: str | None = None
+) -> list[Embedding]:
+    model, config = get_model(source=source), embeddings_settings()
     segments = prepare_audio(data, start_offset_sec=start_offset_sec, model=model, config=config)
     return embed_segments(segments, model=model)

@@ -1,12 +1,26 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from searchapp import views
+from searchapp import api, views
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", views.search_page, name="search"),
+    path("search/results", views.search_results, name="search-results"),
+    path("upload/", views.upload_page, name="upload"),
+    path("upload/file", views.upload_file, name="upload-file"),
+    path("upload/note", views.add_note, name="add-note"),
+    path("items/<int:pk>/", views.item_detail, name="item"),
+    path("items/<int:pk>/row", views.item_row, name="item-row"),
+    path("items/<int:pk>/media", views.item_media, name="item-media"),
+    path("items/<int:pk>/thumbnail", views.item_thumbnail, name="item-thumbnail"),
+    path("api/items", api.items, name="api-items"),
+    path("api/items/<int:pk>", api.item, name="api-item"),
+    path("api/search", api.search, name="api-search"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("embeddings.urls")),
 ]

@@ -1,22 +1,248 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.files.uploadedfile import UploadedFile
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from embeddings.conf import embeddings_settings
+from embeddings.engine.base import ModelUnavailable
 from embeddings.engine.registry import model_status
+from embeddings.errors import InputError, InputTooLarge
+from searchapp.forms import SearchForm, TextNoteForm, UploadForm, split_tags
+from searchapp.models import Item, Status
+from searchapp.search import LibraryQuery, library_search
+from searchapp.search_space import search_model_key
+from searchapp.selectors import SearchFilters, item_neighbours
+from searchapp.services.items import ItemDetails, item_add_file, item_add_text
+
+# Served inline: everything else is a download, so no upload can run in the site's origin.
+INLINE_TYPES = {
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "image/bmp",
+    "image/tiff",
+    "audio/wav",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/ogg",
+    "audio/flac",
+    "audio/webm",
+}
 
 
-def home(request: HttpRequest) -> HttpResponse:
+def _search_allowed(request: HttpRequest) -> bool:
+    return request.user.is_authenticated or not settings.SEARCH_REQUIRES_LOGIN
+
+
+def _model_banner() -> str:
     state, detail = model_status()
-    config = embeddings_settings()
+    return detail if state == "unavailable" else ""
+
+
+@require_GET
+def search_page(request: HttpRequest) -> HttpResponse:
+    if not _search_allowed(request):
+        return redirect_to_login(request.get_full_path())
+    form = SearchForm(request.GET)
+    context = {
+        "form": form,
+        "min_score_default": settings.SEARCH_MIN_SCORE,
+        "model_problem": _model_banner(),
+    }
+    if form.is_valid() and (form.cleaned_data["q"] or form.cleaned_data["item"]):
+        context |= _results_context(request, form, file_bytes=None)
+    return render(request, "searchapp/search.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def search_results(request: HttpRequest) -> HttpResponse:
+    if not _search_allowed(request):
+        return HttpResponse("Sign in to search.", status=403)
+    form = SearchForm(request.POST or request.GET, request.FILES or None)
+    if not form.is_valid():
+        return _message(request, _form_errors(form), status=400)
+    upload: UploadedFile | None = form.cleaned_data["query_file"]
+    try:
+        file_bytes = _read_upload(upload) if upload is not None else None
+    except InputError as error:
+        return _message(request, str(error), status=error.status)
+    context = _results_context(request, form, file_bytes=file_bytes)
+    return render(request, "searchapp/_results.html", context)
+
+
+def _results_context(
+    request: HttpRequest, form: SearchForm, *, file_bytes: bytes | None
+) -> dict[str, object]:
+    data = form.cleaned_data
+    min_score = data["min_score"] if data["min_score"] is not None else settings.SEARCH_MIN_SCORE
+    query = LibraryQuery(
+        text=data["q"],
+        file_bytes=file_bytes,
+        item_id=data["item"],
+        filters=SearchFilters(
+            modality=data["modality"] or None, tag=data["tag"] or None, min_score=min_score
+        ),
+        page=data["page"] or 1,
+        page_size=settings.SEARCH_PAGE_SIZE,
+        semantic_only=data["semantic"],
+    )
+    if query.is_empty:
+        return {"results": None}
+    try:
+        results = library_search(query)
+    except (InputError, ModelUnavailable) as error:
+        return {"results": None, "error": str(error)}
+    params = request.GET.copy() if request.method == "GET" else request.POST.copy()
+    params.pop("page", None)
+    params.pop("query_file", None)
+    params.pop("csrfmiddlewaretoken", None)
+    return {
+        "results": results,
+        "query": query,
+        "next_page": query.page + 1 if results.page.has_more else None,
+        "previous_page": query.page - 1 if query.page > 1 else None,
+        "page_params": params.urlencode(),
+        "from_file": file_bytes is not None,
+    }
+
+
+def _read_upload(upload: UploadedFile) -> bytes:
+    limit = embeddings_settings().max_upload_bytes
+    if upload.size is not None and upload.size > limit:
+        raise InputTooLarge(f"the file is larger than {limit} bytes.")
+    return upload.read()
+
+
+def _message(request: HttpRequest, message: str, *, status: int) -> HttpResponse:
+    return render(request, "searchapp/_message.html", {"message": message}, status=status)
+
+
+def _form_errors(form: SearchForm | UploadForm | TextNoteForm) -> str:
+    return "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+
+
+@login_required
+@require_GET
+def upload_page(request: HttpRequest) -> HttpResponse:
+    recent = Item.objects.filter(added_by=request.user)[:20]
     return render(
         request,
-        "home.html",
-        {
-            "model_state": state,
-            "model_detail": detail,
-            "model_names": config.accepted_model_names,
-            "embed_url": request.build_absolute_uri("/v1.3"),
-        },
+        "searchapp/upload.html",
+        {"recent": recent, "note_form": TextNoteForm(), "model_problem": _model_banner()},
     )
+
+
+@login_required
+@require_POST
+def upload_file(request: HttpRequest) -> HttpResponse:
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _message(request, _form_errors(form), status=400)
+    upload: UploadedFile = form.cleaned_data["file"]
+    details = ItemDetails(
+        title=form.cleaned_data["title"],
+        description=form.cleaned_data["description"],
+        tags=split_tags(form.cleaned_data["tags"]),
+    )
+    try:
+        item, created = item_add_file(
+            data=_read_upload(upload),
+            filename=upload.name or "upload",
+            details=details,
+            added_by_id=request.user.pk,
+        )
+    except InputError as error:
+        return _message(request, f"{upload.name}: {error}", status=error.status)
+    return render(
+        request,
+        "searchapp/_item_row.html",
+        {"item": item, "duplicate": not created},
+        status=201 if created else 200,
+    )
+
+
+@login_required
+@require_POST
+def add_note(request: HttpRequest) -> HttpResponse:
+    form = TextNoteForm(request.POST)
+    if not form.is_valid():
+        return _message(request, _form_errors(form), status=400)
+    try:
+        item, created = item_add_text(
+            text=form.cleaned_data["text"],
+            details=ItemDetails(
+                title=form.cleaned_data["title"], tags=split_tags(form.cleaned_data["tags"])
+            ),
+            added_by_id=request.user.pk,
+        )
+    except InputError as error:
+        return _message(request, str(error), status=error.status)
+    return render(
+        request,
+        "searchapp/_item_row.html",
+        {"item": item, "duplicate": not created},
+        status=201 if created else 200,
+    )
+
+
+def _visible_item(request: HttpRequest, pk: int) -> Item:
+    item = get_object_or_404(Item, pk=pk)
+    if item.hidden and not request.user.is_staff:
+        raise Http404("No such item.")
+    return item
+
+
+@login_required
+@require_GET
+def item_row(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "searchapp/_item_row.html", {"item": _visible_item(request, pk)})
+
+
+@require_GET
+def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    if not _search_allowed(request):
+        return redirect_to_login(request.get_full_path())
+    item = _visible_item(request, pk)
+    neighbours = (
+        item_neighbours(item=item, model_key=search_model_key())
+        if item.status == Status.READY
+        else []
+    )
+    return render(request, "searchapp/item.html", {"item": item, "neighbours": neighbours})
+
+
+@require_GET
+def item_media(request: HttpRequest, pk: int) -> FileResponse:
+    return _serve(request, pk, thumbnail=False)
+
+
+@require_GET
+def item_thumbnail(request: HttpRequest, pk: int) -> FileResponse:
+    return _serve(request, pk, thumbnail=True)
+
+
+def _serve(request: HttpRequest, pk: int, *, thumbnail: bool) -> FileResponse:
+    if not _search_allowed(request):
+        raise Http404("No such item.")
+    item = _visible_item(request, pk)
+    field = item.thumbnail if thumbnail else item.file
+    if not field:
+        raise Http404("No file.")
+    content_type = "image/webp" if thumbnail else item.mime_type
+    inline = content_type in INLINE_TYPES
+    response = FileResponse(
+        field.open("rb"),
+        content_type=content_type if inline else "application/octet-stream",
+        as_attachment=not inline,
+        filename=item.original_filename or None,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

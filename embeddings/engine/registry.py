@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from embeddings.conf import ModelSettings, embeddings_settings
 from embeddings.engine.base import EmbeddingModel, ModelUnavailable
@@ -35,8 +36,11 @@ _loaded: dict[ModelSettings, EmbeddingModel] = {}
 _failed: dict[ModelSettings, tuple[float, ModelUnavailable]] = {}
 
 
-def get_model() -> EmbeddingModel:
+def get_model(*, source: str | None = None) -> EmbeddingModel:
+    """The configured model, or the one at `source` with the configured device and dtype."""
     config = embeddings_settings().model
+    if source is not None:
+        config = replace(config, source=source)
     model = _loaded.get(config)
     if model is not None:
         return model

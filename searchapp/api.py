@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+
+from embeddings.api.access import authenticate, check_rate_limit
+from embeddings.api.errors import ApiError, error_response, invalid, not_provided
+from embeddings.conf import embeddings_settings
+from embeddings.engine.base import ModelUnavailable
+from embeddings.errors import InputError, InputTooLarge
+from searchapp.forms import split_tags
+from searchapp.models import Item, Modality
+from searchapp.search import LibraryQuery, library_search
+from searchapp.selectors import SearchFilters, SearchHit, visible_items
+from searchapp.services.items import ItemDetails, item_add_file, item_add_text
+
+MAX_LIMIT = 100
+
+
+def _api_view(view):  # type: ignore[no-untyped-def]
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        config = embeddings_settings()
+        try:
+            api_key = authenticate(request, config=config)
+            headers = check_rate_limit(api_key, config=config)
+            response = view(request, *args, **kwargs)
+        except ApiError as error:
+            return error_response(error)
+        except InputError as error:
+            return error_response(
+                ApiError(status=error.status, code=error.code, message=str(error))
+            )
+        except ModelUnavailable as error:
+            return error_response(
+                ApiError(status=503, code="model_unavailable", message=str(error))
+            )
+        for name, value in headers.items():
+            response[name] = value
+        return response
+
+    return csrf_exempt(wrapped)
+
+
+def item_json(request: HttpRequest, item: Item) -> dict[str, Any]:
+    return {
+        "id": item.pk,
+        "modality": item.modality,
+        "status": item.status,
+        "error_message": item.error_message,
+        "title": item.display_title,
+        "description": item.description,
+        "tags": item.tags,
+        "original_filename": item.original_filename,
+        "mime_type": item.mime_type,
+        "size_bytes": item.size_bytes,
+        "width": item.width,
+        "height": item.height,
+        "duration_sec": item.duration_sec,
+        "text": item.text or None,
+        "media_url": request.build_absolute_uri(reverse("item-media", args=[item.pk]))
+        if item.file
+        else None,
+        "thumbnail_url": (
+            request.build_absolute_uri(reverse("item-thumbnail", args=[item.pk]))
+            if item.thumbnail
+            else None
+        ),
+        "created_at": item.created_at.isoformat(),
+    }
+
+
+def _method(request: HttpRequest, allowed: str) -> None:
+    if request.method != allowed:
+        raise ApiError(status=405, code="method_not_allowed", message=f"Use {allowed}.")
+
+
+@_api_view
+def items(request: HttpRequest) -> JsonResponse:
+    _method(request, "POST")
+    details = ItemDetails(
+        title=request.POST.get("title", ""),
+        description=request.POST.get("description", ""),
+        tags=split_tags(request.POST.get("tags", "")),
+    )
+    upload = request.FILES.get("file")
+    text = request.POST.get("text", "")
+    if upload is not None and text:
+        raise invalid("Send either file or text, not both.")
+    if upload is not None:
+        limit = embeddings_settings().max_upload_bytes
+        if upload.size is not None and upload.size > limit:
+            raise InputTooLarge(f"file: the file is larger than {limit} bytes.")
+        item, created = item_add_file(
+            data=upload.read(), filename=upload.name or "upload", details=details
+        )
+    elif text:
+        item, created = item_add_text(text=text, details=details)
+    else:
+        raise not_provided("Send a file (multipart) or text.")
+    return JsonResponse(
+        {**item_json(request, item), "created": created}, status=201 if created else 200
+    )
+
+
+@_api_view
+def item(request: HttpRequest, pk: int) -> JsonResponse:
+    _method(request, "GET")
+    found = visible_items().filter(pk=pk).first()
+    if found is None:
+        raise ApiError(status=404, code="resource_not_exists", message=f"No item {pk}.")
+    return JsonResponse(item_json(request, found))
+
+
+@_api_view
+def search(request: HttpRequest) -> JsonResponse:
+    _method(request, "POST")
+    data = request.POST
+    upload = request.FILES.get("image_file") or request.FILES.get("audio_file")
+    query = LibraryQuery(
+        text=data.get("text", "").strip(),
+        file_bytes=upload.read() if upload is not None else None,
+        item_id=_int(data, "item_id"),
+        filters=SearchFilters(
+            modality=_modality(data.get("modality", "")),
+            min_score=_float(data, "min_score", default=settings.SEARCH_MIN_SCORE),
+        ),
+        page_size=min(_int(data, "limit") or 20, MAX_LIMIT),
+    )
+    if query.is_empty:
+        raise not_provided("Send text, image_file, audio_file or item_id.")
+    results = library_search(query)
+    return JsonResponse(
+        {
+            "results": [_hit_json(request, hit) for hit in results.page.hits],
+            "has_more": results.page.has_more,
+            "warning": results.model_problem or None,
+        }
+    )
+
+
+def _hit_json(request: HttpRequest, hit: SearchHit) -> dict[str, Any]:
+    assert hit.item is not None
+    return {
+        **item_json(request, hit.item),
+        "score": hit.score,
+        "start_offset_sec": hit.start_sec,
+        "end_offset_sec": hit.end_sec,
+        "text_match": hit.text_match,
+    }
+
+
+def _int(data: Any, name: str) -> int | None:
+    raw = data.get(name, "")
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid(f"{name} must be a whole number.") from None
+    if value < 1:
+        raise invalid(f"{name} must be at least 1.")
+    return value
+
+
+def _float(data: Any, name: str, *, default: float) -> float:
+    raw = data.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise invalid(f"{name} must be a number.") from None
+    if not -1.0 <= value <= 1.0:
+        raise invalid(f"{name} must be between -1 and 1.")
+    return value
+
+
+def _modality(raw: str) -> str | None:
+    if not raw:
+        return None
+    if raw not in Modality.values:
+        raise invalid(f"modality must be one of {', '.join(Modality.values)}.")
+    return raw

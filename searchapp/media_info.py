@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import av
+from PIL import Image
+
+from embeddings.errors import InputError
+from searchapp.models import Modality
+
+IMAGE_MIME_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+}
+AUDIO_MIME_TYPES = {
+    "wav": "audio/wav",
+    "mp3": "audio/mpeg",
+    "mov,mp4,m4a,3gp,3g2,mj2": "audio/mp4",
+    "ogg": "audio/ogg",
+    "flac": "audio/flac",
+    "matroska,webm": "audio/webm",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class MediaInfo:
+    modality: Modality
+    mime_type: str
+    width: int | None = None
+    height: int | None = None
+    duration_sec: float | None = None
+
+
+def probe_media(data: bytes) -> MediaInfo:
+    """What an uploaded file is, read from its content, never from its name."""
+    image = _probe_image(data)
+    if image is not None:
+        return image
+    audio = _probe_audio(data)
+    if audio is not None:
+        return audio
+    raise InputError(
+        "the file is neither a supported image (JPEG, PNG, WebP, GIF, BMP, TIFF) nor a supported "
+        "audio file (WAV, MP3, M4A/AAC, OGG, Opus, FLAC, WebM)."
+    )
+
+
+def _probe_image(data: bytes) -> MediaInfo | None:
+    try:
+        with Image.open(io.BytesIO(data), formats=list(IMAGE_MIME_TYPES)) as image:
+            return MediaInfo(
+                modality=Modality.IMAGE,
+                mime_type=IMAGE_MIME_TYPES[image.format or "PNG"],
+                width=image.width,
+                height=image.height,
+            )
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def _probe_audio(data: bytes) -> MediaInfo | None:
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            if not container.streams.audio:
+                return None
+            duration = container.duration / av.time_base if container.duration else None
+            return MediaInfo(
+                modality=Modality.AUDIO,
+                mime_type=AUDIO_MIME_TYPES.get(container.format.name, "application/octet-stream"),
+                duration_sec=duration,
+            )
+    except (av.FFmpegError, OSError, ValueError):
+        return None

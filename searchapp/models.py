@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from pgvector.django import VectorField
+
+
+class Modality(models.TextChoices):
+    IMAGE = "image", "Image"
+    AUDIO = "audio", "Audio"
+    TEXT = "text", "Text"
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class Item(models.Model):
+    modality = models.CharField(max_length=5, choices=Modality.choices)
+    file = models.FileField(upload_to="items/%Y/%m/", blank=True)
+    thumbnail = models.ImageField(upload_to="thumbnails/%Y/%m/", blank=True)
+    text = models.TextField(blank=True)
+    original_filename = models.CharField(max_length=255, blank=True)
+    content_hash = models.CharField(max_length=64, unique=True, editable=False)
+    title = models.CharField(max_length=255, blank=True)
+    description = models.TextField(blank=True)
+    tags = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    source_url = models.URLField(max_length=2000, blank=True)
+    mime_type = models.CharField(max_length=100, blank=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    duration_sec = models.FloatField(null=True, blank=True)
+    hidden = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    error_message = models.TextField(blank=True)
+    embedded_with = models.CharField(max_length=255, blank=True, editable=False)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    search_document = SearchVectorField(null=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            GinIndex(fields=["search_document"], name="item_search_document"),
+            GinIndex(fields=["tags"], name="item_tags"),
+            models.Index(fields=["status", "hidden", "modality"], name="item_listing"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(modality="text", text__gt="")
+                | (~models.Q(modality="text") & ~models.Q(file="")),
+                name="item_has_content",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_title
+
+    @property
+    def display_title(self) -> str:
+        if self.title:
+            return self.title
+        if self.original_filename:
+            return self.original_filename
+        return self.text[:80]
+
+
+class ItemEmbedding(models.Model):
+    """One vector per item, or per audio segment, made by one model.
+
+    `model_key` names the model that made the vector, so a model switch can re-embed in the
+    background while search keeps using the old vectors. `modality` and `hidden` repeat the
+    item's, so that filtered searches are answered from this table's HNSW index alone.
+    """
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="embeddings")
+    model_key = models.CharField(max_length=255)
+    segment = models.PositiveIntegerField(default=0)
+    start_sec = models.FloatField(null=True, blank=True)
+    end_sec = models.FloatField(null=True, blank=True)
+    modality = models.CharField(max_length=5, choices=Modality.choices)
+    hidden = models.BooleanField(default=False)
+    embedding = VectorField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "model_key", "segment"], name="one_vector_per_item_segment_model"
+            ),
+        ]
+        indexes = [models.Index(fields=["model_key", "item"], name="embedding_model_item")]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} #{self.segment} ({self.model_key})"

@@ -1,0 +1,195 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
+from django.db.models import F, QuerySet
+from pgvector import Vector
+from psycopg import sql
+
+from searchapp.models import Item, ItemEmbedding, Status
+
+RRF_K = 60
+EF_SEARCH = 100
+# Audio items have several vectors; fetch this many more rows than items wanted.
+CANDIDATES_PER_RESULT = 4
+
+
+@dataclass
+class SearchHit:
+    item_id: int
+    item: Item | None = None
+    score: float | None = None
+    start_sec: float | None = None
+    end_sec: float | None = None
+    text_match: bool = False
+    rank_score: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchFilters:
+    modality: str | None = None
+    tag: str | None = None
+    min_score: float = 0.0
+    exclude_item_id: int | None = None
+
+
+@dataclass
+class SearchPage:
+    hits: list[SearchHit]
+    has_more: bool
+
+
+def visible_items() -> QuerySet[Item]:
+    return Item.objects.filter(hidden=False)
+
+
+def nearest_segments(
+    *, vector: np.ndarray, model_key: str, limit: int, modality: str | None = None
+) -> list[tuple[int, float, float | None, float | None]]:
+    """(item id, cosine similarity, start, end) of the nearest visible vectors, nearest first."""
+    statement, params = nearest_segments_query(
+        vector=vector, model_key=model_key, limit=limit, modality=modality
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        tune_index_scan(cursor)
+        cursor.execute(statement.as_string(cursor.connection), params)
+        rows = cursor.fetchall()
+    # relaxed_order may return rows slightly out of order.
+    return sorted(rows, key=lambda row: -row[1])
+
+
+def nearest_segments_query(
+    *, vector: np.ndarray, model_key: str, limit: int, modality: str | None = None
+) -> tuple[sql.Composed, dict[str, object]]:
+    """The ordering expression is the per-model HNSW index's, so the index answers it."""
+    distance = sql.SQL("embedding::vector({d}) <=> %(query)s::vector({d})").format(
+        d=sql.Literal(len(vector))
+    )
+    modality_filter = sql.SQL("AND modality = %(modality)s") if modality else sql.SQL("")
+    statement = sql.SQL(
+        "SELECT item_id, 1 - ({distance}) AS score, start_sec, end_sec FROM {table} "
+        "WHERE model_key = %(model_key)s AND NOT hidden {modality_filter} "
+        "ORDER BY {distance} LIMIT %(limit)s"
+    ).format(
+        distance=distance,
+        table=sql.Identifier(ItemEmbedding._meta.db_table),
+        modality_filter=modality_filter,
+    )
+    params = {
+        "query": Vector(vector).to_text(),
+        "model_key": model_key,
+        "modality": modality,
+        "limit": limit,
+    }
+    return statement, params
+
+
+def tune_index_scan(cursor: CursorWrapper) -> None:
+    # Iterative scans keep filtered queries on the index without losing results (pgvector 0.8).
+    cursor.execute(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}")
+    cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+
+
+def item_search(
+    *,
+    vector: np.ndarray | None,
+    model_key: str,
+    text: str = "",
+    filters: SearchFilters = SearchFilters(),
+    offset: int = 0,
+    limit: int = 24,
+    semantic_only: bool = False,
+) -> SearchPage:
+    wanted = offset + limit + 1
+    ranked: dict[int, SearchHit] = {}
+    if vector is not None:
+        rows = nearest_segments(
+            vector=vector,
+            model_key=model_key,
+            limit=wanted * CANDIDATES_PER_RESULT,
+            modality=filters.modality,
+        )
+        vector_ids: list[int] = []
+        best: dict[int, tuple[float, float | None, float | None]] = {}
+        for item_id, score, start, end in rows:
+            if item_id == filters.exclude_item_id or score < filters.min_score:
+                continue
+            if item_id not in best:
+                best[item_id] = (score, start, end)
+                vector_ids.append(item_id)
+        for rank, item_id in enumerate(vector_ids):
+            score, start, end = best[item_id]
+            ranked[item_id] = SearchHit(
+                item_id=item_id,
+                score=score,
+                start_sec=start,
+                end_sec=end,
+                rank_score=1 / (RRF_K + rank + 1),
+            )
+    if text.strip() and not semantic_only:
+        for rank, item_id in enumerate(_text_matches(text, filters=filters, limit=wanted)):
+            hit = ranked.setdefault(item_id, SearchHit(item_id=item_id))
+            hit.text_match = True
+            hit.rank_score += 1 / (RRF_K + rank + 1)
+    items = {
+        item.pk: item for item in _filtered(visible_items().filter(pk__in=list(ranked)), filters)
+    }
+    hits = []
+    for item_id, hit in ranked.items():
+        hit.item = items.get(item_id)
+        if hit.item is not None:
+            hits.append(hit)
+    hits.sort(key=lambda hit: -hit.rank_score)
+    return SearchPage(hits=hits[offset : offset + limit], has_more=len(hits) > offset + limit)
+
+
+def _text_matches(text: str, *, filters: SearchFilters, limit: int) -> list[int]:
+    query = SearchQuery(text, search_type="websearch", config="english")
+    matches = (
+        _filtered(visible_items().filter(status=Status.READY), filters)
+        .filter(search_document=query)
+        .exclude(pk=filters.exclude_item_id)
+        .annotate(rank=SearchRank(F("search_document"), query))
+        .order_by("-rank", "-created_at")
+    )
+    return list(matches.values_list("pk", flat=True)[:limit])
+
+
+def _filtered(items: QuerySet[Item], filters: SearchFilters) -> QuerySet[Item]:
+    if filters.modality:
+        items = items.filter(modality=filters.modality)
+    if filters.tag:
+        items = items.filter(tags__contains=[filters.tag])
+    return items
+
+
+def item_vector(*, item: Item, model_key: str) -> np.ndarray | None:
+    """The item's vector for "more like this": audio segments averaged, then normalised."""
+    vectors = [
+        np.asarray(row, dtype=np.float32)
+        for row in ItemEmbedding.objects.filter(item=item, model_key=model_key).values_list(
+            "embedding", flat=True
+        )
+    ]
+    if not vectors:
+        return None
+    mean = np.mean(vectors, axis=0)
+    return mean / np.linalg.norm(mean)
+
+
+def item_neighbours(*, item: Item, model_key: str, limit: int = 8) -> list[SearchHit]:
+    vector = item_vector(item=item, model_key=model_key)
+    if vector is None:
+        return []
+    page = item_search(
+        vector=vector,
+        model_key=model_key,
+        # Neighbours are the nearest items, however far they are.
+        filters=SearchFilters(exclude_item_id=item.pk, min_score=-1.0),
+        limit=limit,
+    )
+    return page.hits

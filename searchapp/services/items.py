@@ -1,0 +1,207 @@
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.postgres.search import SearchVector
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import F, Func, QuerySet, TextField, Value
+from django.utils import timezone
+
+from embeddings.errors import InputError
+from searchapp.media_info import probe_media
+from searchapp.models import Item, ItemEmbedding, Modality, Status
+
+MAX_TAGS = 32
+
+
+@dataclass(frozen=True, kw_only=True)
+class ItemDetails:
+    title: str = ""
+    description: str = ""
+    tags: Sequence[str] = ()
+    source_url: str = ""
+
+
+def clean_tags(tags: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for tag in tags:
+        cleaned = " ".join(tag.strip().lower().split())[:64]
+        if cleaned:
+            seen.setdefault(cleaned, None)
+    return list(seen)[:MAX_TAGS]
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def item_add_file(
+    *,
+    data: bytes,
+    filename: str,
+    details: ItemDetails = ItemDetails(),
+    added_by_id: int | None = None,
+) -> tuple[Item, bool]:
+    """Store an uploaded file as an item and queue its embedding: (item, created)."""
+    if not data:
+        raise InputError("the file is empty.")
+    digest = content_hash(data)
+    existing = Item.objects.filter(content_hash=digest).first()
+    if existing is not None:
+        return existing, False
+    info = probe_media(data)
+    item = Item(
+        modality=info.modality,
+        original_filename=filename[:255],
+        content_hash=digest,
+        mime_type=info.mime_type,
+        size_bytes=len(data),
+        width=info.width,
+        height=info.height,
+        duration_sec=info.duration_sec,
+        added_by_id=added_by_id,
+        **_details_fields(details),
+    )
+    item.file.save(_storage_name(digest, filename), ContentFile(data), save=False)
+    return _insert_or_discard(item)
+
+
+def item_add_text(
+    *, text: str, details: ItemDetails = ItemDetails(), added_by_id: int | None = None
+) -> tuple[Item, bool]:
+    text = text.strip()
+    if not text:
+        raise InputError("the text is empty.")
+    digest = content_hash(b"text:" + text.encode())
+    existing = Item.objects.filter(content_hash=digest).first()
+    if existing is not None:
+        return existing, False
+    item = Item(
+        modality=Modality.TEXT,
+        text=text,
+        content_hash=digest,
+        mime_type="text/plain",
+        size_bytes=len(text.encode()),
+        added_by_id=added_by_id,
+        **_details_fields(details),
+    )
+    return _insert_or_discard(item)
+
+
+def _details_fields(details: ItemDetails) -> dict[str, object]:
+    return {
+        "title": details.title.strip()[:255],
+        "description": details.description.strip(),
+        "tags": clean_tags(details.tags),
+        "source_url": details.source_url.strip(),
+    }
+
+
+def _storage_name(digest: str, filename: str) -> str:
+    suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    return f"{digest[:16]}.{suffix[:8]}"
+
+
+def _insert_or_discard(item: Item) -> tuple[Item, bool]:
+    """Save the row; if that fails, the stored file goes too, and a racing twin wins."""
+    try:
+        with transaction.atomic():
+            item.save()
+            _refresh_search_document(Item.objects.filter(pk=item.pk))
+            transaction.on_commit(lambda: _enqueue_embedding(item.pk))
+    except IntegrityError:
+        _delete_files(item)
+        twin = Item.objects.filter(content_hash=item.content_hash).first()
+        if twin is None:
+            raise
+        return twin, False
+    except BaseException:
+        _delete_files(item)
+        raise
+    return item, True
+
+
+def _enqueue_embedding(item_id: int) -> None:
+    from searchapp.tasks import embed_item
+
+    embed_item.enqueue(item_id)
+
+
+def _refresh_search_document(items: QuerySet[Item]) -> None:
+    items.update(
+        search_document=SearchVector("title", weight="A", config="english")
+        + SearchVector(
+            Func(F("tags"), Value(" "), function="array_to_string", output_field=TextField()),
+            weight="A",
+            config="english",
+        )
+        + SearchVector("original_filename", "description", weight="B", config="english")
+        + SearchVector("text", weight="C", config="english")
+    )
+
+
+def item_update_details(*, item: Item, details: ItemDetails) -> Item:
+    for name, value in _details_fields(details).items():
+        setattr(item, name, value)
+    with transaction.atomic():
+        item.save()
+        _refresh_search_document(Item.objects.filter(pk=item.pk))
+    return item
+
+
+def items_set_hidden(*, items: QuerySet[Item], hidden: bool) -> int:
+    with transaction.atomic():
+        ItemEmbedding.objects.filter(item__in=items).update(hidden=hidden)
+        return items.update(hidden=hidden, updated_at=timezone.now())
+
+
+def items_add_tag(*, items: QuerySet[Item], tag: str) -> int:
+    (cleaned,) = clean_tags([tag]) or [None]
+    if cleaned is None:
+        raise InputError("the tag is empty.")
+    changed = 0
+    with transaction.atomic():
+        for item in items.select_for_update():
+            if cleaned not in item.tags:
+                item.tags = [*item.tags, cleaned]
+                item.save(update_fields=["tags", "updated_at"])
+                changed += 1
+        _refresh_search_document(items)
+    return changed
+
+
+def items_delete(*, items: QuerySet[Item]) -> int:
+    doomed = list(items)
+    with transaction.atomic():
+        count, _ = Item.objects.filter(pk__in=[item.pk for item in doomed]).delete()
+        # Files go only once the rows are surely gone.
+        transaction.on_commit(lambda: [_delete_files(item) for item in doomed])
+    return count
+
+
+def _delete_files(item: Item) -> None:
+    for field in (item.file, item.thumbnail):
+        if field:
+            field.storage.delete(field.name)
+
+
+def items_requeue_stale(*, older_than: timedelta) -> int:
+    stale = Item.objects.filter(
+        status__in=[Status.PENDING, Status.PROCESSING], updated_at__lt=timezone.now() - older_than
+    )
+    return items_reembed(items=stale)
+
+
+def items_reembed(*, items: QuerySet[Item]) -> int:
+    """Queue new vectors; ready items stay searchable on their current ones meanwhile."""
+    ids = list(items.values_list("pk", flat=True))
+    with transaction.atomic():
+        Item.objects.filter(pk__in=ids).exclude(status=Status.READY).update(
+            status=Status.PENDING, error_message="", updated_at=timezone.now()
+        )
+        transaction.on_commit(lambda: [_enqueue_embedding(item_id) for item_id in ids])
+    return len(ids)

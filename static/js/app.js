@@ -1,0 +1,144 @@
+"use strict";
+
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+function insertHtml(target, html, position) {
+  if (position) {
+    target.insertAdjacentHTML(position, html);
+  } else {
+    target.innerHTML = html;
+  }
+  if (window.htmx) window.htmx.process(target);
+}
+
+// Search by a dropped, pasted, picked or recorded image or audio clip.
+function setUpSearchDrop() {
+  const form = document.getElementById("search-form");
+  const zone = document.getElementById("dropzone");
+  if (!form || !zone) return;
+  const results = document.getElementById("results");
+  const picker = document.getElementById("query-file");
+
+  async function searchWith(file) {
+    const data = new FormData();
+    for (const field of form.querySelectorAll(".filter")) {
+      if (field.type === "checkbox") {
+        if (field.checked) data.append(field.name, "on");
+      } else if (field.value) {
+        data.append(field.name, field.value);
+      }
+    }
+    data.append("query_file", file, file.name || "clip");
+    results.innerHTML = '<p class="notice" role="status">Searching with ' + (file.name || "your clip") + "…</p>";
+    const response = await fetch(form.getAttribute("hx-get"), {
+      method: "POST", body: data, headers: {"X-CSRFToken": csrfToken()},
+    });
+    insertHtml(results, await response.text());
+  }
+
+  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    if (event.dataTransfer.files.length) searchWith(event.dataTransfer.files[0]);
+  });
+  zone.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); picker.click(); }
+  });
+  picker.addEventListener("change", () => { if (picker.files.length) searchWith(picker.files[0]); });
+  document.addEventListener("paste", (event) => {
+    const file = [...event.clipboardData.files].find((f) => f.type.startsWith("image/"));
+    if (file) { event.preventDefault(); searchWith(file); }
+  });
+
+  const record = document.getElementById("record");
+  let recorder = null;
+  record.addEventListener("click", async () => {
+    if (recorder) { recorder.stop(); return; }
+    if (!navigator.mediaDevices || !window.MediaRecorder) {
+      results.innerHTML = '<p class="notice notice-error" role="alert">This browser cannot record audio.</p>';
+      return;
+    }
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({audio: true});
+      const chunks = [];
+      recorder = new MediaRecorder(stream);
+      recorder.addEventListener("dataavailable", (event) => chunks.push(event.data));
+      recorder.addEventListener("stop", () => {
+        stream.getTracks().forEach((track) => track.stop());
+        record.textContent = "● Record audio";
+        record.setAttribute("aria-pressed", "false");
+        recorder = null;
+        const type = chunks[0] ? chunks[0].type : "audio/webm";
+        searchWith(new File(chunks, "recording.webm", {type}));
+      });
+      recorder.start();
+      record.textContent = "■ Stop and search";
+      record.setAttribute("aria-pressed", "true");
+    } catch (error) {
+      results.innerHTML = '<p class="notice notice-error" role="alert">Microphone unavailable: ' + error.message + "</p>";
+    }
+  });
+}
+
+// Upload many files at once, each with its own progress bar.
+function setUpUploads() {
+  const zone = document.getElementById("upload-drop");
+  if (!zone) return;
+  const picker = document.getElementById("upload-files");
+  const list = document.getElementById("upload-progress");
+  const recent = document.getElementById("recent");
+
+  function upload(file) {
+    const row = document.createElement("li");
+    row.className = "upload-row uploading";
+    const name = document.createElement("span");
+    name.className = "row-title";
+    name.textContent = file.name;
+    const bar = document.createElement("progress");
+    bar.max = 100;
+    bar.value = 0;
+    bar.setAttribute("aria-label", "Uploading " + file.name);
+    row.append(name, bar);
+    list.prepend(row);
+
+    const data = new FormData();
+    data.append("file", file, file.name);
+    const request = new XMLHttpRequest();
+    request.open("POST", zone.dataset.uploadUrl);
+    request.setRequestHeader("X-CSRFToken", csrfToken());
+    request.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) bar.value = Math.round((100 * event.loaded) / event.total);
+    });
+    request.addEventListener("load", () => {
+      row.remove();
+      insertHtml(request.status < 300 ? recent : list, request.responseText, "afterbegin");
+    });
+    request.addEventListener("error", () => {
+      row.classList.add("status-failed");
+      bar.replaceWith(Object.assign(document.createElement("span"), {className: "error-text", textContent: "Upload failed"}));
+    });
+    request.send(data);
+  }
+
+  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    [...event.dataTransfer.files].forEach(upload);
+  });
+  zone.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); picker.click(); }
+  });
+  picker.addEventListener("change", () => { [...picker.files].forEach(upload); picker.value = ""; });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  setUpSearchDrop();
+  setUpUploads();
+});

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.db import IntegrityError
+
+from embeddings.errors import InputError
+from searchapp.models import Item, ItemEmbedding, Modality, Status
+from searchapp.services.items import (
+    ItemDetails,
+    item_add_file,
+    item_add_text,
+    items_add_tag,
+    items_delete,
+    items_set_hidden,
+)
+from tests.media_factory import make_audio, make_image
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def stored_files(settings) -> list[Path]:  # type: ignore[no-untyped-def]
+    root = Path(settings.MEDIA_ROOT)
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_add_image_is_embedded_and_gets_a_thumbnail(model) -> None:  # type: ignore[no-untyped-def]
+    item, created = item_add_file(
+        data=make_image("jpeg", size=(800, 600)),
+        filename="beach.jpg",
+        details=ItemDetails(title="Beach", tags=["Holiday", " holiday ", "sea"]),
+    )
+
+    item.refresh_from_db()
+    assert created
+    assert (item.modality, item.status, item.mime_type) == (
+        Modality.IMAGE,
+        Status.READY,
+        "image/jpeg",
+    )
+    assert (item.width, item.height) == (800, 600)
+    assert item.tags == ["holiday", "sea"]
+    assert item.thumbnail
+    assert item.embeddings.count() == 1
+    assert len(item.embeddings.get().embedding) == model.dimension
+
+
+def test_add_audio_stores_one_vector_per_segment() -> None:
+    item, _ = item_add_file(data=make_audio("mp3", seconds=16.0), filename="birds.mp3")
+
+    item.refresh_from_db()
+    assert item.status == Status.READY
+    assert item.duration_sec == pytest.approx(16.0, abs=0.1)
+    segments = list(item.embeddings.order_by("segment").values_list("start_sec", "end_sec"))
+    assert segments == [(0.0, 8.0), (8.0, 16.0)]
+
+
+def test_the_same_bytes_are_stored_and_embedded_once(settings) -> None:  # type: ignore[no-untyped-def]
+    data = make_image("png")
+
+    first, created_first = item_add_file(data=data, filename="a.png")
+    second, created_second = item_add_file(data=data, filename="copy-of-a.png")
+
+    assert (created_first, created_second) == (True, False)
+    assert first.pk == second.pk
+    assert Item.objects.count() == 1
+    originals = [p for p in stored_files(settings) if "thumbnails" not in p.parts]
+    assert len(originals) == 1
+
+
+def test_the_same_text_is_stored_once() -> None:
+    first, _ = item_add_text(text="  rain on a tin roof ")
+    second, created = item_add_text(text="rain on a tin roof")
+
+    assert not created and first.pk == second.pk
+    assert second.text == "rain on a tin roof"
+
+
+@pytest.mark.parametrize("data", [b"", b"%PDF-1.7 not media", b"\x00" * 512])
+def test_unusable_files_are_refused_and_nothing_is_stored(settings, data: bytes) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InputError):
+        item_add_file(data=data, filename="x.bin")
+
+    assert Item.objects.count() == 0
+    assert stored_files(settings) == []
+
+
+def test_a_failure_between_file_and_row_leaves_neither(
+    settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    def broken_save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise IntegrityError("disk full")
+
+    monkeypatch.setattr(Item, "save", broken_save)
+
+    with pytest.raises(IntegrityError):
+        item_add_file(data=make_image("png"), filename="a.png")
+
+    assert stored_files(settings) == []
+
+
+def test_audio_the_engine_refuses_fails_with_a_readable_reason(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_AUDIO_MAX_DURATION_SEC = 2.0
+    item, _ = item_add_file(data=make_audio("wav", seconds=3.0), filename="long.wav")
+
+    item.refresh_from_db()
+    assert item.status == Status.FAILED
+    assert "longer than the limit of 2 s" in item.error_message
+    assert item.embeddings.count() == 0
+
+
+def test_truncated_media_is_refused_at_upload() -> None:
+    with pytest.raises(InputError, match="neither a supported image"):
+        item_add_file(data=make_audio("wav", seconds=1.0)[:60], filename="cut.wav")
+
+
+def test_delete_removes_files_and_vectors(settings) -> None:  # type: ignore[no-untyped-def]
+    item, _ = item_add_file(data=make_image("png"), filename="a.png")
+    assert len(stored_files(settings)) == 2
+
+    items_delete(items=Item.objects.filter(pk=item.pk))
+
+    assert stored_files(settings) == []
+    assert ItemEmbedding.objects.count() == 0
+
+
+def test_hiding_marks_the_vectors_hidden_too() -> None:
+    item, _ = item_add_text(text="a secret note")
+
+    items_set_hidden(items=Item.objects.filter(pk=item.pk), hidden=True)
+
+    assert list(ItemEmbedding.objects.values_list("hidden", flat=True)) == [True]
+
+
+def test_add_tag_once_and_refreshes_word_search() -> None:
+    item, _ = item_add_text(text="waves at night")
+
+    assert items_add_tag(items=Item.objects.all(), tag="Ocean") == 1
+    assert items_add_tag(items=Item.objects.all(), tag="ocean") == 0
+
+    assert Item.objects.filter(search_document="ocean").get().pk == item.pk

@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from searchapp.models import Item, Status
+from searchapp.services.items import item_add_file, item_add_text, items_set_hidden
+from tests.media_factory import make_audio, make_image
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_search_page_loads_for_anyone() -> None:
+    response = Client().get("/")
+
+    assert response.status_code == 200
+    assert b"Find anything by anything" in response.content
+
+
+def test_search_page_can_require_sign_in(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.SEARCH_REQUIRES_LOGIN = True
+
+    response = Client().get("/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_search_page_says_when_the_model_is_unavailable(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_MODEL = str(tmp_path / "gone")
+    item_add_text(text="still here")  # fails to embed; the page must still load
+
+    response = Client().get("/?q=here")
+
+    assert response.status_code == 200
+    assert b"download_model" in response.content
+
+
+def test_text_search_partial_returns_every_modality(model) -> None:  # type: ignore[no-untyped-def]
+    item_add_file(data=make_image("png"), filename="sunset.png")
+    item_add_file(data=make_audio("wav", seconds=2.0), filename="waves.wav")
+    item_add_text(text="a walk along the shore")
+
+    response = Client().get(
+        "/search/results", {"q": "sea", "min_score": "-1"}, HTTP_HX_REQUEST="true"
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.count('class="card card-') == 3
+    for modality in ("image", "audio", "text"):
+        assert f"card-{modality}" in html
+
+
+def test_file_search_partial(model) -> None:  # type: ignore[no-untyped-def]
+    item_add_file(data=make_image("png"), filename="sunset.png")
+    image = SimpleUploadedFile("query.jpg", make_image("jpeg"))
+
+    response = Client().post("/search/results", {"query_file": image, "min_score": "-1"})
+
+    assert response.status_code == 200
+    assert "Results for your image clip" in response.content.decode()
+    assert 'class="card card-image"' in response.content.decode()
+
+
+def test_file_search_with_a_file_that_is_not_media() -> None:
+    response = Client().post(
+        "/search/results", {"query_file": SimpleUploadedFile("notes.pdf", b"%PDF-1.4")}
+    )
+
+    assert response.status_code == 200
+    assert "neither a supported image" in response.content.decode()
+
+
+def test_upload_needs_an_account() -> None:
+    assert Client().get("/upload/").status_code == 302
+    response = Client().post(
+        "/upload/file", {"file": SimpleUploadedFile("a.png", make_image("png"))}
+    )
+    assert response.status_code == 302
+    assert Item.objects.count() == 0
+
+
+def test_upload_returns_a_row_that_ends_ready(user_client: Client) -> None:
+    response = user_client.post(
+        "/upload/file", {"file": SimpleUploadedFile("a.png", make_image("png"))}
+    )
+
+    assert response.status_code == 201
+    item = Item.objects.get()
+    assert f'id="item-row-{item.pk}"' in response.content.decode()
+    row = user_client.get(f"/items/{item.pk}/row")
+    assert "Ready" in row.content.decode()
+    assert "hx-trigger" not in row.content.decode()
+
+
+def test_a_pending_row_polls_until_it_is_done(user_client: Client, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    user_client.post("/upload/file", {"file": SimpleUploadedFile("a.png", make_image("png"))})
+    item = Item.objects.get()
+
+    row = user_client.get(f"/items/{item.pk}/row").content.decode()
+
+    assert item.status == Status.PENDING
+    assert 'hx-trigger="every 1s"' in row
+
+
+def test_uploading_a_duplicate_says_so(user_client: Client) -> None:
+    data = make_image("png")
+    user_client.post("/upload/file", {"file": SimpleUploadedFile("a.png", data)})
+
+    response = user_client.post("/upload/file", {"file": SimpleUploadedFile("b.png", data)})
+
+    assert response.status_code == 200
+    assert "already in the library" in response.content.decode()
+    assert Item.objects.count() == 1
+
+
+def test_uploading_something_unsupported_is_a_clear_400(user_client: Client) -> None:
+    response = user_client.post("/upload/file", {"file": SimpleUploadedFile("x.svg", b"<svg/>")})
+
+    assert response.status_code == 400
+    assert "x.svg" in response.content.decode()
+
+
+def test_add_text_note(user_client: Client) -> None:
+    response = user_client.post("/upload/note", {"text": "call the plumber", "tags": "home, todo"})
+
+    assert response.status_code == 201
+    item = Item.objects.get()
+    assert item.tags == ["home", "todo"]
+    assert item.status == Status.READY
+
+
+def test_item_page_shows_neighbours(model) -> None:  # type: ignore[no-untyped-def]
+    first, _ = item_add_text(text="first")
+    item_add_text(text="second")
+
+    response = Client().get(f"/items/{first.pk}/")
+
+    assert response.status_code == 200
+    assert "Nearest neighbours" in response.content.decode()
+    assert response.content.decode().count('class="card card-text"') == 1
+
+
+def test_hidden_items_are_not_found_by_visitors_but_by_staff(admin_client: Client) -> None:
+    item, _ = item_add_file(data=make_image("png"), filename="a.png")
+    items_set_hidden(items=Item.objects.filter(pk=item.pk), hidden=True)
+
+    for path in (f"/items/{item.pk}/", f"/items/{item.pk}/media", f"/items/{item.pk}/thumbnail"):
+        assert Client().get(path).status_code == 404
+        response = admin_client.get(path)
+        response.close()
+        assert response.status_code == 200
+
+
+def test_media_is_served_so_it_cannot_run_in_the_site(model) -> None:  # type: ignore[no-untyped-def]
+    item, _ = item_add_file(data=make_image("png"), filename="a.png")
+
+    response = Client().get(f"/items/{item.pk}/media")
+    response.close()
+
+    assert response["Content-Type"] == "image/png"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in response["Content-Security-Policy"]
