@@ -4,7 +4,9 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 WEB_THREADS ?= 8
 
-.PHONY: install install-dev run web worker test lint
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: install install-dev browser run test lint
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +31,11 @@ run: install
 	$(VENV)/bin/gunicorn searchapp.wsgi --bind 127.0.0.1:$(PORT) --workers 1 --threads $(WEB_THREADS) --timeout 300 --access-logfile - & \
 	wait
 
-test: install-dev
+# Debian's Chromium for the end-to-end tests (Playwright's own browser download is not used).
+browser:
+	test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: install-dev browser
 	$(PY) -m pytest
 
 lint: install-dev

@@ -17,7 +17,7 @@ ERROR_CODES = (
 )
 
 
-def _error(description: str) -> dict[str, Any]:
+def error_response_schema(description: str) -> dict[str, Any]:
     return {
         "description": description,
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
@@ -102,13 +102,15 @@ def _embed_operation(version: str) -> dict[str, Any]:
                     }
                 },
             },
-            "400": _error(
+            "400": error_response_schema(
                 "A parameter is missing, unknown or invalid, or the media cannot be decoded."
             ),
-            "401": _error("The x-api-key header is missing or wrong."),
-            "413": _error("A file or the request is too large."),
-            "429": _error("Too many requests with this key; see Retry-After."),
-            "503": _error("The embedding model cannot be loaded; the message says how to fix it."),
+            "401": error_response_schema("The x-api-key header is missing or wrong."),
+            "413": error_response_schema("A file or the request is too large."),
+            "429": error_response_schema("Too many requests with this key; see Retry-After."),
+            "503": error_response_schema(
+                "The embedding model cannot be loaded; the message says how to fix it."
+            ),
         },
     }
 

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+from embeddings.api.openapi import error_response_schema, openapi_document
+from searchapp.models import Modality, Status
+
+ITEM = {
+    "type": "object",
+    "required": ["id", "modality", "status", "title"],
+    "properties": {
+        "id": {"type": "integer"},
+        "modality": {"type": "string", "enum": list(Modality.values)},
+        "status": {"type": "string", "enum": list(Status.values)},
+        "error_message": {"type": "string"},
+        "title": {"type": "string"},
+        "description": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "original_filename": {"type": "string"},
+        "mime_type": {"type": "string"},
+        "size_bytes": {"type": "integer"},
+        "width": {"type": "integer", "nullable": True},
+        "height": {"type": "integer", "nullable": True},
+        "duration_sec": {"type": "number", "nullable": True},
+        "text": {"type": "string", "nullable": True},
+        "media_url": {"type": "string", "nullable": True},
+        "thumbnail_url": {"type": "string", "nullable": True},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+HIT = {
+    "allOf": [
+        {"$ref": "#/components/schemas/Item"},
+        {
+            "type": "object",
+            "properties": {
+                "score": {"type": "number", "nullable": True},
+                "start_offset_sec": {"type": "number", "nullable": True},
+                "end_offset_sec": {"type": "number", "nullable": True},
+                "text_match": {"type": "boolean"},
+            },
+        },
+    ]
+}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: str) -> dict[str, Any]:
+    return {status: error_response_schema(f"Error {status}") for status in statuses}
+
+
+def library_paths() -> dict[str, Any]:
+    security = [{"ApiKey": []}]
+    return {
+        "/api/items": {
+            "post": {
+                "operationId": "addItem",
+                "summary": "Add an image, audio file or text note to the library",
+                "tags": ["Library"],
+                "security": security,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "file": {"type": "string", "format": "binary"},
+                                    "text": {"type": "string"},
+                                    "title": {"type": "string"},
+                                    "description": {"type": "string"},
+                                    "tags": {"type": "string", "description": "Comma-separated"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _json(
+                        {"$ref": "#/components/schemas/Item"}, "Added; embedding is queued."
+                    ),
+                    "200": _json({"$ref": "#/components/schemas/Item"}, "Already in the library."),
+                    **_errors("400", "401", "413", "429"),
+                },
+            }
+        },
+        "/api/items/{id}": {
+            "get": {
+                "operationId": "getItem",
+                "summary": "An item with its processing status",
+                "tags": ["Library"],
+                "security": security,
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/Item"}, "The item."),
+                    **_errors("401", "404", "429"),
+                },
+            }
+        },
+        "/api/search": {
+            "post": {
+                "operationId": "searchLibrary",
+                "summary": "Search the library by text, image, audio or item",
+                "tags": ["Library"],
+                "security": security,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "text": {"type": "string"},
+                                    "image_file": {"type": "string", "format": "binary"},
+                                    "audio_file": {"type": "string", "format": "binary"},
+                                    "item_id": {"type": "integer", "minimum": 1},
+                                    "modality": {"type": "string", "enum": list(Modality.values)},
+                                    "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+                                    "min_score": {"type": "number", "minimum": -1, "maximum": 1},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["results", "has_more"],
+                            "properties": {
+                                "results": {"type": "array", "items": HIT},
+                                "has_more": {"type": "boolean"},
+                                "warning": {"type": "string", "nullable": True},
+                            },
+                        },
+                        "Ranked results from every modality.",
+                    ),
+                    **_errors("400", "401", "413", "429", "503"),
+                },
+            }
+        },
+    }
+
+
+@require_GET
+def openapi(request: HttpRequest) -> JsonResponse:
+    document = openapi_document(base_url=request.build_absolute_uri("/"))
+    document["paths"] |= library_paths()
+    document["components"]["schemas"]["Item"] = ITEM
+    return JsonResponse(document)

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from searchapp.models import Item
+from tests.e2e.conftest import screenshot
+from tests.media_factory import make_audio, make_image
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "a-long-password-1"
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    paths = {
+        "image": tmp_path / "harbour.png",
+        "audio": tmp_path / "gulls.mp3",
+        "query_image": tmp_path / "query.jpg",
+        "query_audio": tmp_path / "query.wav",
+    }
+    paths["image"].write_bytes(make_image("png", size=(640, 420)))
+    paths["audio"].write_bytes(make_audio("mp3", seconds=12.0))
+    paths["query_image"].write_bytes(make_image("jpeg", size=(300, 200)))
+    paths["query_audio"].write_bytes(make_audio("wav", seconds=3.0, frequency=660.0))
+    return paths
+
+
+def sign_in(page: Page, base: str, username: str) -> None:
+    page.goto(f"{base}/accounts/login/?next=/upload/")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Add to the library")).to_be_visible()
+
+
+def show_every_match(page: Page) -> None:
+    page.get_by_label("Minimum similarity").fill("-1")
+
+
+def test_upload_search_and_curate_in_a_browser(
+    page: Page,
+    live_server,
+    django_user_model,
+    files: dict[str, Path],
+    model,  # type: ignore[no-untyped-def]
+) -> None:
+    django_user_model.objects.create_superuser("curator", "curator@example.com", PASSWORD)
+    base = live_server.url
+
+    sign_in(page, base, "curator")
+    page.locator("#upload-files").set_input_files([str(files["image"]), str(files["audio"])])
+    recent = page.locator("#recent")
+    expect(recent.locator(".upload-row.status-ready")).to_have_count(2)
+    page.get_by_label("Text", exact=True).fill("Gulls circling over the harbour at dawn")
+    page.get_by_label("Tags").fill("harbour, birds")
+    page.get_by_role("button", name="Add note").click()
+    expect(recent.locator(".upload-row.status-ready")).to_have_count(3)
+    screenshot(page, "upload")
+
+    page.goto(f"{base}/")
+    show_every_match(page)
+    page.get_by_label("Search text").fill("harbour")
+    results = page.locator("#results")
+    for modality in ("image", "audio", "text"):
+        expect(results.locator(f".card-{modality}")).to_have_count(1)
+    expect(results.locator(".card-image img")).to_be_visible()
+    screenshot(page, "search-text")
+
+    page.locator("#query-file").set_input_files(str(files["query_image"]))
+    expect(results.get_by_text("Results for your image clip")).to_be_visible()
+    expect(results.locator(".card")).to_have_count(3)
+    screenshot(page, "search-image")
+
+    page.locator("#query-file").set_input_files(str(files["query_audio"]))
+    expect(results.get_by_text("Results for your audio clip")).to_be_visible()
+    expect(results.locator(".card")).to_have_count(3)
+
+    results.locator(".card-text").get_by_role("link", name="More like this").click()
+    expect(results.locator(".query-note")).to_contain_text("More like")
+    expect(results.locator(".card")).to_have_count(2)
+
+    image = Item.objects.get(modality="image")
+    page.goto(f"{base}/items/{image.pk}/")
+    expect(page.get_by_role("heading", name="Nearest neighbours")).to_be_visible()
+    screenshot(page, "item")
+
+    page.goto(f"{base}/admin/searchapp/item/")
+    page.locator(f'input[name="_selected_action"][value="{image.pk}"]').check()
+    page.locator('select[name="action"]').select_option("hide")
+    page.get_by_role("button", name="Go").click()
+    expect(page.get_by_text("Hid 1 items.")).to_be_visible()
+    screenshot(page, "admin")
+
+    page.goto(f"{base}/")
+    show_every_match(page)
+    page.get_by_label("Search text").fill("harbour")
+    expect(results.locator(".card")).to_have_count(2)
+    expect(results.locator(".card-image")).to_have_count(0)
+
+
+def test_a_visitor_can_search_but_must_sign_in_to_upload(page: Page, live_server) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{live_server.url}/upload/")
+
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.goto(f"{live_server.url}/")
+    expect(page.get_by_role("heading", name="Find anything by anything")).to_be_visible()
+    expect(page.get_by_label("Search text")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Search", exact=True)).to_be_focused()
+    screenshot(page, "search-empty")

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from searchapp.models import Item
+from searchapp.services.items import item_add_file, item_add_text
+from tests.media_factory import make_audio, make_image
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def action(client: Client, name: str, items: list[Item], **extra: str):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/admin/searchapp/item/",
+        {"action": name, "_selected_action": [item.pk for item in items], **extra},
+        follow=True,
+    )
+
+
+def test_item_list_shows_previews_and_filters(admin_client: Client) -> None:
+    item_add_file(data=make_image("png"), filename="a.png")
+    item_add_file(data=make_audio("wav", seconds=1.0), filename="b.wav")
+
+    response = admin_client.get("/admin/searchapp/item/?modality__exact=audio")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<audio" in html and "b.wav" in html
+    assert "a.png" not in html
+    assert "<img" in admin_client.get("/admin/searchapp/item/").content.decode()
+
+
+def test_hide_and_show_actions(admin_client: Client) -> None:
+    item, _ = item_add_text(text="private")
+
+    action(admin_client, "hide", [item])
+    item.refresh_from_db()
+    assert item.hidden and item.embeddings.get().hidden
+
+    action(admin_client, "show", [item])
+    item.refresh_from_db()
+    assert not item.hidden and not item.embeddings.get().hidden
+
+
+def test_add_tag_action_asks_for_the_tag(admin_client: Client) -> None:
+    items = [item_add_text(text="a")[0], item_add_text(text="b")[0]]
+
+    form = action(admin_client, "add_tag", items)
+    assert "Add a tag to 2 items" in form.content.decode()
+    action(admin_client, "add_tag", items, apply="1", tag="Field Recording")
+
+    assert [item.tags for item in Item.objects.order_by("pk")] == [["field recording"]] * 2
+
+
+def test_delete_action_removes_files(admin_client: Client, settings) -> None:  # type: ignore[no-untyped-def]
+    item, _ = item_add_file(data=make_image("png"), filename="a.png")
+
+    action(admin_client, "delete_with_files", [item])
+
+    assert Item.objects.count() == 0
+    assert not [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
+
+
+def test_reembed_action_queues_items(admin_client: Client) -> None:
+    item, _ = item_add_text(text="a")
+
+    response = action(admin_client, "reembed", [item])
+
+    assert "Queued 1 items" in response.content.decode()
+
+
+def test_curators_cannot_add_items_without_a_file_in_the_admin(admin_client: Client) -> None:
+    assert admin_client.get("/admin/searchapp/item/add/").status_code == 403
+
+
+def test_non_staff_cannot_curate(user_client: Client) -> None:
+    item, _ = item_add_text(text="a")
+
+    response = action(user_client, "hide", [item])
+
+    item.refresh_from_db()
+    assert not item.hidden
+    assert "/admin/login/" in response.redirect_chain[-1][0]

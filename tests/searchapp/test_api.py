@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from searchapp.models import Item
+from searchapp.services.items import item_add_text, items_set_hidden
+from tests.media_factory import make_audio, make_image
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_add_a_file_and_read_it_back(api_client: Client) -> None:
+    response = api_client.post(
+        "/api/items",
+        {
+            "file": SimpleUploadedFile("bird.mp3", make_audio("mp3", seconds=2.0)),
+            "tags": "birds, morning",
+        },
+    )
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body["created"] is True
+    assert body["modality"] == "audio"
+    item = api_client.get(f"/api/items/{body['id']}").json()
+    assert item["status"] == "ready"
+    assert item["tags"] == ["birds", "morning"]
+    assert item["media_url"].endswith(f"/items/{body['id']}/media")
+
+
+def test_add_text_twice_is_one_item(api_client: Client) -> None:
+    first = api_client.post("/api/items", {"text": "rain on a roof"})
+    second = api_client.post("/api/items", {"text": "rain on a roof"})
+
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json()["id"] == second.json()["id"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "code"),
+    [
+        ({}, 400, "parameter_not_provided"),
+        ({"file": SimpleUploadedFile("x.txt", b"plain text")}, 400, "parameter_invalid"),
+        ({"text": "x", "file": SimpleUploadedFile("a.png", b"x")}, 400, "parameter_invalid"),
+    ],
+)
+def test_bad_items_are_refused(api_client: Client, fields: dict, status: int, code: str) -> None:  # type: ignore[type-arg]
+    response = api_client.post("/api/items", fields)
+
+    assert response.status_code == status
+    assert response.json()["code"] == code
+    assert Item.objects.count() == 0
+
+
+def test_the_item_api_needs_a_key() -> None:
+    assert Client().post("/api/items", {"text": "x"}).status_code == 401
+    assert Client().post("/api/search", {"text": "x"}).status_code == 401
+
+
+def test_search_by_text_image_audio_and_item(api_client: Client) -> None:
+    image = api_client.post(
+        "/api/items", {"file": SimpleUploadedFile("a.png", make_image("png"))}
+    ).json()
+    api_client.post(
+        "/api/items", {"file": SimpleUploadedFile("b.wav", make_audio("wav", seconds=12.0))}
+    )
+    api_client.post("/api/items", {"text": "a note about the sea"})
+
+    queries = [
+        {"text": "the sea"},
+        {"image_file": SimpleUploadedFile("q.jpg", make_image("jpeg"))},
+        {"audio_file": SimpleUploadedFile("q.flac", make_audio("flac", seconds=3.0))},
+        {"item_id": str(image["id"])},
+    ]
+    for query in queries:
+        response = api_client.post("/api/search", {**query, "min_score": "-1"})
+        assert response.status_code == 200, response.content
+        results = response.json()["results"]
+        assert {r["modality"] for r in results} >= {"audio", "text"}
+        for result in results:
+            assert -1.0 <= result["score"] <= 1.0
+            if result["modality"] == "audio":
+                assert result["start_offset_sec"] is not None
+                assert result["end_offset_sec"] > result["start_offset_sec"]
+    by_item = api_client.post(
+        "/api/search", {"item_id": str(image["id"]), "min_score": "-1"}
+    ).json()
+    assert image["id"] not in {r["id"] for r in by_item["results"]}
+
+
+def test_search_filters_and_limit(api_client: Client) -> None:
+    for text in ("one", "two", "three"):
+        api_client.post("/api/items", {"text": f"note {text}"})
+    api_client.post("/api/items", {"file": SimpleUploadedFile("a.png", make_image("png"))})
+
+    response = api_client.post(
+        "/api/search", {"text": "note", "modality": "text", "limit": "2", "min_score": "-1"}
+    )
+
+    body = response.json()
+    assert len(body["results"]) == 2 and body["has_more"]
+    assert {r["modality"] for r in body["results"]} == {"text"}
+
+
+def test_hidden_items_do_not_leak_through_the_api(api_client: Client) -> None:
+    item, _ = item_add_text(text="a secret")
+    items_set_hidden(items=Item.objects.filter(pk=item.pk), hidden=True)
+
+    assert api_client.get(f"/api/items/{item.pk}").status_code == 404
+    results = api_client.post("/api/search", {"text": "a secret", "min_score": "-1"}).json()[
+        "results"
+    ]
+    assert item.pk not in {r["id"] for r in results}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"text": "x", "limit": "abc"},
+        {"text": "x", "modality": "video"},
+        {"text": "x", "min_score": "2"},
+        {},
+    ],
+)
+def test_bad_searches_are_a_400(api_client: Client, fields: dict) -> None:  # type: ignore[type-arg]
+    response = api_client.post("/api/search", fields)
+
+    assert response.status_code == 400
+    assert response.json()["message"]
+
+
+def test_openapi_describes_the_library_api_next_to_embed() -> None:
+    paths = Client().get("/openapi.json").json()["paths"]
+
+    assert {"/v1.3/embed", "/api/items", "/api/items/{id}", "/api/search"} <= set(paths)

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from searchapp.models import Item, ItemEmbedding, Status
+from searchapp.search_space import search_model_key
+from searchapp.services.embedding import item_embed
+from searchapp.services.items import item_add_text
+from tests.media_factory import make_audio, make_image
+from tests.tiny_model import build_tiny_model
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_import_media_adds_a_folder_and_skips_what_it_cannot_use(tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(make_image("jpeg"))
+    (tmp_path / "photos" / "copy-of-cat.jpg").write_bytes(make_image("jpeg"))
+    (tmp_path / "sounds.flac").write_bytes(make_audio("flac", seconds=2.0))
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF-1.7")
+    out, err = io.StringIO(), io.StringIO()
+
+    call_command("import_media", str(tmp_path), "--tags", "archive", stdout=out, stderr=err)
+
+    assert "Added 2, already present 1, skipped 1." in out.getvalue()
+    assert "notes.pdf" in err.getvalue()
+    assert set(Item.objects.values_list("status", flat=True)) == {Status.READY}
+    assert all(item.tags == ["archive"] for item in Item.objects.all())
+
+
+def test_reembed_moves_the_library_to_a_new_model_while_search_uses_the_old(
+    settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    old_key = settings.EMBEDDINGS_MODEL
+    first, _ = item_add_text(text="first")
+    second, _ = item_add_text(text="second")
+    new_model = build_tiny_model(tmp_path / "new-model", seed=1)
+    settings.EMBEDDINGS_MODEL = str(new_model)
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+
+    assert search_model_key() == old_key
+    call_command("reembed", stdout=io.StringIO())
+    item_embed(item_id=first.pk)
+    assert search_model_key() == old_key  # one item still only has old vectors
+    item_embed(item_id=second.pk)
+
+    assert search_model_key() == str(new_model)
+    assert ItemEmbedding.objects.filter(model_key=str(new_model)).count() == 2
+    assert ItemEmbedding.objects.filter(model_key=old_key).count() == 2
