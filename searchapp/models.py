@@ -79,8 +79,8 @@ class ItemEmbedding(models.Model):
     """One vector per item, or per audio segment, made by one model.
 
     `model_key` names the model that made the vector, so a model switch can re-embed in the
-    background while search keeps using the old vectors. `modality` and `hidden` repeat the
-    item's, so that filtered searches are answered from this table's HNSW index alone.
+    background while search keeps using the old vectors. `modality`, `hidden` and `tags` repeat
+    the item's, so that filtered searches are answered from this table's HNSW index alone.
     """
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="embeddings")
@@ -90,6 +90,7 @@ class ItemEmbedding(models.Model):
     end_sec = models.FloatField(null=True, blank=True)
     modality = models.CharField(max_length=5, choices=Modality.choices)
     hidden = models.BooleanField(default=False)
+    tags = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     embedding = VectorField()
 
     class Meta:

@@ -48,11 +48,16 @@ def visible_items() -> QuerySet[Item]:
 
 
 def nearest_segments(
-    *, vector: np.ndarray, model_key: str, limit: int, modality: str | None = None
+    *,
+    vector: np.ndarray,
+    model_key: str,
+    limit: int,
+    modality: str | None = None,
+    tag: str | None = None,
 ) -> list[tuple[int, float, float | None, float | None]]:
     """(item id, cosine similarity, start, end) of the nearest visible vectors, nearest first."""
     statement, params = nearest_segments_query(
-        vector=vector, model_key=model_key, limit=limit, modality=modality
+        vector=vector, model_key=model_key, limit=limit, modality=modality, tag=tag
     )
     with transaction.atomic(), connection.cursor() as cursor:
         tune_index_scan(cursor)
@@ -63,26 +68,35 @@ def nearest_segments(
 
 
 def nearest_segments_query(
-    *, vector: np.ndarray, model_key: str, limit: int, modality: str | None = None
+    *,
+    vector: np.ndarray,
+    model_key: str,
+    limit: int,
+    modality: str | None = None,
+    tag: str | None = None,
 ) -> tuple[sql.Composed, dict[str, object]]:
     """The ordering expression is the per-model HNSW index's, so the index answers it."""
     distance = sql.SQL("embedding::vector({d}) <=> %(query)s::vector({d})").format(
         d=sql.Literal(len(vector))
     )
-    modality_filter = sql.SQL("AND modality = %(modality)s") if modality else sql.SQL("")
+    filters = [sql.SQL("model_key = %(model_key)s"), sql.SQL("NOT hidden")]
+    if modality:
+        filters.append(sql.SQL("modality = %(modality)s"))
+    if tag:
+        filters.append(sql.SQL("tags @> ARRAY[%(tag)s]::varchar(64)[]"))
     statement = sql.SQL(
         "SELECT item_id, 1 - ({distance}) AS score, start_sec, end_sec FROM {table} "
-        "WHERE model_key = %(model_key)s AND NOT hidden {modality_filter} "
-        "ORDER BY {distance} LIMIT %(limit)s"
+        "WHERE {filters} ORDER BY {distance} LIMIT %(limit)s"
     ).format(
         distance=distance,
         table=sql.Identifier(ItemEmbedding._meta.db_table),
-        modality_filter=modality_filter,
+        filters=sql.SQL(" AND ").join(filters),
     )
     params = {
         "query": Vector(vector).to_text(),
         "model_key": model_key,
         "modality": modality,
+        "tag": tag,
         "limit": limit,
     }
     return statement, params
@@ -112,6 +126,7 @@ def item_search(
             model_key=model_key,
             limit=wanted * CANDIDATES_PER_RESULT,
             modality=filters.modality,
+            tag=filters.tag,
         )
         vector_ids: list[int] = []
         best: dict[int, tuple[float, float | None, float | None]] = {}

@@ -83,6 +83,25 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = DATA_DIR / "media"
+# Uploaded files live on local disk under DATA_DIR, or in an S3-compatible bucket
+# (pip install '.[s3]'; credentials from the usual AWS_* variables).
+STORAGE_S3_BUCKET = os.environ.get("STORAGE_S3_BUCKET", "")
+STORAGES = {
+    "default": (
+        {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": STORAGE_S3_BUCKET,
+                "endpoint_url": os.environ.get("STORAGE_S3_ENDPOINT_URL") or None,
+                "default_acl": "private",
+                "querystring_auth": True,
+            },
+        }
+        if STORAGE_S3_BUCKET
+        else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    ),
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 # Uploads up to this size stay in memory; larger ones spool to a temporary file.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -85,6 +85,7 @@ def _store_embeddings(
                 end_sec=embedding.end_sec,
                 modality=item.modality,
                 hidden=item.hidden,
+                tags=item.tags,
                 embedding=embedding.vector,
             )
             for index, embedding in enumerate(embeddings)

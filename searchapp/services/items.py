@@ -149,6 +149,7 @@ def item_update_details(*, item: Item, details: ItemDetails) -> Item:
         setattr(item, name, value)
     with transaction.atomic():
         item.save()
+        item.embeddings.update(tags=item.tags)
         _refresh_search_document(Item.objects.filter(pk=item.pk))
     return item
 
@@ -169,6 +170,7 @@ def items_add_tag(*, items: QuerySet[Item], tag: str) -> int:
             if cleaned not in item.tags:
                 item.tags = [*item.tags, cleaned]
                 item.save(update_fields=["tags", "updated_at"])
+                item.embeddings.update(tags=item.tags)
                 changed += 1
         _refresh_search_document(items)
     return changed

@@ -166,3 +166,31 @@ def test_vector_queries_use_the_hnsw_index_also_with_a_filter(model) -> None:  #
         assert f"Index Scan using {index_name(key)}" in plan, plan
     rows = nearest_segments(vector=vectors[0], model_key=key, limit=10, modality="text")
     assert rows[0][0] == items[0].pk
+
+
+def test_a_rare_tag_filter_loses_no_results(model) -> None:  # type: ignore[no-untyped-def]
+    key = embedding_model_key()
+    rng = np.random.default_rng(5)
+    items = Item.objects.bulk_create(
+        Item(modality=Modality.TEXT, text=f"t{i}", content_hash=f"{i:064d}", status=Status.READY)
+        for i in range(3000)
+    )
+    vectors = rng.standard_normal((len(items), model.dimension)).astype(np.float32)
+    rare = {17, 1500, 2999}
+    ItemEmbedding.objects.bulk_create(
+        ItemEmbedding(
+            item=item,
+            model_key=key,
+            modality=Modality.TEXT,
+            tags=["rare"] if index in rare else ["common"],
+            embedding=vector,
+        )
+        for index, (item, vector) in enumerate(zip(items, vectors, strict=True))
+    )
+    ensure_vector_index(model_key=key, dimension=model.dimension)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE searchapp_itemembedding")
+
+    rows = nearest_segments(vector=-vectors[17], model_key=key, limit=10, tag="rare")
+
+    assert {row[0] for row in rows} == {items[index].pk for index in rare}
