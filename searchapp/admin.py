@@ -47,6 +47,9 @@ class ModelFilter(admin.SimpleListFilter):
         return queryset.filter(embedded_with=self.value()) if self.value() else queryset
 
 
+EDITABLE_FIELDS = ["title", "description", "tags", "source_url", "hidden"]
+
+
 class AddTagForm(forms.Form):
     tag = forms.CharField(max_length=64)
 
@@ -69,11 +72,7 @@ class ItemAdmin(admin.ModelAdmin[Item]):
     actions = ["hide", "show", "reembed", "add_tag", "delete_with_files"]
     fields = [
         "preview_large",
-        "title",
-        "description",
-        "tags",
-        "source_url",
-        "hidden",
+        *EDITABLE_FIELDS,
         "modality",
         "original_filename",
         "mime_type",
@@ -88,22 +87,7 @@ class ItemAdmin(admin.ModelAdmin[Item]):
         "created_at",
         "updated_at",
     ]
-    readonly_fields = [
-        "preview_large",
-        "modality",
-        "original_filename",
-        "mime_type",
-        "size_bytes",
-        "width",
-        "height",
-        "duration_sec",
-        "status",
-        "error_message",
-        "embedded_with",
-        "added_by",
-        "created_at",
-        "updated_at",
-    ]
+    readonly_fields = [name for name in fields if name not in EDITABLE_FIELDS]
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)

@@ -46,9 +46,6 @@ function setUpSearchDrop() {
     zone.classList.remove("over");
     if (event.dataTransfer.files.length) searchWith(event.dataTransfer.files[0]);
   });
-  zone.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); picker.click(); }
-  });
   picker.addEventListener("change", () => { if (picker.files.length) searchWith(picker.files[0]); });
   document.addEventListener("paste", (event) => {
     const file = [...event.clipboardData.files].find((f) => f.type.startsWith("image/"));
@@ -131,9 +128,6 @@ function setUpUploads() {
     event.preventDefault();
     zone.classList.remove("over");
     [...event.dataTransfer.files].forEach(upload);
-  });
-  zone.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); picker.click(); }
   });
   picker.addEventListener("change", () => { [...picker.files].forEach(upload); picker.value = ""; });
 }

@@ -139,58 +139,64 @@ def test_neighbours_exclude_the_item_itself(library) -> None:  # type: ignore[no
     assert library["text"].pk not in {hit.item.pk for hit in neighbours}
 
 
-def test_vector_queries_use_the_hnsw_index_also_with_a_filter(model) -> None:  # type: ignore[no-untyped-def]
+RARE = (17, 1500, 2999)
+
+
+@pytest.fixture
+def many_vectors(model) -> tuple[list[Item], np.ndarray]:  # type: ignore[no-untyped-def]
+    """3000 text items with random vectors, three of them tagged "rare", indexed and analysed."""
     key = embedding_model_key()
-    rng = np.random.default_rng(3)
     items = Item.objects.bulk_create(
         Item(modality=Modality.TEXT, text=f"t{i}", content_hash=f"{i:064d}", status=Status.READY)
         for i in range(3000)
     )
-    vectors = rng.standard_normal((len(items), model.dimension)).astype(np.float32)
-    ItemEmbedding.objects.bulk_create(
-        ItemEmbedding(item=item, model_key=key, modality=Modality.TEXT, embedding=vector)
-        for item, vector in zip(items, vectors, strict=True)
-    )
-    ensure_vector_index(model_key=key, dimension=model.dimension)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE searchapp_itemembedding")
-
-    for modality in (None, "text"):
-        statement, params = nearest_segments_query(
-            vector=vectors[0], model_key=key, limit=10, modality=modality
-        )
-        with transaction.atomic(), connection.cursor() as cursor:
-            tune_index_scan(cursor)
-            cursor.execute("EXPLAIN " + statement.as_string(cursor.connection), params)
-            plan = "\n".join(row[0] for row in cursor.fetchall())
-        assert f"Index Scan using {index_name(key)}" in plan, plan
-    rows = nearest_segments(vector=vectors[0], model_key=key, limit=10, modality="text")
-    assert rows[0][0] == items[0].pk
-
-
-def test_a_rare_tag_filter_loses_no_results(model) -> None:  # type: ignore[no-untyped-def]
-    key = embedding_model_key()
-    rng = np.random.default_rng(5)
-    items = Item.objects.bulk_create(
-        Item(modality=Modality.TEXT, text=f"t{i}", content_hash=f"{i:064d}", status=Status.READY)
-        for i in range(3000)
-    )
-    vectors = rng.standard_normal((len(items), model.dimension)).astype(np.float32)
-    rare = {17, 1500, 2999}
+    vectors = np.random.default_rng(3).standard_normal((len(items), model.dimension))
     ItemEmbedding.objects.bulk_create(
         ItemEmbedding(
             item=item,
             model_key=key,
             modality=Modality.TEXT,
-            tags=["rare"] if index in rare else ["common"],
-            embedding=vector,
+            tags=["rare"] if index in RARE else ["common"],
+            embedding=vector.astype(np.float32),
         )
         for index, (item, vector) in enumerate(zip(items, vectors, strict=True))
     )
     ensure_vector_index(model_key=key, dimension=model.dimension)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE searchapp_itemembedding")
+    return items, vectors
 
-    rows = nearest_segments(vector=-vectors[17], model_key=key, limit=10, tag="rare")
 
-    assert {row[0] for row in rows} == {items[index].pk for index in rare}
+@pytest.mark.parametrize("filters", [{}, {"modality": "text"}, {"tag": "common"}])
+def test_vector_queries_use_the_hnsw_index(many_vectors, filters: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    _, vectors = many_vectors
+    key = embedding_model_key()
+    statement, params = nearest_segments_query(
+        vector=vectors[0], model_key=key, limit=10, **filters
+    )
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        tune_index_scan(cursor)
+        cursor.execute("EXPLAIN " + statement.as_string(cursor.connection), params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert f"Index Scan using {index_name(key)}" in plan, plan
+
+
+def test_nearest_segments_finds_the_exact_vector_first(many_vectors) -> None:  # type: ignore[no-untyped-def]
+    items, vectors = many_vectors
+
+    rows = nearest_segments(vector=vectors[42], model_key=embedding_model_key(), limit=10)
+
+    assert rows[0][0] == items[42].pk
+    assert rows[0][1] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_rare_tag_filter_loses_no_results(many_vectors) -> None:  # type: ignore[no-untyped-def]
+    items, vectors = many_vectors
+
+    rows = nearest_segments(
+        vector=-vectors[RARE[0]], model_key=embedding_model_key(), limit=10, tag="rare"
+    )
+
+    assert {row[0] for row in rows} == {items[index].pk for index in RARE}
