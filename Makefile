@@ -27,7 +27,7 @@ run: install
 	$(PY) manage.py recover_items --older-than 0
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	trap 'kill 0' INT TERM EXIT; \
-	$(PY) manage.py db_worker & \
+	$(PY) manage.py worker & \
 	$(VENV)/bin/gunicorn searchapp.wsgi --bind 127.0.0.1:$(PORT) --workers 1 --threads $(WEB_THREADS) --timeout 300 --access-logfile - & \
 	wait
 

@@ -41,10 +41,6 @@ class ApiKey(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({KEY_PREFIX}{self.lookup}…)"
 
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
-
     def matches(self, key: str) -> bool:
         return hmac.compare_digest(self.digest, digest_key(key))
 

@@ -4,8 +4,6 @@ from django import forms
 
 from searchapp.models import Modality
 
-MAX_PAGE_SIZE = 100
-
 
 class SearchForm(forms.Form):
     q = forms.CharField(required=False, max_length=2000, strip=True, label="Search")

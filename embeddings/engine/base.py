@@ -21,8 +21,6 @@ class EmbeddingModel(ABC):
     Implementations return float32 rows, L2-normalised, one per input, in input order.
     """
 
-    family: str
-
     def __init__(self, *, source: str) -> None:
         self.source = source
 

@@ -20,8 +20,6 @@ class SentenceTransformerModel(EmbeddingModel):
     `modules.json` (Transformer -> Pooling -> Normalize), as in the hub repository.
     """
 
-    family = "sentence-transformers"
-
     def __init__(self, *, source: str, device: str, dtype: torch.dtype, batch_size: int) -> None:
         super().__init__(source=source)
         from sentence_transformers import SentenceTransformer

@@ -191,10 +191,11 @@ def _delete_files(item: Item) -> None:
             field.storage.delete(field.name)
 
 
-def items_requeue_stale(*, older_than: timedelta) -> int:
-    stale = Item.objects.filter(
-        status__in=[Status.PENDING, Status.PROCESSING], updated_at__lt=timezone.now() - older_than
-    )
+def items_requeue_stale(
+    *, older_than: timedelta, statuses: Sequence[Status] = (Status.PENDING, Status.PROCESSING)
+) -> int:
+    """Queue again items whose job was lost, e.g. with a worker that was killed."""
+    stale = Item.objects.filter(status__in=statuses, updated_at__lt=timezone.now() - older_than)
     return items_reembed(items=stale)
 
 
