@@ -9,6 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from embeddings.api.access import authenticate, check_rate_limit
 from embeddings.api.errors import ApiError, error_response, invalid, not_provided
+from embeddings.api.request import read_form
 from embeddings.conf import embeddings_settings
 from embeddings.engine.base import ModelUnavailable
 from embeddings.errors import InputError, InputTooLarge
@@ -81,13 +82,14 @@ def _method(request: HttpRequest, allowed: str) -> None:
 @_api_view
 def items(request: HttpRequest) -> JsonResponse:
     _method(request, "POST")
+    data, files = read_form(request)
     details = ItemDetails(
-        title=request.POST.get("title", ""),
-        description=request.POST.get("description", ""),
-        tags=split_tags(request.POST.get("tags", "")),
+        title=data.get("title", ""),
+        description=data.get("description", ""),
+        tags=split_tags(data.get("tags", "")),
     )
-    upload = request.FILES.get("file")
-    text = request.POST.get("text", "")
+    upload = files.get("file")
+    text = data.get("text", "")
     if upload is not None and text:
         raise invalid("Send either file or text, not both.")
     if upload is not None:
@@ -118,8 +120,8 @@ def item(request: HttpRequest, pk: int) -> JsonResponse:
 @_api_view
 def search(request: HttpRequest) -> JsonResponse:
     _method(request, "POST")
-    data = request.POST
-    upload = request.FILES.get("image_file") or request.FILES.get("audio_file")
+    data, files = read_form(request)
+    upload = files.get("image_file") or files.get("audio_file")
     query = LibraryQuery(
         text=data.get("text", "").strip(),
         file_bytes=upload.read() if upload is not None else None,

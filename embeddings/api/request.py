@@ -4,8 +4,10 @@ import math
 from dataclasses import dataclass
 from typing import cast
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.files.uploadedfile import UploadedFile
-from django.http import QueryDict
+from django.http import HttpRequest, QueryDict
+from django.http.multipartparser import MultiPartParserError
 from django.utils.datastructures import MultiValueDict
 
 from embeddings.api.errors import ApiError, invalid, not_provided
@@ -46,6 +48,25 @@ class EmbedRequest:
     image: MediaInput | None
     audio: MediaInput | None
     audio_start_offset_sec: float
+
+
+FORM_CONTENT_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def read_form(request: HttpRequest) -> tuple[QueryDict, MultiValueDict[str, UploadedFile]]:
+    """The request's form fields and files, or a 4xx that says what is wrong with the body."""
+    if request.content_type not in FORM_CONTENT_TYPES:
+        raise invalid(
+            f"Send the fields as {' or '.join(FORM_CONTENT_TYPES)}, not {request.content_type!r}."
+        )
+    try:
+        return request.POST, request.FILES
+    except RequestDataTooBig:
+        raise ApiError(
+            status=413, code="file_too_large", message="The form fields are too large."
+        ) from None
+    except (MultiPartParserError, SuspiciousOperation) as error:
+        raise invalid(f"The request body is not a valid form: {error}") from None
 
 
 def parse_embed_request(data: QueryDict, files: MultiValueDict[str, UploadedFile]) -> EmbedRequest:

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 from embeddings.api.access import authenticate, check_rate_limit
 from embeddings.api.errors import ApiError, error_response, invalid
 from embeddings.api.openapi import openapi_document
-from embeddings.api.request import EmbedRequest, MediaInput, parse_embed_request
+from embeddings.api.request import EmbedRequest, MediaInput, parse_embed_request, read_form
 from embeddings.conf import EmbeddingsSettings, embeddings_settings
 from embeddings.engine.base import ModelUnavailable
 from embeddings.engine.registry import get_model
@@ -39,7 +39,7 @@ def embed(request: HttpRequest) -> JsonResponse:
     try:
         _refuse_oversized_body(request, config=config)
         rate_headers = check_rate_limit(authenticate(request, config=config), config=config)
-        embed_request = parse_embed_request(request.POST, request.FILES)
+        embed_request = parse_embed_request(*read_form(request))
         _check_model_name(embed_request.model_name, config=config)
         response = JsonResponse(_create_embeddings(embed_request, config=config))
     except ApiError as error:

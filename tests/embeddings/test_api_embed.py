@@ -367,6 +367,26 @@ def test_embed_when_the_model_cannot_load_says_how_to_fix_it(
     assert "download_model" in home.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type", "words"),
+    [
+        (b"garbage", "multipart/form-data", "not a valid form"),
+        (b"garbage", "multipart/form-data; boundary=", "not a valid form"),
+        (
+            b'{"model_name": "embeddinggemma-2", "text": "x"}',
+            "application/json",
+            "multipart/form-data",
+        ),
+    ],
+)
+def test_embed_with_a_body_that_is_not_a_form(
+    api_client: Client, body: bytes, content_type: str, words: str
+) -> None:
+    response = api_client.post(EMBED_URL, body, content_type=content_type)
+
+    assert_error(response, 400, "parameter_invalid", words)
+
+
 def test_embed_get_is_not_allowed(api_client: Client) -> None:
     response = api_client.get(EMBED_URL)
 
