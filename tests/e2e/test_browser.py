@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import JSHandle, Page, expect
 
 from searchapp.models import Item
 from tests.e2e.conftest import screenshot
@@ -29,6 +30,38 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
+def data_transfer(page: Page, *files: tuple[Path, str]) -> JSHandle:
+    payload = [
+        [base64.b64encode(path.read_bytes()).decode(), path.name, mime] for path, mime in files
+    ]
+    return page.evaluate_handle(
+        """(files) => {
+            const transfer = new DataTransfer();
+            for (const [data, name, type] of files) {
+                const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+                transfer.items.add(new File([bytes], name, {type}));
+            }
+            return transfer;
+        }""",
+        payload,
+    )
+
+
+def drop_files(page: Page, selector: str, *files: tuple[Path, str]) -> None:
+    """Drop files on an element as a person dragging them from their desktop would."""
+    transfer = data_transfer(page, *files)
+    page.dispatch_event(selector, "dragover", {"dataTransfer": transfer})
+    page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
+
+
+def paste_file(page: Page, path: Path, mime: str) -> None:
+    transfer = data_transfer(page, (path, mime))
+    page.evaluate(
+        "(data) => document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: data}))",
+        transfer,
+    )
+
+
 def sign_in(page: Page, base: str, username: str) -> None:
     page.goto(f"{base}/accounts/login/?next=/upload/")
     page.get_by_label("User name").fill(username)
@@ -52,7 +85,7 @@ def test_upload_search_and_curate_in_a_browser(
     base = live_server.url
 
     sign_in(page, base, "curator")
-    page.locator("#upload-files").set_input_files([str(files["image"]), str(files["audio"])])
+    drop_files(page, "#upload-drop", (files["image"], "image/png"), (files["audio"], "audio/mpeg"))
     recent = page.locator("#recent")
     expect(recent.locator(".upload-row.status-ready")).to_have_count(2)
     page.get_by_label("Text", exact=True).fill("Gulls circling over the harbour at dawn")
@@ -70,13 +103,17 @@ def test_upload_search_and_curate_in_a_browser(
     expect(results.locator(".card-image img")).to_be_visible()
     screenshot(page, "search-text")
 
-    page.locator("#query-file").set_input_files(str(files["query_image"]))
+    drop_files(page, "#dropzone", (files["query_image"], "image/jpeg"))
     expect(results.get_by_text("Results for your image clip")).to_be_visible()
     expect(results.locator(".card")).to_have_count(3)
     screenshot(page, "search-image")
 
-    page.locator("#query-file").set_input_files(str(files["query_audio"]))
+    drop_files(page, "#dropzone", (files["query_audio"], "audio/wav"))
     expect(results.get_by_text("Results for your audio clip")).to_be_visible()
+    expect(results.locator(".card")).to_have_count(3)
+
+    paste_file(page, files["query_image"], "image/jpeg")
+    expect(results.get_by_text("Results for your image clip")).to_be_visible()
     expect(results.locator(".card")).to_have_count(3)
 
     record = page.locator("#record")
