@@ -6,6 +6,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from embeddings.api.openapi import error_response_schema, openapi_document
+from embeddings.conf import embeddings_settings
 from searchapp.models import Modality, Status
 
 ITEM = {
@@ -56,7 +57,7 @@ def _errors(*statuses: str) -> dict[str, Any]:
 
 
 def library_paths() -> dict[str, Any]:
-    security = [{"ApiKey": []}]
+    security = [{"ApiKey": []}] if embeddings_settings().require_api_key else []
     return {
         "/api/items": {
             "post": {
