@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
@@ -13,7 +14,6 @@ from psycopg import sql
 from searchapp.models import Item, ItemEmbedding, Status
 
 RRF_K = 60
-EF_SEARCH = 100
 # Audio items have several vectors; fetch this many more rows than items wanted.
 CANDIDATES_PER_RESULT = 4
 
@@ -104,7 +104,7 @@ def nearest_segments_query(
 
 def tune_index_scan(cursor: CursorWrapper) -> None:
     # Iterative scans keep filtered queries on the index without losing results (pgvector 0.8).
-    cursor.execute(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}")
+    cursor.execute(f"SET LOCAL hnsw.ef_search = {int(settings.SEARCH_EF_SEARCH)}")
     cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
 
 

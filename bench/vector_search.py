@@ -1,0 +1,236 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import connection
+from pgvector.psycopg import register_vector
+from psycopg import sql
+
+from bench.synthetic import Generator, exact_top_k
+from searchapp.selectors import nearest_segments, nearest_segments_query
+from searchapp.vector_index import HNSW_EF_CONSTRUCTION, HNSW_M, ensure_vector_index, index_name
+
+MODEL_KEY = "bench/synthetic"
+MODALITIES = ("image", "audio", "text")
+K = 10
+
+
+@contextmanager
+def scratch_database() -> Iterator[None]:
+    """A throwaway database with the app's migrations, so the product's own tables are measured."""
+    original = connection.settings_dict["NAME"]
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = "bench_anysearch"
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        yield
+    finally:
+        connection.creation.destroy_test_db(original, verbosity=0)
+
+
+def load(vectors: np.ndarray) -> np.ndarray:
+    """Items and their vectors (a third of each modality); returns the item ids in row order."""
+    count = len(vectors)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO searchapp_item (modality, file, thumbnail, text, original_filename,
+                content_hash, title, description, tags, source_url, mime_type, size_bytes,
+                hidden, status, error_message, embedded_with, created_at, updated_at)
+            SELECT (ARRAY['image', 'audio', 'text'])[1 + (i %% 3)], 'bench/' || i, '', 'x' || i, '',
+                md5(i::text) || md5((i + 1)::text), '', '', '{}', '', '', 0,
+                false, 'ready', '', %s, now(), now()
+            FROM generate_series(0, %s - 1) AS i ORDER BY i
+            """,
+            [MODEL_KEY, count],
+        )
+        cursor.execute("SELECT id FROM searchapp_item ORDER BY id")
+        ids = np.array([row[0] for row in cursor.fetchall()])
+    raw = connection.connection
+    register_vector(raw)
+    columns = "item_id, model_key, segment, modality, hidden, tags, embedding"
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(
+            f"COPY searchapp_itemembedding ({columns}) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy,
+    ):
+        copy.set_types(["int8", "varchar", "int4", "varchar", "bool", "varchar[]", "vector"])
+        for index, vector in enumerate(vectors):
+            copy.write_row(
+                (int(ids[index]), MODEL_KEY, 0, MODALITIES[index % 3], False, [], vector)
+            )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE searchapp_item")
+        cursor.execute("ANALYZE searchapp_itemembedding")
+    return ids
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    values = np.asarray(samples) * 1000
+    return {f"p{p}_ms": round(float(np.percentile(values, p)), 3) for p in (50, 95, 99)}
+
+
+def timed(
+    run: Callable[[np.ndarray], list[int]], queries: np.ndarray
+) -> tuple[list[list[int]], list[float]]:
+    results, seconds = [], []
+    for query in queries:
+        started = time.perf_counter()
+        results.append(run(query))
+        seconds.append(time.perf_counter() - started)
+    return results, seconds
+
+
+def recall(found: list[list[int]], truth: np.ndarray, ids: np.ndarray) -> float:
+    expected = [set(ids[row].tolist()) for row in truth]
+    return round(
+        float(np.mean([len(set(f[:K]) & e) / K for f, e in zip(found, expected, strict=True)])), 4
+    )
+
+
+def raw_sql_runner(ef_search: int, modality: str | None) -> Callable[[np.ndarray], list[int]]:
+    """The selector's statement sent straight through psycopg, without the product's code."""
+    raw = connection.connection
+
+    def run(query: np.ndarray) -> list[int]:
+        statement, params = nearest_segments_query(
+            vector=query, model_key=MODEL_KEY, limit=K, modality=modality
+        )
+        with raw.transaction(), raw.cursor() as cursor:
+            cursor.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
+            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            cursor.execute(statement, params)
+            return [row[0] for row in cursor.fetchall()]
+
+    return run
+
+
+def selector_runner(modality: str | None) -> Callable[[np.ndarray], list[int]]:
+    def run(query: np.ndarray) -> list[int]:
+        rows = nearest_segments(vector=query, model_key=MODEL_KEY, limit=K, modality=modality)
+        return [row[0] for row in rows]
+
+    return run
+
+
+def plan_uses_index(query: np.ndarray, *, ef_search: int, modality: str | None) -> bool:
+    statement, params = nearest_segments_query(
+        vector=query, model_key=MODEL_KEY, limit=K, modality=modality
+    )
+    raw = connection.connection
+    with raw.transaction(), raw.cursor() as cursor:
+        cursor.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute(sql.SQL("EXPLAIN ") + statement, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    return f"Index Scan using {index_name(MODEL_KEY)}" in plan
+
+
+def halfvec_run(
+    queries: np.ndarray, *, dimension: int, ef_search: int
+) -> tuple[list[list[int]], list[float], dict[str, Any]]:
+    raw = connection.connection
+    name = index_name(MODEL_KEY) + "_half"
+    started = time.perf_counter()
+    with raw.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '2GB'")
+        cursor.execute(
+            sql.SQL(
+                "CREATE INDEX {name} ON searchapp_itemembedding USING hnsw "
+                "((embedding::halfvec({d})) halfvec_cosine_ops) "
+                "WITH (m = {m}, ef_construction = {ef}) WHERE model_key = {key}"
+            ).format(
+                name=sql.Identifier(name),
+                d=sql.Literal(dimension),
+                m=sql.Literal(HNSW_M),
+                ef=sql.Literal(HNSW_EF_CONSTRUCTION),
+                key=sql.Literal(MODEL_KEY),
+            )
+        )
+    build = time.perf_counter() - started
+    statement = sql.SQL(
+        "SELECT item_id FROM searchapp_itemembedding WHERE model_key = %(key)s AND NOT hidden "
+        "ORDER BY embedding::halfvec({d}) <=> %(query)s::halfvec({d}) LIMIT {k}"
+    ).format(d=sql.Literal(dimension), k=sql.Literal(K))
+
+    def run(query: np.ndarray) -> list[int]:
+        with raw.transaction(), raw.cursor() as cursor:
+            cursor.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
+            cursor.execute(
+                statement,
+                {"key": MODEL_KEY, "query": "[" + ",".join(map(str, query.tolist())) + "]"},
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+    found, seconds = timed(run, queries)
+    with raw.cursor() as cursor:
+        cursor.execute("SELECT pg_relation_size(%s::regclass)", [name])
+        (size,) = cursor.fetchone()
+    return found, seconds, {"build_sec": round(build, 2), "index_mb": round(size / 2**20, 1)}
+
+
+def run(
+    *, items: int, queries: int, generator: Generator, ef_values: tuple[int, ...]
+) -> dict[str, Any]:
+    data = generator.vectors(items, stream=0)
+    questions = generator.vectors(queries, stream=1)
+    modality_mask = np.arange(items) % 3 == 0  # the "image" third
+    truth = exact_top_k(data, questions, K)
+    filtered_truth = exact_top_k(data, questions, K, mask=modality_mask)
+    report: dict[str, Any] = {
+        "items": items,
+        "queries": queries,
+        "generator": generator.describe(),
+        "hnsw": {"m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION},
+        "exact_search": "numpy brute force over the same vectors, in the same run",
+    }
+    with scratch_database():
+        started = time.perf_counter()
+        ids = load(data)
+        report["load_sec"] = round(time.perf_counter() - started, 2)
+        with connection.cursor() as cursor:
+            cursor.execute("SET maintenance_work_mem = '2GB'")
+        started = time.perf_counter()
+        ensure_vector_index(model_key=MODEL_KEY, dimension=generator.dimension)
+        report["index_build_sec"] = round(time.perf_counter() - started, 2)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_relation_size(%s::regclass)", [index_name(MODEL_KEY)])
+            report["index_mb"] = round(cursor.fetchone()[0] / 2**20, 1)
+        runs = []
+        for ef_search in ef_values:
+            settings.SEARCH_EF_SEARCH = ef_search
+            for modality, expected in ((None, truth), ("image", filtered_truth)):
+                raw_found, raw_seconds = timed(raw_sql_runner(ef_search, modality), questions)
+                found, seconds = timed(selector_runner(modality), questions)
+                runs.append(
+                    {
+                        "ef_search": ef_search,
+                        "filter": f"modality={modality} (1 in 3)" if modality else None,
+                        "uses_hnsw_index": plan_uses_index(
+                            questions[0], ef_search=ef_search, modality=modality
+                        ),
+                        "recall_at_10": recall(found, expected, ids),
+                        "raw_sql_recall_at_10": recall(raw_found, expected, ids),
+                        "selector": percentiles(seconds),
+                        "raw_sql": percentiles(raw_seconds),
+                        "selector_over_raw_sql_p50": round(
+                            float(np.median(seconds) / np.median(raw_seconds)), 3
+                        ),
+                    }
+                )
+        report["runs"] = runs
+        half_found, half_seconds, half_index = halfvec_run(
+            questions, dimension=generator.dimension, ef_search=max(ef_values)
+        )
+        report["halfvec"] = {
+            "ef_search": max(ef_values),
+            **half_index,
+            "recall_at_10": recall(half_found, truth, ids),
+            **percentiles(half_seconds),
+        }
+    return report

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from bench.synthetic import Generator, exact_top_k
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_generator_gives_unit_vectors_with_a_low_intrinsic_dimension() -> None:
+    vectors = Generator(dimension=128, subspace=16, noise=0.01).vectors(2000)
+
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    singular = np.linalg.svd(vectors - vectors.mean(axis=0), compute_uv=False)
+    explained = np.cumsum(singular**2) / np.sum(singular**2)
+    assert explained[15] > 0.95
+
+
+def test_exact_top_k_respects_the_mask() -> None:
+    data = Generator(dimension=32, subspace=8).vectors(500)
+    mask = np.arange(500) % 3 == 0
+
+    top = exact_top_k(data, data[:5], 10, mask=mask)
+
+    assert mask[top].all()
+    assert top[0, 0] == 0 and top[3, 0] == 3
+
+
+def test_the_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
+    output = tmp_path / "results.json"
+
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--items",
+            "600",
+            "--queries",
+            "5",
+            "--dimension",
+            "32",
+            "--ef",
+            "40",
+            "--output",
+            str(output),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = json.loads(output.read_text())["vector_search"]
+    assert report["items"] == 600
+    for run in report["runs"]:
+        assert 0.0 <= run["recall_at_10"] <= 1.0
+        assert run["selector"]["p50_ms"] > 0
+    assert report["halfvec"]["recall_at_10"] > 0
