@@ -13,6 +13,7 @@ from embeddings.engine.base import ModelUnavailable
 from embeddings.engine.registry import model_status
 from embeddings.errors import InputError, InputTooLarge
 from searchapp.forms import SearchForm, TextNoteForm, UploadForm, split_tags
+from searchapp.media_info import AUDIO_MIME_TYPES, IMAGE_MIME_TYPES
 from searchapp.models import Item, Status
 from searchapp.search import LibraryQuery, library_search
 from searchapp.search_space import search_model_key
@@ -20,20 +21,7 @@ from searchapp.selectors import SearchFilters, item_neighbours
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
 
 # Served inline: everything else is a download, so no upload can run in the site's origin.
-INLINE_TYPES = {
-    "image/jpeg",
-    "image/png",
-    "image/webp",
-    "image/gif",
-    "image/bmp",
-    "image/tiff",
-    "audio/wav",
-    "audio/mpeg",
-    "audio/mp4",
-    "audio/ogg",
-    "audio/flac",
-    "audio/webm",
-}
+INLINE_TYPES = {*IMAGE_MIME_TYPES.values(), *AUDIO_MIME_TYPES.values()}
 
 
 def _search_allowed(request: HttpRequest) -> bool:
