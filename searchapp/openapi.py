@@ -52,6 +52,11 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _multipart(properties: dict[str, Any]) -> dict[str, Any]:
+    schema = {"type": "object", "properties": properties}
+    return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+
+
 def _errors(*statuses: str) -> dict[str, Any]:
     return {status: error_response_schema(f"Error {status}") for status in statuses}
 
@@ -65,23 +70,15 @@ def library_paths() -> dict[str, Any]:
                 "summary": "Add an image, audio file or text note to the library",
                 "tags": ["Library"],
                 "security": security,
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "file": {"type": "string", "format": "binary"},
-                                    "text": {"type": "string"},
-                                    "title": {"type": "string"},
-                                    "description": {"type": "string"},
-                                    "tags": {"type": "string", "description": "Comma-separated"},
-                                },
-                            }
-                        }
-                    },
-                },
+                "requestBody": _multipart(
+                    {
+                        "file": {"type": "string", "format": "binary"},
+                        "text": {"type": "string"},
+                        "title": {"type": "string"},
+                        "description": {"type": "string"},
+                        "tags": {"type": "string", "description": "Comma-separated"},
+                    }
+                ),
                 "responses": {
                     "201": _json(
                         {"$ref": "#/components/schemas/Item"}, "Added; embedding is queued."
@@ -112,25 +109,17 @@ def library_paths() -> dict[str, Any]:
                 "summary": "Search the library by text, image, audio or item",
                 "tags": ["Library"],
                 "security": security,
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "text": {"type": "string"},
-                                    "image_file": {"type": "string", "format": "binary"},
-                                    "audio_file": {"type": "string", "format": "binary"},
-                                    "item_id": {"type": "integer", "minimum": 1},
-                                    "modality": {"type": "string", "enum": list(Modality.values)},
-                                    "limit": {"type": "integer", "minimum": 1, "maximum": 100},
-                                    "min_score": {"type": "number", "minimum": -1, "maximum": 1},
-                                },
-                            }
-                        }
-                    },
-                },
+                "requestBody": _multipart(
+                    {
+                        "text": {"type": "string"},
+                        "image_file": {"type": "string", "format": "binary"},
+                        "audio_file": {"type": "string", "format": "binary"},
+                        "item_id": {"type": "integer", "minimum": 1},
+                        "modality": {"type": "string", "enum": list(Modality.values)},
+                        "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+                        "min_score": {"type": "number", "minimum": -1, "maximum": 1},
+                    }
+                ),
                 "responses": {
                     "200": _json(
                         {
