@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -13,16 +15,18 @@ from embeddings.errors import InputError, InputTooLarge
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+CONNECT_TIMEOUT_SEC = 5.0
 USER_AGENT = "anysearch-fetch/1.0"
+TIMED_OUT = "could not fetch the URL: timed out."
 
 
 @dataclass(frozen=True)
 class FetchedFile:
     content: bytes
-    url: str
+    url: str  # final URL after redirects, without any user:password
     content_type: str | None
-    filename: str
+    filename: str  # last path segment of the original URL, or ""
 
 
 @dataclass(frozen=True)
@@ -34,15 +38,16 @@ class _Allowlist:
     def parse(cls, entries: Sequence[str]) -> _Allowlist:
         hosts: set[str] = set()
         networks: list[IPNetwork] = []
-        for entry in entries:
+        for raw in entries:
+            entry = raw.strip()
             try:
                 networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
             except ValueError:
-                hosts.add(entry.lower())
+                hosts.add(_normal_host(entry))
         return cls(frozenset(hosts), tuple(networks))
 
     def allows(self, host: str, address: IPAddress) -> bool:
-        return host.lower() in self.hosts or any(address in network for network in self.networks)
+        return _normal_host(host) in self.hosts or any(address in net for net in self.networks)
 
 
 def fetch_url(
@@ -55,72 +60,130 @@ def fetch_url(
 ) -> FetchedFile:
     allowed = _Allowlist.parse(allowlist)
     deadline = time.monotonic() + timeout_sec
-    timeout = httpx.Timeout(timeout_sec, connect=min(timeout_sec, 5.0))
-    current = url
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+    current = _checked_url(_parse(url))
+    with httpx.Client(follow_redirects=False, trust_env=False) as client:
         for _ in range(max_redirects + 1):
-            request = _pinned_request(client, current, allowed)
-            try:
-                response = client.send(request, stream=True)
-            except httpx.TimeoutException:
-                raise InputError("could not fetch the URL: timed out.") from None
-            except httpx.HTTPError as error:
-                raise InputError(f"could not fetch the URL: {type(error).__name__}.") from None
-            try:
-                if response.status_code in REDIRECT_STATUSES and "location" in response.headers:
-                    current = urljoin(current, response.headers["location"])
+            with _opened(client, current, allowed=allowed, deadline=deadline) as response:
+                location = response.headers.get("location")
+                if response.status_code in REDIRECT_STATUSES and location:
+                    current = _redirected(current, location)
                     continue
                 if not response.is_success:
-                    raise InputError(f"the URL answered HTTP {response.status_code}.")
+                    raise InputError(f"the URL returned HTTP {response.status_code}.")
                 content = _read_capped(response, max_bytes=max_bytes, deadline=deadline)
-            finally:
-                response.close()
-            return FetchedFile(
-                content=content,
-                url=current,
-                content_type=response.headers.get("content-type"),
-                filename=urlsplit(url).path.rsplit("/", 1)[-1],
-            )
+                return FetchedFile(
+                    content=content,
+                    url=str(current.copy_with(username=None, password=None)),
+                    content_type=response.headers.get("content-type"),
+                    filename=_filename(url),
+                )
     raise InputError(f"too many redirects (more than {max_redirects}).")
 
 
-def _pinned_request(client: httpx.Client, url: str, allowed: _Allowlist) -> httpx.Request:
-    """A request to the address that was checked, so DNS cannot change it afterwards."""
+def _parse(url: str) -> httpx.URL:
     try:
-        parts = httpx.URL(url)
-    except (httpx.InvalidURL, ValueError):
+        return httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError):
         raise InputError("the URL is not valid.") from None
-    if parts.scheme not in ("http", "https"):
-        raise InputError(f"URL scheme {parts.scheme!r} is not allowed; use http or https.")
-    host = parts.host
-    if not host:
+
+
+def _checked_url(url: httpx.URL) -> httpx.URL:
+    if not url.scheme:
+        raise InputError("the URL must start with http:// or https://.")
+    if url.scheme not in ("http", "https"):
+        raise InputError(f"URL scheme {url.scheme!r} is not allowed; use http or https.")
+    if not url.raw_host:
         raise InputError("the URL has no host.")
-    address = _checked_address(
-        host, parts.port or (443 if parts.scheme == "https" else 80), allowed
-    )
-    pinned = parts.copy_with(host=str(address))
+    if url.port is not None and not 0 < url.port < 65536:
+        raise InputError("the URL's port is not valid.")
+    return url
+
+
+def _redirected(current: httpx.URL, location: str) -> httpx.URL:
+    try:
+        target = current.join(location)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        raise InputError("the URL redirected to an invalid URL.") from None
+    return _checked_url(target)
+
+
+def _filename(url: str) -> str:
+    try:
+        return urlsplit(url).path.rsplit("/", 1)[-1]
+    except ValueError:
+        return ""
+
+
+@contextmanager
+def _opened(
+    client: httpx.Client, url: httpx.URL, *, allowed: _Allowlist, deadline: float
+) -> Iterator[httpx.Response]:
+    request = _pinned_request(client, url, allowed=allowed, deadline=deadline)
+    # Credentials go in a header, never in a URL that httpx might log.
+    auth = (url.username, url.password) if url.userinfo else None
+    try:
+        response = client.send(request, stream=True, auth=auth)
+    except httpx.HTTPError as error:
+        raise InputError(_failure(error)) from None
+    try:
+        yield response
+    finally:
+        response.close()
+
+
+def _pinned_request(
+    client: httpx.Client, url: httpx.URL, *, allowed: _Allowlist, deadline: float
+) -> httpx.Request:
+    # The IDNA form, so that DNS, the Host header and TLS all see the same name.
+    host = url.raw_host.decode("ascii")
+    address = _checked_address(host, url.port or _default_port(url.scheme), allowed)
+    # Connecting to the checked address leaves DNS no second chance to answer differently.
+    pinned = url.copy_with(host=str(address), username=None, password=None)
     headers = {
-        "Host": parts.netloc.decode("ascii"),
+        "Host": url.netloc.decode("ascii"),
         "User-Agent": USER_AGENT,
-        # Compressed bodies could expand past the size cap between two checks.
         "Accept-Encoding": "identity",
+        # A pooled connection would carry one host's verified TLS identity over to another.
+        "Connection": "close",
     }
-    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-    return client.build_request("GET", pinned, headers=headers, extensions=extensions)
+    extensions = {"sni_hostname": host} if url.scheme == "https" else {}
+    return client.build_request(
+        "GET", pinned, headers=headers, extensions=extensions, timeout=_hop_timeout(deadline)
+    )
+
+
+def _default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
+
+
+def _hop_timeout(deadline: float) -> httpx.Timeout:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise InputError(TIMED_OUT)
+    return httpx.Timeout(remaining, connect=min(remaining, CONNECT_TIMEOUT_SEC))
 
 
 def _checked_address(host: str, port: int, allowed: _Allowlist) -> IPAddress:
+    addresses = _resolve(host, port)
+    for address in addresses:
+        if not _is_public(address) and not allowed.allows(host, address):
+            raise InputError(_refusal(host, address))
+    return addresses[0]
+
+
+def _resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        raise InputError(f"could not resolve the URL's host {host!r}.") from None
-    addresses = [_unmapped(ipaddress.ip_address(info[4][0].split("%", 1)[0])) for info in infos]
+    except (OSError, UnicodeError):
+        infos = []
+    addresses = [
+        _unmapped(ipaddress.ip_address(info[4][0].split("%", 1)[0]))
+        for info in infos
+        if info[0] in (socket.AF_INET, socket.AF_INET6)
+    ]
     if not addresses:
-        raise InputError(f"could not resolve the URL's host {host!r}.")
-    for address in addresses:
-        if not address.is_global and not allowed.allows(host, address):
-            raise InputError(f"URL refused: {host} resolves to {address}, {_describe(address)}.")
-    return addresses[0]
+        raise InputError(f"could not resolve the URL's host {host}.")
+    return addresses
 
 
 def _unmapped(address: IPAddress) -> IPAddress:
@@ -129,32 +192,89 @@ def _unmapped(address: IPAddress) -> IPAddress:
     return address
 
 
-def _describe(address: IPAddress) -> str:
+def _is_public(address: IPAddress) -> bool:
+    # is_global alone lets multicast and the deprecated IPv6 site-local range through.
+    site_local = isinstance(address, ipaddress.IPv6Address) and address.is_site_local
+    return address.is_global and not address.is_multicast and not site_local
+
+
+def _refusal(host: str, address: IPAddress) -> str:
+    # A name's private address stays out of the message: it would map the internal network.
+    verb = "is" if _is_ip_literal(host) else "resolves to"
+    return f"URL refused: {host} {verb} {_kind(address)}."
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _kind(address: IPAddress) -> str:
     if address.is_loopback:
         return "a loopback address"
     if address.is_link_local:
         return "a link-local address (such as a cloud metadata service)"
+    if address.is_unspecified:
+        return "the unspecified address"
+    if address.is_multicast:
+        return "a multicast address"
     if address.is_private:
         return "a private address"
-    return "not a public address"
+    return "a non-public address"
+
+
+def _normal_host(host: str) -> str:
+    return host.lower().rstrip(".")
 
 
 def _read_capped(response: httpx.Response, *, max_bytes: int, deadline: float) -> bytes:
-    declared = response.headers.get("content-length", "")
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        # iter_bytes would inflate a whole network chunk at once, far past the cap.
+        raise InputError(f"the URL sent a compressed ({encoding}) response; only plain files work.")
+    declared = response.headers.get("content-length", "").strip()
     if declared.isdigit() and int(declared) > max_bytes:
-        raise InputTooLarge(f"the file at the URL is larger than {max_bytes} bytes.")
+        raise _too_large(max_bytes)
     chunks: list[bytes] = []
     received = 0
     try:
         for chunk in response.iter_bytes():
             received += len(chunk)
             if received > max_bytes:
-                raise InputTooLarge(f"the file at the URL is larger than {max_bytes} bytes.")
+                raise _too_large(max_bytes)
             if time.monotonic() > deadline:
-                raise InputError("could not fetch the URL: timed out.")
+                raise InputError(TIMED_OUT)
             chunks.append(chunk)
-    except httpx.TimeoutException:
-        raise InputError("could not fetch the URL: timed out.") from None
     except httpx.HTTPError as error:
-        raise InputError(f"could not fetch the URL: {type(error).__name__}.") from None
+        raise InputError(_failure(error)) from None
     return b"".join(chunks)
+
+
+def _too_large(max_bytes: int) -> InputTooLarge:
+    return InputTooLarge(f"the file at the URL is larger than {max_bytes} bytes.")
+
+
+def _failure(error: httpx.HTTPError) -> str:
+    if isinstance(error, httpx.TimeoutException):
+        return TIMED_OUT
+    if _caused_by_tls(error):
+        return "could not fetch the URL: the secure (TLS) connection failed."
+    if isinstance(error, httpx.ConnectError):
+        return "could not fetch the URL: could not connect to the server."
+    if isinstance(error, httpx.RemoteProtocolError):
+        return "could not fetch the URL: the server sent an invalid response."
+    return "could not fetch the URL: the connection failed."
+
+
+def _caused_by_tls(error: BaseException) -> bool:
+    cause: BaseException | None = error
+    for _ in range(10):
+        if cause is None:
+            return False
+        if isinstance(cause, ssl.SSLError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
