@@ -2,26 +2,30 @@ from __future__ import annotations
 
 import io
 from fractions import Fraction
+from typing import Any
 
 import av
 import numpy as np
 from PIL import Image
 
+# name: (container format, codec)
 AUDIO_FORMATS = {
-    # name: (container format, codec, sample format)
-    "wav": ("wav", "pcm_s16le", "s16"),
-    "mp3": ("mp3", "libmp3lame", "s16p"),
-    "m4a": ("ipod", "aac", "fltp"),
-    "ogg": ("ogg", "libvorbis", "fltp"),
-    "opus": ("ogg", "libopus", "s16"),
-    "flac": ("flac", "flac", "s16"),
-    "webm": ("webm", "libopus", "s16"),
+    "wav": ("wav", "pcm_s16le"),
+    "mp3": ("mp3", "libmp3lame"),
+    "m4a": ("ipod", "aac"),
+    "aac": ("adts", "aac"),
+    "ogg": ("ogg", "libvorbis"),
+    "opus": ("ogg", "libopus"),
+    "flac": ("flac", "flac"),
+    "webm": ("webm", "libopus"),
 }
-OPUS_RATE = 48000
+LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1"}
+SAMPLE_TYPES = {"s16": np.int16, "s32": np.int32, "flt": np.float32}
 
 
-def make_image(fmt: str, *, size: tuple[int, int] = (96, 64), mode: str = "RGB") -> bytes:
-    image = Image.new(mode, size)
+def make_image(
+    fmt: str, *, size: tuple[int, int] = (96, 64), mode: str = "RGB", **save_options: Any
+) -> bytes:
     width, height = size
     pixels = np.zeros((height, width, 3), dtype=np.uint8)
     pixels[..., 0] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
@@ -29,7 +33,7 @@ def make_image(fmt: str, *, size: tuple[int, int] = (96, 64), mode: str = "RGB")
     pixels[: height // 2, : width // 2, 2] = 200
     image = Image.fromarray(pixels).convert(mode)
     buffer = io.BytesIO()
-    image.save(buffer, format={"jpg": "jpeg"}.get(fmt, fmt).upper())
+    image.save(buffer, format={"jpg": "jpeg", "tif": "tiff"}.get(fmt, fmt).upper(), **save_options)
     return buffer.getvalue()
 
 
@@ -48,20 +52,30 @@ def make_audio(
     sampling_rate: int = 44100,
     channels: int = 2,
     frequency: float = 440.0,
+    codec: str | None = None,
 ) -> bytes:
-    container_format, codec, sample_format = AUDIO_FORMATS[fmt]
-    if codec == "libopus":
-        sampling_rate = OPUS_RATE
+    codec = codec or AUDIO_FORMATS[fmt][1]
+    rates = av.codec.Codec(codec, "w").audio_rates
+    if rates and sampling_rate not in rates:
+        sampling_rate = max(rates)
     signal = sine(seconds, sampling_rate=sampling_rate, frequency=frequency, channels=channels)
+    return encode_audio(signal, fmt, sampling_rate=sampling_rate, codec=codec)
+
+
+# signal: float samples in -1..1 shaped (channels, samples); codec overrides fmt's default.
+def encode_audio(
+    signal: np.ndarray, fmt: str, *, sampling_rate: int, codec: str | None = None
+) -> bytes:
+    container_format, default_codec = AUDIO_FORMATS[fmt]
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=container_format) as container:
-        stream = container.add_stream(codec, rate=sampling_rate)
-        stream.layout = "stereo" if channels == 2 else "mono"
+        stream = container.add_stream(codec or default_codec, rate=sampling_rate)
+        stream.layout = LAYOUTS[len(signal)]
         stream.time_base = Fraction(1, sampling_rate)
+        sample_format = stream.codec_context.codec.audio_formats[0]
         frame_size = 1024
         for start in range(0, signal.shape[1], frame_size):
-            chunk = signal[:, start : start + frame_size]
-            frame = _frame(chunk, sample_format=sample_format, channels=channels)
+            frame = _frame(signal[:, start : start + frame_size], sample_format=sample_format)
             frame.sample_rate = sampling_rate
             frame.pts = start
             frame.time_base = Fraction(1, sampling_rate)
@@ -72,14 +86,12 @@ def make_audio(
     return buffer.getvalue()
 
 
-def _frame(chunk: np.ndarray, *, sample_format: str, channels: int) -> av.AudioFrame:
-    layout = "stereo" if channels == 2 else "mono"
-    if sample_format == "fltp":
-        return av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout=layout)
-    pcm = (chunk * 32767).astype(np.int16)
-    if sample_format == "s16p":
-        return av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm), format="s16p", layout=layout)
-    interleaved = pcm.T.reshape(1, -1)
+def _frame(chunk: np.ndarray, *, sample_format: av.AudioFormat) -> av.AudioFrame:
+    dtype = SAMPLE_TYPES[sample_format.packed.name]
+    scale = np.iinfo(dtype).max if np.issubdtype(dtype, np.integer) else 1.0
+    values = (chunk.astype(np.float64) * scale).astype(dtype)
+    if not sample_format.is_planar:
+        values = values.T.reshape(1, -1)
     return av.AudioFrame.from_ndarray(
-        np.ascontiguousarray(interleaved), format="s16", layout=layout
+        np.ascontiguousarray(values), format=sample_format.name, layout=LAYOUTS[len(chunk)]
     )

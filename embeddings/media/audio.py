@@ -2,15 +2,19 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Iterator
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import av
 import numpy as np
+from av.container import InputContainer
 
 from embeddings.errors import InputError
 
-SUPPORTED_FORMATS = "WAV, MP3, M4A/AAC, OGG/Vorbis, Opus, FLAC, WebM"
+SUPPORTED_FORMATS = "WAV, MP3, M4A/AAC, OGG (Vorbis or Opus), FLAC, WebM"
+# FFmpeg demuxers for those formats; any other container is refused before it is parsed.
+DEMUXERS = "wav,mp3,mov,aac,ogg,flac,matroska"
 
 
 @dataclass(frozen=True)
@@ -38,66 +42,86 @@ class AudioSegment:
 def decode_audio(
     data: bytes, *, sampling_rate: int, start_offset_sec: float = 0.0, max_duration_sec: float
 ) -> AudioClip:
+    if not 0 <= start_offset_sec < math.inf:
+        raise InputError(
+            f"audio_start_offset_sec ({start_offset_sec}) must be a number of seconds, 0 or more."
+        )
     if not data:
         raise InputError("the audio file is empty.")
     skip = round(start_offset_sec * sampling_rate)
     limit = round(max_duration_sec * sampling_rate)
     kept: list[np.ndarray] = []
-    seen = kept_count = 0
-    for chunk in _decoded_chunks(data, sampling_rate=sampling_rate):
-        if not np.isfinite(chunk).all():
-            raise InputError("the audio contains invalid (NaN or infinite) samples.")
-        start = max(skip - seen, 0)
-        seen += len(chunk)
-        if start >= len(chunk):
-            continue
-        kept.append(chunk[start:])
-        kept_count += len(chunk) - start
-        if kept_count > limit:
-            raise InputError(
-                f"the audio after the offset is longer than the limit of {max_duration_sec:g} s."
-            )
-    if seen == 0:
+    decoded = kept_count = 0
+    with _open(data) as container:
+        for chunk in _mono_chunks(container, sampling_rate=sampling_rate):
+            part = chunk[max(skip - decoded, 0) :]
+            decoded += len(chunk)
+            if not len(part):
+                continue
+            _check_finite(part)
+            kept.append(part)
+            kept_count += len(part)
+            if kept_count > limit:
+                raise InputError(
+                    f"the audio after the offset is longer than the limit of "
+                    f"{max_duration_sec:g} s."
+                )
+    if not decoded:
         raise InputError("the audio file contains no samples.")
-    if kept_count == 0:
+    if not kept:
         raise InputError(
-            f"audio_start_offset_sec ({start_offset_sec:g}) is beyond the end of the audio "
-            f"({seen / sampling_rate:.2f} s)."
+            f"audio_start_offset_sec ({float(start_offset_sec)}) is beyond the end of the audio "
+            f"({round(decoded / sampling_rate, 2)} s)."
         )
     return AudioClip(np.concatenate(kept), sampling_rate, skip / sampling_rate)
 
 
-def _decoded_chunks(data: bytes, *, sampling_rate: int) -> Iterator[np.ndarray]:
+def _open(data: bytes) -> InputContainer:
     try:
-        container = av.open(io.BytesIO(data), mode="r")
-    except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError):
+        return av.open(io.BytesIO(data), mode="r", container_options={"format_whitelist": DEMUXERS})
+    except MemoryError:
+        raise
+    except Exception as error:
         raise InputError(
-            f"unsupported or unreadable audio; supported formats: {SUPPORTED_FORMATS}."
-        ) from None
-    with container:
-        if not container.streams.audio:
-            raise InputError("the file has no audio stream.")
-        stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sampling_rate)
-        try:
-            for frame in container.decode(stream):
-                for resampled in resampler.resample(frame):
-                    yield resampled.to_ndarray().reshape(-1)
-            for resampled in resampler.resample(None):
-                yield resampled.to_ndarray().reshape(-1)
-        except (av.FFmpegError, OSError, ValueError) as error:
-            raise InputError(f"could not decode the audio: {error}") from None
+            f"unsupported audio format or unreadable file; supported formats: {SUPPORTED_FORMATS}."
+        ) from error
+
+
+def _mono_chunks(container: InputContainer, *, sampling_rate: int) -> Iterator[np.ndarray]:
+    if not container.streams.audio:
+        raise InputError("the file has no audio stream.")
+    stream = container.streams.audio[0]
+    # PyAV crashes the process when asked to decode a stream it has no decoder for.
+    if stream.codec_context is None:
+        raise InputError(f"unsupported audio codec; supported formats: {SUPPORTED_FORMATS}.")
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sampling_rate)
+    try:
+        for frame in container.decode(stream):
+            yield from _arrays(resampler.resample(frame))
+        yield from _arrays(resampler.resample(None))
+    except MemoryError:
+        raise
+    except Exception as error:
+        raise InputError(f"could not decode the audio: {error}") from error
+
+
+def _arrays(frames: Iterable[av.AudioFrame]) -> Iterator[np.ndarray]:
+    for frame in frames:
+        yield frame.to_ndarray().reshape(-1)
+
+
+def _check_finite(samples: np.ndarray) -> None:
+    if not np.isfinite(samples).all():
+        raise InputError("the audio contains invalid (NaN or infinite) samples.")
 
 
 def segment_lengths(duration_sec: float, *, target_sec: float = 10.0) -> list[float]:
-    """Equal parts as close to target_sec as possible, as TwelveLabs' Marengo splits audio."""
     if duration_sec <= 0:
         return []
-    count = max(1, int(duration_sec // target_sec))
-    # Of the two counts around duration / target, take the one whose parts are closer to it;
-    # on a tie, the longer parts.
-    if abs(duration_sec / (count + 1) - target_sec) < abs(duration_sec / count - target_sec):
-        count += 1
+    fewer = max(1, math.floor(duration_sec / target_sec))
+    # Only the counts either side of duration / target can be closest; on a tie min() keeps
+    # the first, which has the longer parts.
+    count = min((fewer, fewer + 1), key=lambda n: abs(duration_sec / n - target_sec))
     return [duration_sec / count] * count
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import timezone
 
 from embeddings.engine.base import EmbeddingModel
 from embeddings.keys import api_key_create, api_key_revoke
@@ -331,6 +332,14 @@ def test_embed_without_key_when_keys_are_not_required(settings) -> None:  # type
     assert post(Client(), text="x").status_code == 200
 
 
+@pytest.fixture
+def frozen_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    # All requests of a test fall in one rate-limit window, whatever the clock says.
+    moment = timezone.now().replace(second=30, microsecond=0)
+    monkeypatch.setattr("embeddings.keys.timezone.now", lambda: moment)
+
+
+@pytest.mark.usefixtures("frozen_minute")
 def test_embed_over_the_rate_limit(api_client: Client, settings) -> None:  # type: ignore[no-untyped-def]
     settings.EMBEDDINGS_RATE_LIMIT_PER_MINUTE = 2
     first, second, third = (post(api_client, text="x") for _ in range(3))
@@ -345,6 +354,7 @@ def test_embed_over_the_rate_limit(api_client: Client, settings) -> None:  # typ
     assert int(third["X-Ratelimit-Reset"]) > 0
 
 
+@pytest.mark.usefixtures("frozen_minute")
 def test_embed_rate_limit_counts_each_key_separately(api_client: Client, settings) -> None:  # type: ignore[no-untyped-def]
     settings.EMBEDDINGS_RATE_LIMIT_PER_MINUTE = 1
     other = Client(headers={"x-api-key": api_key_create(name="other")[1]})
