@@ -5,14 +5,12 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
-from django.views.decorators.csrf import csrf_exempt
 
-from embeddings.api.access import authenticate, check_rate_limit
-from embeddings.api.errors import ApiError, error_response, invalid, not_provided
-from embeddings.api.request import read_form
+from embeddings.api.endpoint import api_endpoint
+from embeddings.api.errors import ApiError, invalid, not_provided
+from embeddings.api.request import read_form, read_upload
 from embeddings.conf import embeddings_settings
-from embeddings.engine.base import ModelUnavailable
-from embeddings.errors import InputError, InputTooLarge
+from embeddings.errors import InputTooLarge
 from searchapp.forms import split_tags
 from searchapp.models import Item, Modality
 from searchapp.search import LibraryQuery, library_search
@@ -20,30 +18,6 @@ from searchapp.selectors import SearchFilters, SearchHit, visible_items
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
 
 MAX_LIMIT = 100
-
-
-def _api_view(view):  # type: ignore[no-untyped-def]
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-        config = embeddings_settings()
-        try:
-            api_key = authenticate(request, config=config)
-            headers = check_rate_limit(api_key, config=config)
-            response = view(request, *args, **kwargs)
-        except ApiError as error:
-            return error_response(error)
-        except InputError as error:
-            return error_response(
-                ApiError(status=error.status, code=error.code, message=str(error))
-            )
-        except ModelUnavailable as error:
-            return error_response(
-                ApiError(status=503, code="model_unavailable", message=str(error))
-            )
-        for name, value in headers.items():
-            response[name] = value
-        return response
-
-    return csrf_exempt(wrapped)
 
 
 def item_json(request: HttpRequest, item: Item) -> dict[str, Any]:
@@ -74,14 +48,8 @@ def item_json(request: HttpRequest, item: Item) -> dict[str, Any]:
     }
 
 
-def _method(request: HttpRequest, allowed: str) -> None:
-    if request.method != allowed:
-        raise ApiError(status=405, code="method_not_allowed", message=f"Use {allowed}.")
-
-
-@_api_view
+@api_endpoint("POST")
 def items(request: HttpRequest) -> JsonResponse:
-    _method(request, "POST")
     data, files = read_form(request)
     details = ItemDetails(
         title=data.get("title", ""),
@@ -93,12 +61,11 @@ def items(request: HttpRequest) -> JsonResponse:
     if upload is not None and text:
         raise invalid("Send either file or text, not both.")
     if upload is not None:
-        limit = embeddings_settings().max_upload_bytes
-        if upload.size is not None and upload.size > limit:
-            raise InputTooLarge(f"file: the file is larger than {limit} bytes.")
-        item, created = item_add_file(
-            data=upload.read(), filename=upload.name or "upload", details=details
-        )
+        try:
+            data = read_upload(upload, max_bytes=embeddings_settings().max_upload_bytes)
+        except InputTooLarge as error:
+            raise InputTooLarge(f"file: {error}") from error
+        item, created = item_add_file(data=data, filename=upload.name or "upload", details=details)
     elif text:
         item, created = item_add_text(text=text, details=details)
     else:
@@ -108,23 +75,25 @@ def items(request: HttpRequest) -> JsonResponse:
     )
 
 
-@_api_view
+@api_endpoint("GET")
 def item(request: HttpRequest, pk: int) -> JsonResponse:
-    _method(request, "GET")
     found = visible_items().filter(pk=pk).first()
     if found is None:
         raise ApiError(status=404, code="resource_not_exists", message=f"No item {pk}.")
     return JsonResponse(item_json(request, found))
 
 
-@_api_view
+@api_endpoint("POST")
 def search(request: HttpRequest) -> JsonResponse:
-    _method(request, "POST")
     data, files = read_form(request)
     upload = files.get("image_file") or files.get("audio_file")
     query = LibraryQuery(
         text=data.get("text", "").strip(),
-        file_bytes=upload.read() if upload is not None else None,
+        file_bytes=(
+            read_upload(upload, max_bytes=embeddings_settings().max_upload_bytes)
+            if upload is not None
+            else None
+        ),
         item_id=_int(data, "item_id"),
         filters=SearchFilters(
             modality=_modality(data.get("modality", "")),

@@ -8,10 +8,11 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from embeddings.api.request import read_upload
 from embeddings.conf import embeddings_settings
 from embeddings.engine.base import ModelUnavailable
 from embeddings.engine.registry import model_status
-from embeddings.errors import InputError, InputTooLarge
+from embeddings.errors import InputError
 from searchapp.forms import SearchForm, TextNoteForm, UploadForm, split_tags
 from searchapp.media_info import AUDIO_MIME_TYPES, IMAGE_MIME_TYPES
 from searchapp.models import Item, Status
@@ -57,7 +58,11 @@ def search_results(request: HttpRequest) -> HttpResponse:
         return _message(request, _form_errors(form), status=400)
     upload: UploadedFile | None = form.cleaned_data["query_file"]
     try:
-        file_bytes = _read_upload(upload) if upload is not None else None
+        file_bytes = (
+            read_upload(upload, max_bytes=embeddings_settings().max_upload_bytes)
+            if upload is not None
+            else None
+        )
     except InputError as error:
         return _message(request, str(error), status=error.status)
     context = _results_context(request, form, file_bytes=file_bytes)
@@ -100,13 +105,6 @@ def _results_context(
     }
 
 
-def _read_upload(upload: UploadedFile) -> bytes:
-    limit = embeddings_settings().max_upload_bytes
-    if upload.size is not None and upload.size > limit:
-        raise InputTooLarge(f"the file is larger than {limit} bytes.")
-    return upload.read()
-
-
 def _message(request: HttpRequest, message: str, *, status: int) -> HttpResponse:
     return render(request, "searchapp/_message.html", {"message": message}, status=status)
 
@@ -140,7 +138,7 @@ def upload_file(request: HttpRequest) -> HttpResponse:
     )
     try:
         item, created = item_add_file(
-            data=_read_upload(upload),
+            data=read_upload(upload, max_bytes=embeddings_settings().max_upload_bytes),
             filename=upload.name or "upload",
             details=details,
             added_by_id=request.user.pk,

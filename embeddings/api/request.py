@@ -11,6 +11,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.utils.datastructures import MultiValueDict
 
 from embeddings.api.errors import ApiError, invalid, not_provided
+from embeddings.errors import InputTooLarge
 from embeddings.services import TEXT_TRUNCATE_CHOICES, TextTruncate
 
 FORM_FIELDS = (
@@ -67,6 +68,12 @@ def read_form(request: HttpRequest) -> tuple[QueryDict, MultiValueDict[str, Uplo
         ) from None
     except (MultiPartParserError, SuspiciousOperation) as error:
         raise invalid(f"The request body is not a valid form: {error}") from None
+
+
+def read_upload(upload: UploadedFile, *, max_bytes: int) -> bytes:
+    if upload.size is not None and upload.size > max_bytes:
+        raise InputTooLarge(f"the file is larger than {max_bytes} bytes.")
+    return upload.read()
 
 
 def parse_embed_request(data: QueryDict, files: MultiValueDict[str, UploadedFile]) -> EmbedRequest:

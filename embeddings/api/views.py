@@ -5,17 +5,21 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from embeddings.api.access import authenticate, check_rate_limit
-from embeddings.api.errors import ApiError, error_response, invalid
+from embeddings.api.endpoint import api_endpoint
+from embeddings.api.errors import ApiError, invalid
 from embeddings.api.openapi import openapi_document
-from embeddings.api.request import EmbedRequest, MediaInput, parse_embed_request, read_form
+from embeddings.api.request import (
+    EmbedRequest,
+    MediaInput,
+    parse_embed_request,
+    read_form,
+    read_upload,
+)
 from embeddings.conf import EmbeddingsSettings, embeddings_settings
-from embeddings.engine.base import ModelUnavailable
 from embeddings.engine.registry import get_model
-from embeddings.errors import InputError, InputTooLarge
+from embeddings.errors import InputError
 from embeddings.fetch import fetch_url
 from embeddings.services import (
     embed_images,
@@ -27,44 +31,17 @@ from embeddings.services import (
 )
 
 
-@csrf_exempt
+@api_endpoint("POST")
 def embed(request: HttpRequest) -> JsonResponse:
-    if request.method != "POST":
-        response = error_response(
-            ApiError(status=405, code="method_not_allowed", message="Use POST.")
-        )
-        response["Allow"] = "POST"
-        return response
     config = embeddings_settings()
-    try:
-        _refuse_oversized_body(request, config=config)
-        rate_headers = check_rate_limit(authenticate(request, config=config), config=config)
-        embed_request = parse_embed_request(*read_form(request))
-        _check_model_name(embed_request.model_name, config=config)
-        response = JsonResponse(_create_embeddings(embed_request, config=config))
-    except ApiError as error:
-        return error_response(error)
-    for name, value in rate_headers.items():
-        response[name] = value
-    return response
+    embed_request = parse_embed_request(*read_form(request))
+    _check_model_name(embed_request.model_name, config=config)
+    return JsonResponse(_create_embeddings(embed_request, config=config))
 
 
 @require_GET
 def openapi(request: HttpRequest) -> JsonResponse:
     return JsonResponse(openapi_document(base_url=request.build_absolute_uri("/")))
-
-
-def _refuse_oversized_body(request: HttpRequest, *, config: EmbeddingsSettings) -> None:
-    # Two files of the maximum size and the form fields fit; anything larger is refused unread.
-    limit = 2 * config.max_upload_bytes + 1024 * 1024
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise invalid("The Content-Length header is not a number.") from None
-    if length > limit:
-        raise ApiError(
-            status=413, code="file_too_large", message=f"The request is larger than {limit} bytes."
-        )
 
 
 def _check_model_name(name: str, *, config: EmbeddingsSettings) -> None:
@@ -76,11 +53,7 @@ def _check_model_name(name: str, *, config: EmbeddingsSettings) -> None:
 def _create_embeddings(
     embed_request: EmbedRequest, *, config: EmbeddingsSettings
 ) -> dict[str, Any]:
-    try:
-        model = get_model()
-    except ModelUnavailable as error:
-        raise ApiError(status=503, code="model_unavailable", message=str(error)) from error
-
+    model = get_model()
     # Every input is read and checked before the model runs, so bad input costs no inference.
     text = image = segments = None
     if embed_request.text is not None:
@@ -147,6 +120,4 @@ def _read_media(media: MediaInput, *, field: str, config: EmbeddingsSettings) ->
             ).content
     assert media.upload is not None
     with _field(f"{field}_file"):
-        if media.upload.size is not None and media.upload.size > config.max_upload_bytes:
-            raise InputTooLarge(f"the file is larger than {config.max_upload_bytes} bytes.")
-        return media.upload.read()
+        return read_upload(media.upload, max_bytes=config.max_upload_bytes)
