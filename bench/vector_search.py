@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,18 +14,19 @@ from psycopg import sql
 
 from bench.synthetic import Generator, exact_top_k
 from searchapp.selectors import nearest_segments, nearest_segments_query
-from searchapp.vector_index import HNSW_EF_CONSTRUCTION, HNSW_M, ensure_vector_index, index_name
+from searchapp.vector_index import STORAGE, create_index_statement, index_name
 
 MODEL_KEY = "bench/synthetic"
 MODALITIES = ("image", "audio", "text")
 K = 10
+MAINTENANCE_WORK_MEM = "8GB"  # enough to build a 1M-item graph in memory
 
 
 @contextmanager
 def scratch_database() -> Iterator[None]:
     """A throwaway database with the app's migrations, so the product's own tables are measured."""
     original = connection.settings_dict["NAME"]
-    connection.settings_dict.setdefault("TEST", {})["NAME"] = "bench_anysearch"
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = f"bench_anysearch_{os.getpid()}"
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
         yield
@@ -131,31 +133,31 @@ def plan_uses_index(query: np.ndarray, *, ef_search: int, modality: str | None) 
     return f"Index Scan using {index_name(MODEL_KEY)}" in plan
 
 
-def halfvec_run(
-    queries: np.ndarray, *, dimension: int, ef_search: int
+def full_precision_run(
+    queries: np.ndarray, *, dimension: int, ef_search: int, hnsw: dict[str, int]
 ) -> tuple[list[list[int]], list[float], dict[str, Any]]:
+    """The same graph over `vector` instead of the product's `halfvec`, for comparison."""
     raw = connection.connection
-    name = index_name(MODEL_KEY) + "_half"
+    name = index_name(MODEL_KEY) + "_full"
     started = time.perf_counter()
     with raw.cursor() as cursor:
-        cursor.execute("SET maintenance_work_mem = '2GB'")
         cursor.execute(
             sql.SQL(
                 "CREATE INDEX {name} ON searchapp_itemembedding USING hnsw "
-                "((embedding::halfvec({d})) halfvec_cosine_ops) "
+                "((embedding::vector({d})) vector_cosine_ops) "
                 "WITH (m = {m}, ef_construction = {ef}) WHERE model_key = {key}"
             ).format(
                 name=sql.Identifier(name),
                 d=sql.Literal(dimension),
-                m=sql.Literal(HNSW_M),
-                ef=sql.Literal(HNSW_EF_CONSTRUCTION),
+                m=sql.Literal(hnsw["m"]),
+                ef=sql.Literal(hnsw["ef_construction"]),
                 key=sql.Literal(MODEL_KEY),
             )
         )
     build = time.perf_counter() - started
     statement = sql.SQL(
         "SELECT item_id FROM searchapp_itemembedding WHERE model_key = %(key)s AND NOT hidden "
-        "ORDER BY embedding::halfvec({d}) <=> %(query)s::halfvec({d}) LIMIT {k}"
+        "ORDER BY embedding::vector({d}) <=> %(query)s::vector({d}) LIMIT {k}"
     ).format(d=sql.Literal(dimension), k=sql.Literal(K))
 
     def run(query: np.ndarray) -> list[int]:
@@ -171,11 +173,29 @@ def halfvec_run(
     with raw.cursor() as cursor:
         cursor.execute("SELECT pg_relation_size(%s::regclass)", [name])
         (size,) = cursor.fetchone()
+        cursor.execute(sql.SQL("DROP INDEX {name}").format(name=sql.Identifier(name)))
     return found, seconds, {"build_sec": round(build, 2), "index_mb": round(size / 2**20, 1)}
 
 
+def server_settings() -> dict[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
+        cursor.execute("SET max_parallel_maintenance_workers = 1")
+        found = {}
+        for name in ("shared_buffers", "maintenance_work_mem", "max_parallel_maintenance_workers"):
+            cursor.execute(sql.SQL("SHOW {name}").format(name=sql.Identifier(name)))
+            found[name] = cursor.fetchone()[0]
+    return found
+
+
 def run(
-    *, items: int, queries: int, generator: Generator, ef_values: tuple[int, ...]
+    *,
+    items: int,
+    queries: int,
+    generator: Generator,
+    ef_values: tuple[int, ...],
+    hnsw: dict[str, int],
+    compare_storage: bool = True,
 ) -> dict[str, Any]:
     data = generator.vectors(items, stream=0)
     questions = generator.vectors(queries, stream=1)
@@ -186,17 +206,21 @@ def run(
         "items": items,
         "queries": queries,
         "generator": generator.describe(),
-        "hnsw": {"m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION},
+        "hnsw": hnsw,
+        "storage": STORAGE,
         "exact_search": "numpy brute force over the same vectors, in the same run",
     }
     with scratch_database():
         started = time.perf_counter()
         ids = load(data)
         report["load_sec"] = round(time.perf_counter() - started, 2)
-        with connection.cursor() as cursor:
-            cursor.execute("SET maintenance_work_mem = '2GB'")
+        report["server"] = server_settings()
         started = time.perf_counter()
-        ensure_vector_index(model_key=MODEL_KEY, dimension=generator.dimension)
+        with connection.cursor() as cursor:
+            statement = create_index_statement(
+                model_key=MODEL_KEY, dimension=generator.dimension, **hnsw
+            )
+            cursor.execute(statement.as_string(cursor.connection))
         report["index_build_sec"] = round(time.perf_counter() - started, 2)
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_relation_size(%s::regclass)", [index_name(MODEL_KEY)])
@@ -224,13 +248,14 @@ def run(
                     }
                 )
         report["runs"] = runs
-        half_found, half_seconds, half_index = halfvec_run(
-            questions, dimension=generator.dimension, ef_search=max(ef_values)
-        )
-        report["halfvec"] = {
-            "ef_search": max(ef_values),
-            **half_index,
-            "recall_at_10": recall(half_found, truth, ids),
-            **percentiles(half_seconds),
-        }
+        if compare_storage:
+            full_found, full_seconds, full_index = full_precision_run(
+                questions, dimension=generator.dimension, ef_search=max(ef_values), hnsw=hnsw
+            )
+            report["full_precision_vector_storage"] = {
+                "ef_search": max(ef_values),
+                **full_index,
+                "recall_at_10": recall(full_found, truth, ids),
+                **percentiles(full_seconds),
+            }
     return report

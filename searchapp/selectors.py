@@ -12,6 +12,7 @@ from pgvector import Vector
 from psycopg import sql
 
 from searchapp.models import Item, ItemEmbedding, Status
+from searchapp.vector_index import cosine_distance
 
 RRF_K = 60
 # Audio items have several vectors; fetch this many more rows than items wanted.
@@ -76,9 +77,7 @@ def nearest_segments_query(
     tag: str | None = None,
 ) -> tuple[sql.Composed, dict[str, object]]:
     """The ordering expression is the per-model HNSW index's, so the index answers it."""
-    distance = sql.SQL("embedding::vector({d}) <=> %(query)s::vector({d})").format(
-        d=sql.Literal(len(vector))
-    )
+    distance = cosine_distance(len(vector))
     filters = [sql.SQL("model_key = %(model_key)s"), sql.SQL("NOT hidden")]
     if modality:
         filters.append(sql.SQL("modality = %(modality)s"))
