@@ -41,6 +41,7 @@ class Item(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     error_message = models.TextField(blank=True)
     embedded_with = models.CharField(max_length=255, blank=True, editable=False)
+    embedded_at = models.DateTimeField(null=True, blank=True, editable=False)
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 from django_tasks import default_task_backend, task
@@ -19,9 +19,11 @@ def retry_delay(attempt: int) -> timedelta:
 
 
 @task()
-def embed_item(item_id: int, attempt: int = 1) -> None:
+def embed_item(item_id: int, attempt: int = 1, queued_at: str | None = None) -> None:
     try:
-        item_embed(item_id=item_id)
+        item_embed(
+            item_id=item_id, queued_at=datetime.fromisoformat(queued_at) if queued_at else None
+        )
     except Exception as error:
         reason = f"{type(error).__name__}: {error}"
         if attempt >= MAX_ATTEMPTS:
@@ -34,4 +36,4 @@ def embed_item(item_id: int, attempt: int = 1) -> None:
         retry = embed_item
         if default_task_backend.supports_defer:
             retry = embed_item.using(run_after=timezone.now() + retry_delay(attempt))
-        retry.enqueue(item_id, attempt + 1)
+        retry.enqueue(item_id, attempt + 1, queued_at)

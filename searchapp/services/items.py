@@ -128,7 +128,7 @@ def _insert_or_discard(item: Item) -> tuple[Item, bool]:
 def _enqueue_embedding(item_id: int) -> None:
     from searchapp.tasks import embed_item
 
-    embed_item.enqueue(item_id)
+    embed_item.enqueue(item_id, queued_at=timezone.now().isoformat())
 
 
 def _refresh_search_document(items: QuerySet[Item]) -> None:

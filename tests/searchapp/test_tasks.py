@@ -4,9 +4,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from searchapp import tasks
-from searchapp.models import Item, Status
+from searchapp.models import Item, ItemEmbedding, Status
 from searchapp.services import embedding
 from searchapp.services.items import item_add_text, items_requeue_stale
 
@@ -16,23 +17,23 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @dataclass
 class FlakyEngine:
     failures_left: int = 0
-    calls: list[int] = field(default_factory=list)
+    calls: list[int] = field(default_factory=list)  # texts per call
 
 
 @pytest.fixture
 def flaky_engine(monkeypatch: pytest.MonkeyPatch) -> FlakyEngine:
     """The engine fails its first calls, as one that lost its GPU or database would."""
     engine = FlakyEngine()
-    real = embedding._embed_content
+    real = embedding.embed_texts
 
-    def embed_content(item: Item):  # type: ignore[no-untyped-def]
-        engine.calls.append(item.pk)
+    def embed_texts(texts: list[str], **kwargs):  # type: ignore[no-untyped-def]
+        engine.calls.append(len(texts))
         if engine.failures_left:
             engine.failures_left -= 1
             raise ConnectionError("the model server went away")
-        return real(item)
+        return real(texts, **kwargs)
 
-    monkeypatch.setattr(embedding, "_embed_content", embed_content)
+    monkeypatch.setattr(embedding, "embed_texts", embed_texts)
     return engine
 
 
@@ -86,3 +87,68 @@ def test_items_left_processing_by_a_dead_worker_are_queued_again(settings) -> No
 
     item.refresh_from_db()
     assert item.status == Status.READY
+
+
+def queued_text_items(count: int) -> list[Item]:
+    """Text items waiting in the queue, as uploads leave them before a worker gets to them."""
+    return [
+        Item.objects.create(modality="text", text=f"note {i}", content_hash=f"{i:064d}")
+        for i in range(count)
+    ]
+
+
+def test_a_worker_embeds_queued_text_items_in_one_batch(flaky_engine: FlakyEngine) -> None:
+    items = queued_text_items(5)
+    queued_at = timezone.now().isoformat()
+
+    tasks.embed_item.call(items[0].pk, queued_at=queued_at)
+
+    assert flaky_engine.calls == [5]
+    assert set(Item.objects.values_list("status", flat=True)) == {Status.READY}
+    assert ItemEmbedding.objects.count() == 5
+
+
+def test_the_jobs_of_items_a_batch_took_along_do_not_embed_them_again(
+    flaky_engine: FlakyEngine,
+) -> None:
+    items = queued_text_items(3)
+    queued_at = timezone.now().isoformat()
+    tasks.embed_item.call(items[0].pk, queued_at=queued_at)
+
+    for item in items[1:]:
+        tasks.embed_item.call(item.pk, queued_at=queued_at)
+
+    assert flaky_engine.calls == [3]
+
+
+def test_a_batch_is_bounded_by_the_batch_size(flaky_engine: FlakyEngine, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_BATCH_SIZE = 2
+    items = queued_text_items(5)
+
+    tasks.embed_item.call(items[0].pk)
+
+    assert flaky_engine.calls == [2]
+    assert Item.objects.filter(status=Status.READY).count() == 2
+
+
+def test_a_reembed_queued_after_a_batch_embeds_again(flaky_engine: FlakyEngine) -> None:
+    (item,) = queued_text_items(1)
+    tasks.embed_item.call(item.pk, queued_at=timezone.now().isoformat())
+
+    tasks.embed_item.call(item.pk, queued_at=timezone.now().isoformat())
+
+    assert flaky_engine.calls == [1, 1]
+
+
+def test_an_empty_text_in_a_batch_fails_alone(flaky_engine: FlakyEngine) -> None:
+    items = queued_text_items(3)
+    Item.objects.filter(pk=items[1].pk).update(text="   ")
+
+    tasks.embed_item.call(items[0].pk)
+
+    statuses = dict(Item.objects.values_list("pk", "status"))
+    assert statuses == {
+        items[0].pk: Status.READY,
+        items[1].pk: Status.FAILED,
+        items[2].pk: Status.READY,
+    }
