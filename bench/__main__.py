@@ -13,11 +13,31 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmarks; prints JSON.")
-    parser.add_argument("--parts", default="vector", help="Comma-separated: vector, vector-stress.")
+    parser.add_argument(
+        "--parts",
+        default="vector,embedding,api",
+        help="Comma-separated: vector, vector-stress, embedding, api.",
+    )
+    parser.add_argument(
+        "--model",
+        choices=("full", "tiny"),
+        default="full",
+        help="Random-weight model for the embedding and api parts.",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="Timed batches per batch size.")
+    parser.add_argument("--requests", type=int, default=30, help="Requests for the api part.")
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--dimension", type=int, default=768)
     parser.add_argument("--ef", default="40,100,200", help="hnsw.ef_search values to try.")
+    parser.add_argument("--m", type=int, default=None, help="HNSW m (default: the product's).")
+    parser.add_argument("--ef-construction", type=int, default=None)
+    parser.add_argument(
+        "--compare-storage",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Also build a full-precision vector index and compare it.",
+    )
     parser.add_argument(
         "--output", type=Path, default=None, help=f"Also write here (e.g. {RESULTS})."
     )
@@ -25,12 +45,17 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "searchapp.settings")
     django.setup()
-    from bench import vector_search
+    from bench import embedding, vector_search
     from bench.synthetic import Generator
+    from searchapp.vector_index import HNSW_EF_CONSTRUCTION, HNSW_M
 
     ef_values = tuple(int(value) for value in args.ef.split(","))
     report: dict[str, object] = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+    }
+    hnsw = {
+        "m": args.m or HNSW_M,
+        "ef_construction": args.ef_construction or HNSW_EF_CONSTRUCTION,
     }
     parts = set(args.parts.split(","))
     if "vector" in parts:
@@ -39,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             queries=args.queries,
             generator=Generator(dimension=args.dimension),
             ef_values=ef_values,
+            hnsw=hnsw,
+            compare_storage=args.compare_storage,
         )
     if "vector-stress" in parts:
         report["vector_search_isotropic_stress"] = vector_search.run(
@@ -46,7 +73,15 @@ def main(argv: list[str] | None = None) -> int:
             queries=args.queries,
             generator=Generator(dimension=args.dimension, isotropic=True),
             ef_values=ef_values,
+            hnsw=hnsw,
+            compare_storage=args.compare_storage,
         )
+    if "embedding" in parts:
+        report["embedding_throughput"] = embedding.engine_throughput(
+            size=args.model, rounds=args.rounds
+        )
+    if "api" in parts:
+        report["api_overhead"] = embedding.api_overhead(size=args.model, requests=args.requests)
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:

@@ -1,8 +1,10 @@
-"""A tiny, randomly initialised EmbeddingGemma 2 saved in the hub repository's layout.
+"""A randomly initialised EmbeddingGemma 2 saved in the hub repository's layout.
 
-The real checkpoint cannot be downloaded here, so tests build this model with the real
-config, tokenizer, processor and sentence-transformers module classes, save it to a
-directory and load it through the production path.
+The real checkpoint cannot be downloaded here, so tests and benchmarks build this model with
+the real config, tokenizer, processor and sentence-transformers module classes, save it to a
+directory and load it through the production path. The tiny one is for tests; the full-size
+one has the real architecture (default sub-configs, 768-d output), so its compute cost is the
+real model's, whatever the weights.
 """
 
 from __future__ import annotations
@@ -80,8 +82,12 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
+FULL_SIZE_VOCABULARY = 262_144
+FULL_SIZE_EMBEDDING_DIM = 768
+FULL_SIZE_MAX_SOFT_TOKENS = 280  # the image processor default
+
+
 def build_config(tokenizer: PreTrainedTokenizerFast) -> EmbeddingGemma2Config:
-    token_id = tokenizer.convert_tokens_to_ids
     return EmbeddingGemma2Config(
         text_config={
             "vocab_size": len(tokenizer),
@@ -95,9 +101,7 @@ def build_config(tokenizer: PreTrainedTokenizerFast) -> EmbeddingGemma2Config:
             "hidden_size_per_layer_input": 8,
             "embedding_dim": EMBEDDING_DIM,
             "sliding_window_pattern": 2,
-            "pad_token_id": token_id("<pad>"),
-            "eos_token_id": token_id("<eos>"),
-            "bos_token_id": token_id("<bos>"),
+            **_text_token_ids(tokenizer),
         },
         vision_config={
             "model_type": "gemma4_vision",
@@ -117,32 +121,67 @@ def build_config(tokenizer: PreTrainedTokenizerFast) -> EmbeddingGemma2Config:
             "subsampling_conv_channels": [128, 8],
             "output_proj_dims": 16,
         },
-        boi_token_id=token_id("<|image>"),
-        eoi_token_id=token_id("<image|>"),
-        image_token_id=token_id("<|image|>"),
-        video_token_id=token_id(VIDEO_TOKEN),
-        boa_token_id=token_id("<|audio>"),
-        eoa_token_index=token_id("<audio|>"),
-        audio_token_id=token_id("<|audio|>"),
+        **_media_token_ids(tokenizer),
     )
 
 
+def build_full_size_config(tokenizer: PreTrainedTokenizerFast) -> EmbeddingGemma2Config:
+    return EmbeddingGemma2Config(
+        text_config={"vocab_size": FULL_SIZE_VOCABULARY, **_text_token_ids(tokenizer)},
+        **_media_token_ids(tokenizer),
+    )
+
+
+def _text_token_ids(tokenizer: PreTrainedTokenizerFast) -> dict[str, int]:
+    token_id = tokenizer.convert_tokens_to_ids
+    return {
+        "pad_token_id": token_id("<pad>"),
+        "eos_token_id": token_id("<eos>"),
+        "bos_token_id": token_id("<bos>"),
+    }
+
+
+def _media_token_ids(tokenizer: PreTrainedTokenizerFast) -> dict[str, int]:
+    token_id = tokenizer.convert_tokens_to_ids
+    return {
+        "boi_token_id": token_id("<|image>"),
+        "eoi_token_id": token_id("<image|>"),
+        "image_token_id": token_id("<|image|>"),
+        "video_token_id": token_id(VIDEO_TOKEN),
+        "boa_token_id": token_id("<|audio>"),
+        "eoa_token_index": token_id("<audio|>"),
+        "audio_token_id": token_id("<|audio|>"),
+    }
+
+
 def build_tiny_model(directory: Path, *, seed: int = 0) -> Path:
+    return _build(directory, seed=seed, full_size=False)
+
+
+def build_full_size_model(directory: Path, *, seed: int = 0) -> Path:
+    return _build(directory, seed=seed, full_size=True)
+
+
+def _build(directory: Path, *, seed: int, full_size: bool) -> Path:
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()
     processor = EmbeddingGemma2Processor(
         feature_extractor=Gemma4AudioFeatureExtractor(),
-        image_processor=Gemma4ImageProcessor(max_soft_tokens=MAX_SOFT_TOKENS),
+        image_processor=Gemma4ImageProcessor(
+            max_soft_tokens=FULL_SIZE_MAX_SOFT_TOKENS if full_size else MAX_SOFT_TOKENS
+        ),
         tokenizer=tokenizer,
         video_processor=EmbeddingGemma2VideoProcessor(),
     )
-    model = EmbeddingGemma2Model(build_config(tokenizer)).eval()
+    config = build_full_size_config(tokenizer) if full_size else build_config(tokenizer)
+    model = EmbeddingGemma2Model(config).eval()
     model.save_pretrained(directory)
     processor.save_pretrained(directory)
 
     transformer = Transformer(str(directory))
+    dimension = FULL_SIZE_EMBEDDING_DIM if full_size else EMBEDDING_DIM
     sentence_model = SentenceTransformer(
-        modules=[transformer, Pooling(EMBEDDING_DIM, pooling_mode="mean"), Normalize()]
+        modules=[transformer, Pooling(dimension, pooling_mode="mean"), Normalize()]
     )
     sentence_model.save(str(directory))
     return directory

@@ -11,7 +11,7 @@ from django.test import Client
 from embeddings.engine.base import EmbeddingModel
 from embeddings.engine.registry import get_model
 from embeddings.keys import api_key_create
-from tests.tiny_model import build_tiny_model
+from bench.random_model import build_tiny_model
 
 
 @pytest.fixture(scope="session")

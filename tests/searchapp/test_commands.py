@@ -11,7 +11,7 @@ from searchapp.search_space import search_model_key
 from searchapp.services.embedding import item_embed
 from searchapp.services.items import item_add_text
 from tests.media_factory import make_audio, make_image
-from tests.tiny_model import build_tiny_model
+from bench.random_model import build_tiny_model
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

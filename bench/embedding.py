@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+import numpy as np
+import torch
+from django.conf import settings
+from PIL import Image
+
+from bench.live_server import live_server
+from bench.models import model_directory
+from bench.vector_search import scratch_database
+from embeddings.engine.base import EmbeddingModel
+from embeddings.engine.registry import get_model
+from embeddings.keys import api_key_create
+
+SENTENCE = "a photo of a red car parked in front of an old house at night"
+WEIGHTS_NOTE = (
+    "Random weights of the real architecture (the real checkpoint cannot be downloaded here); "
+    "the compute cost does not depend on the weights' values."
+)
+
+
+def sample_image(seed: int = 0) -> Image.Image:
+    pixels = np.random.default_rng(seed).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    return Image.fromarray(pixels)
+
+
+def sample_clip(model: EmbeddingModel, seconds: float = 10.0) -> np.ndarray:
+    samples = int(seconds * model.sampling_rate)
+    return (0.1 * np.random.default_rng(0).standard_normal(samples)).astype(np.float32)
+
+
+def items_per_second(run: Callable[[], object], batch: int, rounds: int) -> float:
+    run()  # warm-up
+    started = time.perf_counter()
+    for _ in range(rounds):
+        run()
+    return round(batch * rounds / (time.perf_counter() - started), 3)
+
+
+def throughput(
+    embed: Callable[[Sequence[Any]], np.ndarray], item: Any, batches: Sequence[int], rounds: int
+) -> dict[str, Any]:
+    per_batch = {
+        str(size): items_per_second(lambda size=size: embed([item] * size), size, rounds)
+        for size in batches
+    }
+    best = max(per_batch, key=per_batch.__getitem__)
+    return {
+        "items_per_sec_by_batch": per_batch,
+        "batch_1_items_per_sec": per_batch["1"],
+        "best_batch": int(best),
+        "best_items_per_sec": per_batch[best],
+    }
+
+
+def engine_throughput(*, size: str, rounds: int) -> dict[str, Any]:
+    model = get_model(source=str(model_directory(size)))
+    return {
+        "model": f"{size}-size EmbeddingGemma 2 architecture, {model.dimension}-d",
+        "weights": WEIGHTS_NOTE,
+        "dtype": str(getattr(model, "dtype", "")),
+        "torch_threads": torch.get_num_threads(),
+        "text (10-15 words)": throughput(model.embed_texts, SENTENCE, (1, 4, 16, 32), rounds),
+        # sentence-transformers 6.2 takes a list of images as one sample: one image per pass.
+        "image (640x480)": throughput(model.embed_images, sample_image(), (1,), rounds),
+        "audio (10 s segment)": throughput(model.embed_audio, sample_clip(model), (1, 4), rounds),
+    }
+
+
+def api_overhead(*, size: str, requests: int) -> dict[str, Any]:
+    """POST /v1.3/embed over loopback against a direct engine call, interleaved, same text."""
+    source = str(model_directory(size))
+    settings.EMBEDDINGS_MODEL = source
+    model = get_model(source=source)
+    direct_seconds, api_seconds = [], []
+    with scratch_database(), live_server() as url, httpx.Client(base_url=url) as client:
+        _, key = api_key_create(name="bench")
+        form = {"model_name": settings.EMBEDDINGS_MODEL_NAME, "text": SENTENCE}
+        headers = {"x-api-key": key}
+        for round_ in range(requests + 1):
+            started = time.perf_counter()
+            model.embed_texts([SENTENCE])
+            direct = time.perf_counter() - started
+            started = time.perf_counter()
+            response = client.post("/v1.3/embed", data=form, headers=headers, timeout=60)
+            api = time.perf_counter() - started
+            response.raise_for_status()
+            if round_:  # the first round warms both paths up
+                direct_seconds.append(direct)
+                api_seconds.append(api)
+    direct_ms = statistics.median(direct_seconds) * 1000
+    api_ms = statistics.median(api_seconds) * 1000
+    return {
+        "model": f"{size}-size EmbeddingGemma 2 architecture",
+        "requests": requests,
+        "direct_engine_p50_ms": round(direct_ms, 3),
+        "embed_api_p50_ms": round(api_ms, 3),
+        "api_over_engine_p50": round(api_ms / direct_ms, 3),
+        "note": "Interleaved in one process; the API side is a real HTTP request over loopback "
+        "(multipart form, key check, rate limit, JSON response).",
+    }
