@@ -6,7 +6,7 @@ WEB_THREADS ?= 8
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install install-dev browser run test lint
+.PHONY: install install-dev system-packages run test bench lint
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,12 +31,17 @@ run: install
 	$(VENV)/bin/gunicorn searchapp.wsgi --bind 127.0.0.1:$(PORT) --workers 1 --threads $(WEB_THREADS) --timeout 300 --access-logfile - & \
 	wait
 
-# Debian's Chromium for the end-to-end tests (Playwright's own browser download is not used).
-browser:
-	test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+# Debian's Chromium for the end-to-end tests (Playwright's own browser download is not used)
+# and wrk for the HTTP load benchmark.
+system-packages:
+	test -x $(CHROMIUM) && command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk; }
 
-test: install-dev browser
+test: install-dev system-packages
 	$(PY) -m pytest
+
+# Every benchmark at its default size; see docs/performance.md.
+bench: install-dev system-packages
+	$(PY) -m bench --parts vector,embedding,api,ingestion,http --output bench/results.json
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

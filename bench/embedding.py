@@ -13,7 +13,7 @@ from PIL import Image
 
 from bench.live_server import live_server
 from bench.models import model_directory
-from bench.vector_search import scratch_database
+from bench.scratch import scratch_database
 from embeddings.engine.base import EmbeddingModel
 from embeddings.engine.registry import get_model
 from embeddings.keys import api_key_create

@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -12,6 +10,7 @@ from django.db import connection
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
+from bench.scratch import scratch_database
 from bench.synthetic import Generator, exact_top_k
 from searchapp.selectors import nearest_segments, nearest_segments_query
 from searchapp.vector_index import STORAGE, create_index_statement, index_name
@@ -22,19 +21,7 @@ K = 10
 MAINTENANCE_WORK_MEM = "8GB"  # enough to build a 1M-item graph in memory
 
 
-@contextmanager
-def scratch_database() -> Iterator[None]:
-    """A throwaway database with the app's migrations, so the product's own tables are measured."""
-    original = connection.settings_dict["NAME"]
-    connection.settings_dict.setdefault("TEST", {})["NAME"] = f"bench_anysearch_{os.getpid()}"
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
-        yield
-    finally:
-        connection.creation.destroy_test_db(original, verbosity=0)
-
-
-def load(vectors: np.ndarray) -> np.ndarray:
+def load(vectors: np.ndarray, model_key: str = MODEL_KEY) -> np.ndarray:
     """Items and their vectors (a third of each modality); returns the item ids in row order."""
     count = len(vectors)
     with connection.cursor() as cursor:
@@ -48,7 +35,7 @@ def load(vectors: np.ndarray) -> np.ndarray:
                 false, 'ready', '', %s, now(), now()
             FROM generate_series(0, %s - 1) AS i ORDER BY i
             """,
-            [MODEL_KEY, count],
+            [model_key, count],
         )
         cursor.execute("SELECT id FROM searchapp_item ORDER BY id")
         ids = np.array([row[0] for row in cursor.fetchall()])
@@ -64,7 +51,7 @@ def load(vectors: np.ndarray) -> np.ndarray:
         copy.set_types(["int8", "varchar", "int4", "varchar", "bool", "varchar[]", "vector"])
         for index, vector in enumerate(vectors):
             copy.write_row(
-                (int(ids[index]), MODEL_KEY, 0, MODALITIES[index % 3], False, [], vector)
+                (int(ids[index]), model_key, 0, MODALITIES[index % 3], False, [], vector)
             )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE searchapp_item")

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,36 +32,67 @@ def test_exact_top_k_respects_the_mask() -> None:
     assert top[0, 0] == 0 and top[3, 0] == 3
 
 
-def test_the_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
+def run_bench(tmp_path: Path, *arguments: str) -> dict[str, Any]:
     output = tmp_path / "results.json"
-
     completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "--items",
-            "600",
-            "--queries",
-            "5",
-            "--dimension",
-            "32",
-            "--ef",
-            "40",
-            "--output",
-            str(output),
-        ],
+        [sys.executable, "-m", "bench", *arguments, "--output", str(output)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         check=False,
     )
-
     assert completed.returncode == 0, completed.stderr[-3000:]
-    report = json.loads(output.read_text())["vector_search"]
+    return json.loads(output.read_text())
+
+
+def test_the_vector_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
+    report = run_bench(
+        tmp_path,
+        "--parts",
+        "vector",
+        "--items",
+        "600",
+        "--queries",
+        "5",
+        "--dimension",
+        "32",
+        "--ef",
+        "40",
+    )["vector_search"]
+
     assert report["items"] == 600
+    assert report["storage"] == "halfvec"
     for run in report["runs"]:
         assert 0.0 <= run["recall_at_10"] <= 1.0
         assert run["selector"]["p50_ms"] > 0
-    assert report["halfvec"]["recall_at_10"] > 0
+    assert report["full_precision_vector_storage"]["recall_at_10"] > 0
+
+
+def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) -> None:
+    report = run_bench(
+        tmp_path,
+        "--parts",
+        "embedding,api,ingestion,http",
+        "--model",
+        "tiny",
+        "--rounds",
+        "1",
+        "--requests",
+        "3",
+        "--files",
+        "3",
+        "--items",
+        "300",
+        "--seconds",
+        "1",
+    )
+
+    text = report["embedding_throughput"]["text (10-15 words)"]
+    assert text["best_items_per_sec"] >= text["batch_1_items_per_sec"] > 0
+    assert report["api_overhead"]["api_over_engine_p50"] > 0
+    assert [run["workers"] for run in report["ingestion"]["runs"]] == [1, 2]
+    assert all(run["files_per_sec"] > 0 for run in report["ingestion"]["runs"])
+    for run in report["http_load"]["runs"]:
+        assert run["requests"] > 0
+        assert run["non_2xx_responses"] == 0 and run["socket_errors"] == 0
