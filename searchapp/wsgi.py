@@ -2,8 +2,14 @@ from __future__ import annotations
 
 import os
 
+from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "searchapp.settings")
 
 application = get_wsgi_application()
+
+if settings.EMBEDDINGS_WARM_UP:
+    from embeddings.engine.registry import warm_up_in_background
+
+    warm_up_in_background()

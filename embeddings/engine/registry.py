@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -9,6 +10,8 @@ from embeddings.conf import ModelSettings, embeddings_settings
 from embeddings.engine.base import EmbeddingModel, ModelUnavailable
 from embeddings.engine.device import choose_device, choose_dtype
 from embeddings.engine.sentence_transformer import SentenceTransformerModel
+
+logger = logging.getLogger(__name__)
 
 ModelFactory = Callable[[ModelSettings], EmbeddingModel]
 
@@ -108,3 +111,21 @@ def model_status() -> tuple[str, str]:
     if config in _failed:
         return "unavailable", str(_failed[config][1])
     return "not_loaded", f"{config.source} loads on first use"
+
+
+def warm_up() -> None:
+    """Load the configured model and run one input through it, so the first request is fast.
+
+    A model that cannot load is logged, not raised: the process still serves pages and says so.
+    """
+    started = time.monotonic()
+    try:
+        get_model().embed_texts(["warm-up"])
+    except ModelUnavailable as error:
+        logger.warning("The embedding model is not available: %s", error)
+        return
+    logger.info("Embedding model ready in %.1f s", time.monotonic() - started)
+
+
+def warm_up_in_background() -> None:
+    threading.Thread(target=warm_up, name="model-warm-up", daemon=True).start()

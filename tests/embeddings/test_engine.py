@@ -10,7 +10,8 @@ import torch
 
 from embeddings.engine.base import EmbeddingModel, ModelUnavailable
 from embeddings.engine.device import choose_device, choose_dtype
-from embeddings.engine.registry import get_model, model_status
+from bench.random_model import build_tiny_model
+from embeddings.engine.registry import get_model, model_status, warm_up
 from tests.media_factory import make_image, sine
 
 
@@ -84,6 +85,26 @@ def test_missing_model_is_unavailable_with_instructions(settings, tmp_path: Path
 
     with pytest.raises(ModelUnavailable, match="download_model"):
         get_model()
+    assert model_status()[0] == "unavailable"
+
+
+def test_warm_up_loads_the_model_before_the_first_request(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_MODEL = str(build_tiny_model(tmp_path, seed=7))
+    assert model_status()[0] == "not_loaded"
+
+    warm_up()
+
+    assert model_status()[0] == "ready"
+
+
+def test_warm_up_without_a_model_logs_how_to_fix_it_and_does_not_raise(  # type: ignore[no-untyped-def]
+    settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.EMBEDDINGS_MODEL = str(tmp_path / "nowhere")
+
+    warm_up()
+
+    assert "download_model" in caplog.text
     assert model_status()[0] == "unavailable"
 
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 
+from embeddings.engine.registry import warm_up_in_background
 from searchapp.models import Status
 from searchapp.services.items import items_requeue_stale
 
@@ -27,6 +28,8 @@ class Command(DatabaseWorkerCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         threading.Thread(target=self._recover_forever, name="recover-items", daemon=True).start()
+        if settings.EMBEDDINGS_WARM_UP:
+            warm_up_in_background()
         super().handle(*args, **options)
 
     def _recover_forever(self) -> None:
