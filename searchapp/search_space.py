@@ -1,9 +1,19 @@
 from __future__ import annotations
 
+import time
+
 from django.db.models import Count
 
 from embeddings.conf import embeddings_settings
 from searchapp.models import Item, ItemEmbedding
+
+# While a library moves to a new model, the search model is looked up again at most this often.
+RECHECK_SEC = 30.0
+
+# Models every item with vectors has vectors from. That stays true: new vectors are made with
+# the configured model, so the check (a scan of the library) runs once per process.
+_complete: set[str] = set()
+_during_switch: dict[str, tuple[float, str]] = {}
 
 
 def embedding_model_key() -> str:
@@ -18,6 +28,25 @@ def search_model_key() -> str:
     has them from the new model too; `manage.py reembed` gets there in the background.
     """
     current = embedding_model_key()
+    if current in _complete:
+        return current
+    checked = _during_switch.get(current)
+    if checked is not None and time.monotonic() - checked[0] < RECHECK_SEC:
+        return checked[1]
+    answer = _search_model_key(current)
+    if answer == current:
+        _complete.add(current)
+    else:
+        _during_switch[current] = (time.monotonic(), answer)
+    return answer
+
+
+def forget_search_model() -> None:
+    """Look the search model up again on next use (this process stored new vectors)."""
+    _during_switch.clear()
+
+
+def _search_model_key(current: str) -> str:
     missing = Item.objects.filter(embeddings__isnull=False).exclude(embeddings__model_key=current)
     if not missing.exists():
         return current

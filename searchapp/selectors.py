@@ -103,8 +103,11 @@ def nearest_segments_query(
 
 def tune_index_scan(cursor: CursorWrapper) -> None:
     # Iterative scans keep filtered queries on the index without losing results (pgvector 0.8).
-    cursor.execute(f"SET LOCAL hnsw.ef_search = {int(settings.SEARCH_EF_SEARCH)}")
-    cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+    cursor.execute(
+        "SELECT set_config('hnsw.ef_search', %s, true), "
+        "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+        [str(int(settings.SEARCH_EF_SEARCH))],
+    )
 
 
 def item_search(

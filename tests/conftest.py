@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from bench.random_model import build_tiny_model
 from embeddings.engine.base import EmbeddingModel
 from embeddings.engine.registry import get_model
 from embeddings.keys import api_key_create
-from bench.random_model import build_tiny_model
+from searchapp import search_space
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +32,8 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _tiny_model_settings(settings, tiny_model_dir: Path) -> None:  # type: ignore[no-untyped-def]
     settings.EMBEDDINGS_MODEL = str(tiny_model_dir)
     settings.EMBEDDINGS_DEVICE = "cpu"
+    search_space._complete.clear()
+    search_space.forget_search_model()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from embeddings.engine.registry import get_model
 from embeddings.errors import InputError
 from embeddings.services import Embedding, embed_audio, embed_image, embed_texts, prepare_text
 from searchapp.models import Item, ItemEmbedding, Modality, Status
-from searchapp.search_space import embedding_model_key
+from searchapp.search_space import embedding_model_key, forget_search_model
 from searchapp.thumbnails import make_thumbnail
 from searchapp.vector_index import ensure_vector_index
 
@@ -166,4 +166,5 @@ def _store_embeddings(
                 "updated_at",
             ]
         )
+        transaction.on_commit(forget_search_model)
     return True

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from bench.random_model import build_tiny_model
 from embeddings.engine.base import EmbeddingModel, ModelUnavailable
 from embeddings.engine.device import choose_device, choose_dtype
-from bench.random_model import build_tiny_model
 from embeddings.engine.registry import get_model, model_status, warm_up
 from tests.media_factory import make_image, sine
 

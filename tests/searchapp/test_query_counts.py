@@ -1,0 +1,62 @@
+"""Pages cost a fixed number of queries however many results they show (no N+1)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from searchapp.search_space import search_model_key
+from searchapp.services.items import item_add_text
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def add_notes(count: int, start: int = 0) -> list[int]:
+    return [
+        item_add_text(text=f"note about the sea number {start + i}")[0].pk for i in range(count)
+    ]
+
+
+def queries(request: Callable[[], object]) -> int:
+    request()  # warm caches: the model, the search model, sessions
+    with CaptureQueriesContext(connection) as captured:
+        request()
+    return len(captured)
+
+
+@pytest.mark.parametrize(
+    ("request_page", "budget"),
+    [
+        (lambda ids: Client().get("/search/results", {"q": "sea", "min_score": "-1"}), 6),
+        (lambda ids: Client().get("/", {"q": "sea", "min_score": "-1"}), 6),
+        (lambda ids: Client().get(f"/items/{ids[0]}/"), 7),
+    ],
+    ids=["results", "search page", "item page"],
+)
+def test_a_page_costs_the_same_queries_for_3_or_15_results(
+    model, request_page: Callable[[list[int]], object], budget: int
+) -> None:  # type: ignore[no-untyped-def]
+    ids = add_notes(3)
+    few = queries(lambda: request_page(ids))
+    add_notes(12, start=3)
+
+    many = queries(lambda: request_page(ids))
+
+    assert many == few
+    assert few <= budget
+
+
+def test_the_search_model_is_looked_up_once_when_the_library_is_on_the_configured_model(
+    model,
+) -> None:  # type: ignore[no-untyped-def]
+    add_notes(2)
+    search_model_key()
+
+    with CaptureQueriesContext(connection) as captured:
+        search_model_key()
+
+    assert len(captured) == 0
