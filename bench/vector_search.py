@@ -12,7 +12,7 @@ from psycopg import sql
 
 from bench.scratch import scratch_database
 from bench.synthetic import Generator, exact_top_k
-from searchapp.selectors import nearest_segments, nearest_segments_query
+from searchapp.selectors import index_scan_settings, nearest_segments, nearest_segments_query
 from searchapp.vector_index import STORAGE, create_index_statement, index_name
 
 MODEL_KEY = "bench/synthetic"
@@ -82,8 +82,8 @@ def recall(found: list[list[int]], truth: np.ndarray, ids: np.ndarray) -> float:
     )
 
 
-def raw_sql_runner(ef_search: int, modality: str | None) -> Callable[[np.ndarray], list[int]]:
-    """The selector's statement sent straight through psycopg, without the product's code."""
+def raw_sql_runner(modality: str | None) -> Callable[[np.ndarray], list[int]]:
+    """The selector's statements sent straight through psycopg, without the product's code."""
     raw = connection.connection
 
     def run(query: np.ndarray) -> list[int]:
@@ -91,8 +91,7 @@ def raw_sql_runner(ef_search: int, modality: str | None) -> Callable[[np.ndarray
             vector=query, model_key=MODEL_KEY, limit=K, modality=modality
         )
         with raw.transaction(), raw.cursor() as cursor:
-            cursor.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
-            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            cursor.execute(*index_scan_settings(tag_filter=False))
             cursor.execute(statement, params)
             return [row[0] for row in cursor.fetchall()]
 
@@ -107,14 +106,13 @@ def selector_runner(modality: str | None) -> Callable[[np.ndarray], list[int]]:
     return run
 
 
-def plan_uses_index(query: np.ndarray, *, ef_search: int, modality: str | None) -> bool:
+def plan_uses_index(query: np.ndarray, *, modality: str | None) -> bool:
     statement, params = nearest_segments_query(
         vector=query, model_key=MODEL_KEY, limit=K, modality=modality
     )
     raw = connection.connection
     with raw.transaction(), raw.cursor() as cursor:
-        cursor.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute(*index_scan_settings(tag_filter=False))
         cursor.execute(sql.SQL("EXPLAIN ") + statement, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     return f"Index Scan using {index_name(MODEL_KEY)}" in plan
@@ -216,15 +214,13 @@ def run(
         for ef_search in ef_values:
             settings.SEARCH_EF_SEARCH = ef_search
             for modality, expected in ((None, truth), ("image", filtered_truth)):
-                raw_found, raw_seconds = timed(raw_sql_runner(ef_search, modality), questions)
+                raw_found, raw_seconds = timed(raw_sql_runner(modality), questions)
                 found, seconds = timed(selector_runner(modality), questions)
                 runs.append(
                     {
                         "ef_search": ef_search,
                         "filter": f"modality={modality} (1 in 3)" if modality else None,
-                        "uses_hnsw_index": plan_uses_index(
-                            questions[0], ef_search=ef_search, modality=modality
-                        ),
+                        "uses_hnsw_index": plan_uses_index(questions[0], modality=modality),
                         "recall_at_10": recall(found, expected, ids),
                         "raw_sql_recall_at_10": recall(raw_found, expected, ids),
                         "selector": percentiles(seconds),

@@ -61,7 +61,7 @@ def nearest_segments(
         vector=vector, model_key=model_key, limit=limit, modality=modality, tag=tag
     )
     with transaction.atomic(), connection.cursor() as cursor:
-        tune_index_scan(cursor)
+        tune_index_scan(cursor, tag_filter=tag is not None)
         cursor.execute(statement.as_string(cursor.connection), params)
         rows = cursor.fetchall()
     # relaxed_order may return rows slightly out of order.
@@ -101,12 +101,24 @@ def nearest_segments_query(
     return statement, params
 
 
-def tune_index_scan(cursor: CursorWrapper) -> None:
-    # Iterative scans keep filtered queries on the index without losing results (pgvector 0.8).
-    cursor.execute(
+def tune_index_scan(cursor: CursorWrapper, *, tag_filter: bool = False) -> None:
+    cursor.execute(*index_scan_settings(tag_filter=tag_filter))
+
+
+def index_scan_settings(*, tag_filter: bool) -> tuple[str, list[str]]:
+    """Settings for this transaction's vector query.
+
+    Iterative scans keep filtered queries on the index without losing results (pgvector 0.8).
+    The planner prices an index scan higher as ef_search grows and, on small tables or with a
+    filter, picks an exact scan instead (183 ms at 100k items with a modality filter,
+    docs/performance.md). Ruling out the sort that every other plan needs holds the query on
+    the index. Not with a tag filter: a tag can be rare enough that an exact scan is right.
+    """
+    return (
         "SELECT set_config('hnsw.ef_search', %s, true), "
-        "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
-        [str(int(settings.SEARCH_EF_SEARCH))],
+        "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+        "set_config('enable_sort', %s, true)",
+        [str(int(settings.SEARCH_EF_SEARCH)), "on" if tag_filter else "off"],
     )
 
 

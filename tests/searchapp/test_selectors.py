@@ -144,7 +144,8 @@ RARE = (17, 1500, 2999)
 
 @pytest.fixture
 def many_vectors(model) -> tuple[list[Item], np.ndarray]:  # type: ignore[no-untyped-def]
-    """3000 text items with random vectors, three of them tagged "rare", indexed and analysed."""
+    """3000 text items with random vectors, three of them tagged "rare", a third of the vectors
+    labelled image, indexed and analysed."""
     key = embedding_model_key()
     items = Item.objects.bulk_create(
         Item(modality=Modality.TEXT, text=f"t{i}", content_hash=f"{i:064d}", status=Status.READY)
@@ -155,7 +156,7 @@ def many_vectors(model) -> tuple[list[Item], np.ndarray]:  # type: ignore[no-unt
         ItemEmbedding(
             item=item,
             model_key=key,
-            modality=Modality.TEXT,
+            modality=Modality.IMAGE if index % 3 == 0 else Modality.TEXT,
             tags=["rare"] if index in RARE else ["common"],
             embedding=vector.astype(np.float32),
         )
@@ -167,12 +168,15 @@ def many_vectors(model) -> tuple[list[Item], np.ndarray]:  # type: ignore[no-unt
     return items, vectors
 
 
-@pytest.mark.parametrize("filters", [{}, {"modality": "text"}, {"tag": "common"}])
-def test_vector_queries_use_the_hnsw_index(many_vectors, filters: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
-    _, vectors = many_vectors
+@pytest.mark.parametrize("ef_search", [40, 100, 400, 1000])
+@pytest.mark.parametrize("filters", [{}, {"modality": "image"}])
+def test_vector_queries_never_fall_back_to_an_exact_scan(  # type: ignore[no-untyped-def]
+    many_vectors, settings, filters: dict[str, str], ef_search: int
+) -> None:
+    settings.SEARCH_EF_SEARCH = ef_search
     key = embedding_model_key()
     statement, params = nearest_segments_query(
-        vector=vectors[0], model_key=key, limit=10, **filters
+        vector=many_vectors[1][0], model_key=key, limit=10, **filters
     )
 
     with transaction.atomic(), connection.cursor() as cursor:
