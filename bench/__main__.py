@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--parts",
         default="vector,embedding,api",
-        help="Comma-separated: vector, vector-stress, embedding, api, ingestion, http.",
+        help="Comma-separated: vector, vector-stress, embedding, api, ingestion, http, memory.",
     )
     parser.add_argument(
         "--model",
@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=30, help="Requests for the api part.")
     parser.add_argument("--files", type=int, default=150, help="Uploads for the ingestion part.")
     parser.add_argument("--seconds", type=int, default=15, help="Duration of each http run.")
+    parser.add_argument("--audio-seconds", type=float, default=3600, help="For the memory part.")
+    parser.add_argument("--megapixels", type=float, default=50, help="For the memory part.")
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--dimension", type=int, default=768)
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "searchapp.settings")
     django.setup()
-    from bench import embedding, http_load, ingestion, vector_search
+    from bench import embedding, http_load, ingestion, memory, vector_search
     from bench.synthetic import Generator
     from searchapp.vector_index import HNSW_EF_CONSTRUCTION, HNSW_M
 
@@ -88,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         report["ingestion"] = ingestion.run(files=args.files)
     if "http" in parts:
         report["http_load"] = http_load.run(items=args.items, seconds=args.seconds)
+    if "memory" in parts:
+        report["memory"] = memory.run(
+            audio_seconds=args.audio_seconds, image_megapixels=args.megapixels
+        )
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:

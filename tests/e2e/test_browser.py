@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import JSHandle, Page, expect
 
+from bench.media_factory import make_audio, make_image
 from searchapp.models import Item
 from tests.e2e.conftest import screenshot
-from tests.media_factory import make_audio, make_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

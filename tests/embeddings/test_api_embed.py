@@ -8,9 +8,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
+from bench.media_factory import make_audio, make_image
 from embeddings.engine.base import EmbeddingModel
 from embeddings.keys import api_key_create, api_key_revoke
-from tests.media_factory import make_audio, make_image
 
 pytestmark = pytest.mark.django_db
 

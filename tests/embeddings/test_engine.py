@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from bench.media_factory import make_image, sine
 from bench.random_model import build_tiny_model
 from embeddings.engine.base import EmbeddingModel, ModelUnavailable
 from embeddings.engine.device import choose_device, choose_dtype
 from embeddings.engine.registry import get_model, model_status, warm_up
-from tests.media_factory import make_image, sine
 
 
 def test_model_is_loaded_once_per_process(model: EmbeddingModel) -> None:

@@ -10,9 +10,9 @@ import av
 import numpy as np
 import pytest
 
+from bench.media_factory import AUDIO_FORMATS, encode_audio, make_audio, make_image, sine
 from embeddings.errors import InputError
 from embeddings.media.audio import AudioClip, decode_audio, segment_lengths, split_clip
-from tests.media_factory import AUDIO_FORMATS, encode_audio, make_audio, make_image, sine
 
 RATE = 16000
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.media_factory import make_image
 from embeddings.errors import InputError
 from embeddings.media.images import decode_image
-from tests.media_factory import make_image
 
 LIMIT = 50_000_000
 FORMATS = ["png", "jpeg", "webp", "gif", "bmp", "tiff"]

@@ -14,7 +14,7 @@ from PIL import Image
 from sentence_transformers import SentenceTransformer
 from transformers import AutoModel, AutoProcessor
 
-from tests.media_factory import make_image
+from bench.media_factory import make_image
 
 pytestmark = pytest.mark.django_db
 

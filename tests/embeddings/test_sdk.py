@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from twelvelabs import TwelveLabs
 
+from bench.media_factory import make_audio, make_image
 from embeddings.keys import api_key_create
-from tests.media_factory import make_audio, make_image
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

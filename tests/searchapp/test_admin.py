@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from bench.media_factory import make_audio, make_image
 from searchapp.models import Item
 from searchapp.services.items import item_add_file, item_add_text
-from tests.media_factory import make_audio, make_image
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

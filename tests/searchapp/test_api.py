@@ -4,9 +4,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from bench.media_factory import make_audio, make_image
 from searchapp.models import Item
 from searchapp.services.items import item_add_text, items_set_hidden
-from tests.media_factory import make_audio, make_image
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

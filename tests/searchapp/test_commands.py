@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from bench.media_factory import make_audio, make_image
 from bench.random_model import build_tiny_model
 from searchapp.models import Item, ItemEmbedding, Status
 from searchapp.search_space import search_model_key
 from searchapp.services.embedding import item_embed
 from searchapp.services.items import item_add_text
-from tests.media_factory import make_audio, make_image
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

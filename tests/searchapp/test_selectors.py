@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from django.db import connection, transaction
 
+from bench.media_factory import make_audio, make_image
 from searchapp.models import Item, ItemEmbedding, Modality, Status
 from searchapp.search_space import embedding_model_key
 from searchapp.selectors import (
@@ -16,7 +17,6 @@ from searchapp.selectors import (
 )
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text, items_set_hidden
 from searchapp.vector_index import ensure_vector_index, index_name
-from tests.media_factory import make_audio, make_image
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

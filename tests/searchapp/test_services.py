@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from django.db import IntegrityError
 
+from bench.media_factory import make_audio, make_image
 from embeddings.errors import InputError
 from searchapp.models import Item, ItemEmbedding, Modality, Status
 from searchapp.services.items import (
@@ -15,7 +16,6 @@ from searchapp.services.items import (
     items_delete,
     items_set_hidden,
 )
-from tests.media_factory import make_audio, make_image
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

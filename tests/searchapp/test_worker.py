@@ -13,9 +13,9 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
+from bench.media_factory import make_audio
 from searchapp.models import Item, Status
 from searchapp.services.items import item_add_file
-from tests.media_factory import make_audio
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
