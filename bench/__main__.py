@@ -15,8 +15,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmarks; prints JSON.")
     parser.add_argument(
         "--parts",
-        default="vector,embedding,api",
-        help="Comma-separated: vector, vector-stress, embedding, api, ingestion, http, memory.",
+        default="vector,embedding,api,ingestion,ingestion-model,http,memory",
+        help=(
+            "Comma-separated: vector, vector-stress, embedding, api, ingestion, "
+            "ingestion-model, http, memory."
+        ),
     )
     parser.add_argument(
         "--model",
@@ -88,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         report["api_overhead"] = embedding.api_overhead(size=args.model, requests=args.requests)
     if "ingestion" in parts:
         report["ingestion"] = ingestion.run(files=args.files)
+    if "ingestion-model" in parts:
+        report["ingestion_with_model"] = ingestion.run_with_model(
+            size=args.model, files=args.files, rounds=args.rounds
+        )
     if "http" in parts:
         report["http_load"] = http_load.run(items=args.items, seconds=args.seconds)
     if "memory" in parts:

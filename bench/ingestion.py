@@ -18,9 +18,11 @@ from django.conf import settings
 from django.test import override_settings
 from PIL import Image
 
+from bench.embedding import SENTENCE, WEIGHTS_NOTE, throughput
 from bench.live_server import live_server
 from bench.models import model_directory
 from bench.scratch import database_url, scratch_database
+from embeddings.engine.registry import get_model
 from embeddings.keys import api_key_create
 from searchapp.models import Item, Status
 
@@ -46,10 +48,10 @@ def wav(seed: int, seconds: float = 3.0, rate: int = 16000) -> bytes:
     return buffer.getvalue()
 
 
-def upload(client: httpx.Client, key: str, index: int) -> None:
+def upload(client: httpx.Client, key: str, index: int, *, texts_only: bool = False) -> None:
     """One upload through the library API, cycling image, audio and text."""
     headers = {"x-api-key": key}
-    kind = index % 3
+    kind = 2 if texts_only else index % 3
     if kind == 0:
         files = {"file": (f"image-{index}.png", png(index), "image/png")}
         response = client.post("/api/items", files=files, headers=headers)
@@ -57,7 +59,8 @@ def upload(client: httpx.Client, key: str, index: int) -> None:
         files = {"file": (f"clip-{index}.wav", wav(index), "audio/wav")}
         response = client.post("/api/items", files=files, headers=headers)
     else:
-        response = client.post("/api/items", data={"text": f"note number {index}"}, headers=headers)
+        text = f"{SENTENCE} (note number {index})"
+        response = client.post("/api/items", data={"text": text}, headers=headers)
     response.raise_for_status()
 
 
@@ -101,7 +104,9 @@ def wait_until_done(
         raise RuntimeError(f"items failed: {list(failed)[:3]}")
 
 
-def one_run(*, worker_count: int, files: int, seed: int) -> dict[str, Any]:
+def one_run(
+    *, worker_count: int, files: int, seed: int, texts_only: bool = False
+) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory() as data_dir,
         override_settings(MEDIA_ROOT=str(Path(data_dir) / "media")),
@@ -116,7 +121,7 @@ def one_run(*, worker_count: int, files: int, seed: int) -> dict[str, Any]:
             wait_until_done(worker_count, processes, WORKER_READY_TIMEOUT_SEC)
             started = time.perf_counter()
             for index in range(files):
-                upload(client, key, seed + index)
+                upload(client, key, seed + index, texts_only=texts_only)
             uploaded = time.perf_counter() - started
             wait_until_done(worker_count + files, processes, WORKER_READY_TIMEOUT_SEC)
             elapsed = time.perf_counter() - started
@@ -138,4 +143,21 @@ def run(*, files: int) -> dict[str, Any]:
         "mix": "a third each: 320x240 PNG, 3 s WAV, short text; uploaded through POST /api/items",
         "runs": runs,
         "two_over_one_worker": round(runs[1]["files_per_sec"] / runs[0]["files_per_sec"], 2),
+    }
+
+
+def run_with_model(*, size: str, files: int, rounds: int) -> dict[str, Any]:
+    """Text notes through one worker with a real-size model, against the engine's best batch."""
+    settings.EMBEDDINGS_MODEL = str(model_directory(size))
+    model = get_model()
+    engine = throughput(model.embed_texts, SENTENCE, (1, 4, 16, 32), rounds)
+    pipeline = one_run(worker_count=1, files=files, seed=500_000, texts_only=True)
+    return {
+        "model": f"{size}-size EmbeddingGemma 2 architecture",
+        "weights": WEIGHTS_NOTE,
+        "engine_text": engine,
+        "pipeline": pipeline,
+        "pipeline_over_engine_best_batch": round(
+            pipeline["files_per_sec"] / engine["best_items_per_sec"], 3
+        ),
     }

@@ -128,6 +128,8 @@ def build_config(tokenizer: PreTrainedTokenizerFast) -> EmbeddingGemma2Config:
 def build_full_size_config(tokenizer: PreTrainedTokenizerFast) -> EmbeddingGemma2Config:
     return EmbeddingGemma2Config(
         text_config={"vocab_size": FULL_SIZE_VOCABULARY, **_text_token_ids(tokenizer)},
+        vision_config={"model_type": "gemma4_vision"},
+        audio_config={"model_type": "gemma4_audio"},
         **_media_token_ids(tokenizer),
     )
 

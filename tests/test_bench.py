@@ -73,7 +73,7 @@ def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) ->
     report = run_bench(
         tmp_path,
         "--parts",
-        "embedding,api,ingestion,http",
+        "embedding,api,ingestion,ingestion-model,http,memory",
         "--model",
         "tiny",
         "--rounds",
@@ -86,6 +86,10 @@ def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) ->
         "300",
         "--seconds",
         "1",
+        "--audio-seconds",
+        "20",
+        "--megapixels",
+        "1",
     )
 
     text = report["embedding_throughput"]["text (10-15 words)"]
@@ -93,6 +97,10 @@ def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) ->
     assert report["api_overhead"]["api_over_engine_p50"] > 0
     assert [run["workers"] for run in report["ingestion"]["runs"]] == [1, 2]
     assert all(run["files_per_sec"] > 0 for run in report["ingestion"]["runs"])
+    assert report["ingestion_with_model"]["pipeline_over_engine_best_batch"] > 0
     for run in report["http_load"]["runs"]:
         assert run["requests"] > 0
         assert run["non_2xx_responses"] == 0 and run["socket_errors"] == 0
+    audio, jpeg, png = report["memory"]["cases"]
+    assert audio["vectors"] == 2  # 20 s: two 10-second segments
+    assert jpeg["vectors"] == png["vectors"] == 1
