@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from embeddings.errors import InputError
@@ -9,7 +11,16 @@ from searchapp.models import Modality
 
 
 def text_query_vector(text: str, *, model_key: str) -> np.ndarray:
-    return embed_text(text, source=model_key).vector
+    return _text_query_vector(text, model_key)
+
+
+# Paging, filtering and "more like this" ask for the same text again; embedding it is the
+# slowest step of a text search.
+@lru_cache(maxsize=1024)
+def _text_query_vector(text: str, model_key: str) -> np.ndarray:
+    vector = embed_text(text, source=model_key).vector
+    vector.flags.writeable = False
+    return vector
 
 
 def media_query_vector(data: bytes, *, model_key: str) -> tuple[np.ndarray, str]:

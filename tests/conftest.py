@@ -12,7 +12,7 @@ from bench.random_model import build_tiny_model
 from embeddings.engine.base import EmbeddingModel
 from embeddings.engine.registry import get_model
 from embeddings.keys import api_key_create
-from searchapp import search_space
+from searchapp import queries, search_space
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +34,7 @@ def _tiny_model_settings(settings, tiny_model_dir: Path) -> None:  # type: ignor
     settings.EMBEDDINGS_DEVICE = "cpu"
     search_space._complete.clear()
     search_space.forget_search_model()
+    queries._text_query_vector.cache_clear()
 
 
 @pytest.fixture

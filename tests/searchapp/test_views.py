@@ -164,3 +164,19 @@ def test_media_is_served_so_it_cannot_run_in_the_site(model) -> None:  # type: i
     assert response["Content-Type"] == "image/png"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in response["Content-Security-Policy"]
+
+
+def test_asking_the_same_text_again_does_not_run_the_model_again(model, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    item_add_text(text="harbour lights at dusk")
+    asked: list[list[str]] = []
+    embed_texts = model.embed_texts
+    monkeypatch.setattr(
+        model, "embed_texts", lambda texts: asked.append(texts) or embed_texts(texts)
+    )
+
+    first = Client().get("/search/results", {"q": "lights over the harbour"})
+    again = Client().get("/search/results", {"q": "lights over the harbour", "modality": "text"})
+
+    assert first.status_code == again.status_code == 200
+    assert b"harbour lights at dusk" in again.content
+    assert len(asked) == 1
