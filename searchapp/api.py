@@ -11,7 +11,7 @@ from embeddings.api.errors import ApiError, invalid, not_provided
 from embeddings.api.request import read_form, read_upload
 from embeddings.conf import embeddings_settings
 from embeddings.errors import InputTooLarge
-from searchapp.forms import split_tags
+from searchapp.forms import MAX_QUERY_CHARACTERS, split_tags
 from searchapp.models import Item, Modality
 from searchapp.search import LibraryQuery, library_search
 from searchapp.selectors import SearchFilters, SearchHit, visible_items
@@ -87,8 +87,11 @@ def item(request: HttpRequest, pk: int) -> JsonResponse:
 def search(request: HttpRequest) -> JsonResponse:
     data, files = read_form(request)
     upload = files.get("image_file") or files.get("audio_file")
+    text = data.get("text", "").strip()
+    if len(text) > MAX_QUERY_CHARACTERS:
+        raise invalid(f"text is longer than {MAX_QUERY_CHARACTERS} characters.")
     query = LibraryQuery(
-        text=data.get("text", "").strip(),
+        text=text,
         file_bytes=(
             read_upload(upload, max_bytes=embeddings_settings().max_upload_bytes)
             if upload is not None
