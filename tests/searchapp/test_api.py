@@ -90,6 +90,21 @@ def test_files_the_worker_could_not_embed_are_refused_at_upload(
     assert Item.objects.count() == 0
 
 
+@pytest.mark.parametrize("path", ["/api/items/abc", "/api/nothing", "/v1.3/nothing"])
+def test_unknown_api_paths_are_a_json_404(api_client: Client, path: str) -> None:
+    response = api_client.get(path)
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "resource_not_exists"
+
+
+def test_unknown_pages_are_an_html_404() -> None:
+    response = Client().get("/nothing")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
 def test_the_item_api_needs_a_key() -> None:
     assert Client().post("/api/items", {"text": "x"}).status_code == 401
     assert Client().post("/api/search", {"text": "x"}).status_code == 401
