@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import http.client
+import json
 from html.parser import HTMLParser
+from urllib.parse import urlsplit
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import HttpResponse
 from django.test import Client
 
 from searchapp.models import Item
@@ -64,3 +68,86 @@ def test_media_keeps_its_own_sandbox_policy(user_client: Client) -> None:
     response.close()
 
     assert response["Content-Security-Policy"] == "default-src 'none'; sandbox"
+
+
+class Unreadable:
+    """A request body that fails the test if anything reads it."""
+
+    def read(self, *args: object) -> bytes:
+        raise AssertionError("the body was read")
+
+    readline = read
+
+
+@pytest.fixture
+def small_cap(settings) -> int:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_MAX_UPLOAD_BYTES = 1000
+    return 2 * 1000 + 1024 * 1024
+
+
+def oversized(client: Client, path: str, *, length: str) -> HttpResponse:
+    return client.generic(
+        "POST",
+        path,
+        b"",
+        content_type="multipart/form-data; boundary=x",
+        CONTENT_LENGTH=length,
+        **{"wsgi.input": Unreadable()},
+    )
+
+
+@pytest.mark.parametrize("path", ["/v1.3/embed", "/v1.2/embed", "/api/items", "/api/search"])
+def test_an_api_request_over_the_cap_is_a_413_before_its_body_is_read(
+    api_client: Client, small_cap: int, path: str
+) -> None:
+    response = oversized(api_client, path, length=str(small_cap + 1))
+
+    assert response.status_code == 413
+    assert response.json() == {
+        "code": "file_too_large",
+        "message": f"The request is larger than {small_cap} bytes.",
+    }
+
+
+@pytest.mark.parametrize("path", ["/upload/file", "/search/results"])
+def test_a_page_request_over_the_cap_is_a_413_message_before_its_body_is_read(
+    user_client: Client, small_cap: int, path: str
+) -> None:
+    response = oversized(user_client, path, length=str(small_cap + 1))
+
+    assert response.status_code == 413
+    assert f"The request is larger than {small_cap} bytes." in response.content.decode()
+    assert Item.objects.count() == 0
+
+
+@pytest.mark.parametrize("length", ["lots", "-1", "1e9"])
+def test_a_content_length_that_is_not_a_number_is_a_400(api_client: Client, length: str) -> None:
+    response = oversized(api_client, "/v1.3/embed", length=length)
+
+    assert response.status_code == 400
+    assert "Content-Length" in response.json()["message"]
+
+
+def test_a_request_at_the_cap_is_read(api_client: Client, small_cap: int) -> None:
+    response = api_client.post("/api/items", {"text": "x" * 900, "title": "y" * (small_cap - 2000)})
+
+    assert response.status_code == 201
+
+
+def test_a_chunked_body_without_content_length_is_never_read(live_server, api_key: str) -> None:  # type: ignore[no-untyped-def]
+    connection = http.client.HTTPConnection(urlsplit(live_server.url).netloc, timeout=30)
+    fields = b'--x\r\nContent-Disposition: form-data; name="text"\r\n\r\nhello\r\n--x--\r\n'
+    connection.request(
+        "POST",
+        "/api/items",
+        body=iter([fields]),
+        headers={"x-api-key": api_key, "Content-Type": "multipart/form-data; boundary=x"},
+        encode_chunked=True,
+    )
+    response = connection.getresponse()
+    body = json.loads(response.read())
+    connection.close()
+
+    assert response.status == 400
+    assert body["code"] == "parameter_not_provided"
+    assert Item.objects.count() == 0
