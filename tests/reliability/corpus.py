@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 from functools import cache
 
 import numpy as np
@@ -37,22 +35,6 @@ def audio_seeds() -> dict[str, bytes]:
         sine(0.5, sampling_rate=RATE), "wav", sampling_rate=RATE, codec="pcm_f32le"
     )
     return seeds
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    # A few hundred bytes that claim width x height pixels.
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
-        + _png_chunk(b"IEND", b"")
-    )
-
-
-def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-    body = kind + payload
-    return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
 
 
 def float_wav(value: float, *, seconds: float = 0.5) -> bytes:

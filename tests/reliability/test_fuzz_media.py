@@ -11,7 +11,7 @@ from embeddings.errors import InputError
 from embeddings.media.audio import decode_audio
 from embeddings.media.images import decode_image
 from searchapp.media_info import probe_media
-from tests.media_factory import make_image
+from tests.media_factory import make_image, png_declaring
 from tests.reliability.corpus import (
     RATE,
     any_media,
@@ -19,7 +19,6 @@ from tests.reliability.corpus import (
     float_wav,
     image_seeds,
     mutated,
-    png_declaring,
     silence,
 )
 

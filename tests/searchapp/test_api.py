@@ -10,8 +10,7 @@ from django.test import Client
 
 from searchapp.models import Item
 from searchapp.services.items import item_add_text, items_set_hidden
-from tests.media_factory import make_audio, make_image
-from tests.reliability.corpus import png_declaring
+from tests.media_factory import make_audio, make_image, png_declaring
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
