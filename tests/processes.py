@@ -35,6 +35,7 @@ class Processes:
     env: dict[str, str]
     logs: Path
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    log_paths: dict[int, Path] = field(default_factory=dict)
 
     def worker(self, **env: str) -> subprocess.Popen[bytes]:
         """`manage.py worker` with the durable task backend."""
@@ -58,6 +59,9 @@ class Processes:
         wait_for(lambda: _answers(f"{base}/openapi.json"), seconds=60)
         return process, base
 
+    def output(self, process: subprocess.Popen[bytes]) -> str:
+        return self.log_paths[process.pid].read_text(errors="replace")
+
     def stop(self) -> None:
         for process in self.started:
             process.kill()
@@ -79,6 +83,7 @@ class Processes:
                 stderr=output,
             )
         self.started.append(process)
+        self.log_paths[process.pid] = log
         return process, log
 
 

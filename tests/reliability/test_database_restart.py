@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import pytest
 from django.db import connection
 
 from searchapp.models import Item, Status
+from searchapp.services.items import item_add_text
 from tests.processes import Processes, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,6 +38,29 @@ def cut_idle_connections(application: str) -> int:
     return int(count)
 
 
+def connected(application: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [application]
+        )
+        (count,) = cursor.fetchone()
+    return count > 0
+
+
+@contextmanager
+def database_refusing_connections() -> Iterator[None]:
+    # As while the database restarts: existing connections stay, new ones are refused.
+    # A database cannot refuse its own connections, so the switch goes through another one.
+    name = connection.ops.quote_name(connection.settings_dict["NAME"])
+    params = {**connection.get_connection_params(), "dbname": "postgres", "autocommit": True}
+    with psycopg.connect(**params) as admin:
+        admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        try:
+            yield
+        finally:
+            admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+
+
 def ready(item_id: int) -> bool:
     return Item.objects.get(pk=item_id).status == Status.READY
 
@@ -58,3 +85,22 @@ def test_web_and_worker_carry_on_after_their_database_connections_are_cut(
         assert first["id"] in [hit["id"] for hit in results]
         assert urllib.request.urlopen(f"{base}/?q=harbour", timeout=60).status == 200
     assert worker.poll() is None and web.poll() is None
+
+
+def test_the_worker_waits_for_a_database_that_refuses_connections_for_a_while(
+    processes: Processes,
+) -> None:
+    worker = processes.worker()
+    wait_for(lambda: connected("worker"), seconds=60)
+
+    def worker_waits() -> bool:
+        assert worker.poll() is None, processes.output(worker)
+        return "The database refused a connection; retrying" in processes.output(worker)
+
+    with database_refusing_connections():
+        wait_for(lambda: cut_idle_connections("worker") >= 1, seconds=30)
+        wait_for(worker_waits, seconds=30)
+    item, _ = item_add_text(text="back again")
+
+    wait_for(lambda: ready(item.pk), seconds=60)
+    assert worker.poll() is None
