@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from fractions import Fraction
 from typing import Any
 
@@ -35,6 +37,22 @@ def make_image(
     buffer = io.BytesIO()
     image.save(buffer, format={"jpg": "jpeg", "tif": "tiff"}.get(fmt, fmt).upper(), **save_options)
     return buffer.getvalue()
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    # A few hundred bytes that claim width x height pixels; decoding them would fail.
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    body = kind + payload
+    return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
 
 
 def sine(

@@ -30,6 +30,11 @@ class EmbeddingsSettings:
     rate_limit_per_minute: int
 
     @property
+    def max_request_bytes(self) -> int:
+        # Two files of the maximum size and the form fields fit.
+        return 2 * self.max_upload_bytes + 1024 * 1024
+
+    @property
     def accepted_model_names(self) -> tuple[str, ...]:
         return (self.model_name, *self.model_aliases)
 

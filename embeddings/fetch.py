@@ -5,6 +5,7 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -19,6 +20,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 CONNECT_TIMEOUT_SEC = 5.0
 USER_AGENT = "anysearch-fetch/1.0"
 TIMED_OUT = "could not fetch the URL: timed out."
+_FETCHERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fetch")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,27 @@ def fetch_url(
     allowlist: Sequence[str] = (),
     timeout_sec: float = 20.0,
     max_redirects: int = 5,
+) -> FetchedFile:
+    # The fetch runs in a pool thread so that the caller waits no longer than timeout_sec,
+    # whatever blocks inside: DNS has no timeout, and a read may wait out its own timeout
+    # after a slow response started. A fetch given up on ends there by its own timeouts.
+    future = _FETCHERS.submit(
+        _fetch,
+        url,
+        max_bytes=max_bytes,
+        allowlist=allowlist,
+        timeout_sec=timeout_sec,
+        max_redirects=max_redirects,
+    )
+    try:
+        return future.result(timeout=timeout_sec)
+    except TimeoutError:
+        future.cancel()
+        raise InputError(TIMED_OUT) from None
+
+
+def _fetch(
+    url: str, *, max_bytes: int, allowlist: Sequence[str], timeout_sec: float, max_redirects: int
 ) -> FetchedFile:
     allowed = _Allowlist.parse(allowlist)
     deadline = time.monotonic() + timeout_sec

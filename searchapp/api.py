@@ -3,21 +3,23 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
+from django.views.defaults import page_not_found
 
 from embeddings.api.endpoint import api_endpoint
-from embeddings.api.errors import ApiError, invalid, not_provided
+from embeddings.api.errors import ApiError, error_response, invalid, not_provided
 from embeddings.api.request import read_form, read_upload
 from embeddings.conf import embeddings_settings
 from embeddings.errors import InputTooLarge
-from searchapp.forms import split_tags
+from searchapp.forms import MAX_QUERY_CHARACTERS, split_tags
 from searchapp.models import Item, Modality
 from searchapp.search import LibraryQuery, library_search
 from searchapp.selectors import SearchFilters, SearchHit, visible_items
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
 
 MAX_LIMIT = 100
+API_PATHS = ("/api/", "/v1.2/", "/v1.3/")
 
 
 def item_json(request: HttpRequest, item: Item) -> dict[str, Any]:
@@ -87,8 +89,11 @@ def item(request: HttpRequest, pk: int) -> JsonResponse:
 def search(request: HttpRequest) -> JsonResponse:
     data, files = read_form(request)
     upload = files.get("image_file") or files.get("audio_file")
+    text = data.get("text", "").strip()
+    if len(text) > MAX_QUERY_CHARACTERS:
+        raise invalid(f"text is longer than {MAX_QUERY_CHARACTERS} characters.")
     query = LibraryQuery(
-        text=data.get("text", "").strip(),
+        text=text,
         file_bytes=(
             read_upload(upload, max_bytes=embeddings_settings().max_upload_bytes)
             if upload is not None
@@ -111,6 +116,17 @@ def search(request: HttpRequest) -> JsonResponse:
             "warning": results.model_problem or None,
         }
     )
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The site's 404: JSON in the API's error contract under the API's paths, else the page."""
+    if request.path.startswith(API_PATHS):
+        return error_response(
+            ApiError(
+                status=404, code="resource_not_exists", message=f"No such resource: {request.path}"
+            )
+        )
+    return page_not_found(request, exception)
 
 
 def _hit_json(request: HttpRequest, hit: SearchHit) -> dict[str, Any]:

@@ -7,11 +7,17 @@ from typing import Any
 
 import dj_database_url
 
+ENGINE = "searchapp.database_backend"
+
 
 def database_config(*, database_url: str | None, data_dir: Path) -> dict[str, Any]:
     if database_url:
-        return dj_database_url.parse(database_url, conn_max_age=600, conn_health_checks=True)
+        return _parse(database_url)
     return _embedded_database_config(data_dir / "postgres")
+
+
+def _parse(url: str) -> dict[str, Any]:
+    return dj_database_url.parse(url, engine=ENGINE, conn_max_age=600, conn_health_checks=True)
 
 
 def _embedded_database_config(pgdata: Path) -> dict[str, Any]:
@@ -26,7 +32,7 @@ def _embedded_database_config(pgdata: Path) -> dict[str, Any]:
         server.ensure_pgdata_inited()
         _write_tuning(pgdata)
         server.start()
-    return dj_database_url.parse(server.get_uri(), conn_max_age=600, conn_health_checks=True)
+    return _parse(server.get_uri())
 
 
 TUNING_FILE = "anysearch.conf"

@@ -3,10 +3,14 @@ from __future__ import annotations
 from django import forms
 
 from searchapp.models import Modality
+from searchapp.services.items import MAX_DESCRIPTION_CHARACTERS, MAX_TEXT_CHARACTERS
+
+# Longer word queries overflow PostgreSQL's stack when parsed into a tsquery.
+MAX_QUERY_CHARACTERS = 2000
 
 
 class SearchForm(forms.Form):
-    q = forms.CharField(required=False, max_length=2000, strip=True, label="Search")
+    q = forms.CharField(required=False, max_length=MAX_QUERY_CHARACTERS, strip=True, label="Search")
     modality = forms.ChoiceField(
         required=False, choices=[("", "All"), *Modality.choices], label="Type"
     )
@@ -19,7 +23,7 @@ class SearchForm(forms.Form):
 
 
 class TextNoteForm(forms.Form):
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=20000)
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=MAX_TEXT_CHARACTERS)
     title = forms.CharField(required=False, max_length=255)
     tags = forms.CharField(required=False, max_length=500, help_text="Comma-separated")
 
@@ -27,7 +31,7 @@ class TextNoteForm(forms.Form):
 class UploadForm(forms.Form):
     file = forms.FileField()
     title = forms.CharField(required=False, max_length=255)
-    description = forms.CharField(required=False, max_length=5000)
+    description = forms.CharField(required=False, max_length=MAX_DESCRIPTION_CHARACTERS)
     tags = forms.CharField(required=False, max_length=500)
 
 

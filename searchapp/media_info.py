@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import av
-from PIL import Image
 
+from embeddings.conf import embeddings_settings
 from embeddings.errors import InputError
+from embeddings.media.audio import open_audio
+from embeddings.media.images import UnsupportedImage, open_image
 from searchapp.models import Modality
 
 IMAGE_MIME_TYPES = {
@@ -37,7 +38,8 @@ class MediaInfo:
 
 
 def probe_media(data: bytes) -> MediaInfo:
-    """What an uploaded file is, read from its content, never from its name."""
+    """What an uploaded file is, read from its content, never from its name; an image that
+    is too large or damaged in its header is refused here, before it is stored."""
     image = _probe_image(data)
     if image is not None:
         return image
@@ -52,27 +54,29 @@ def probe_media(data: bytes) -> MediaInfo:
 
 def _probe_image(data: bytes) -> MediaInfo | None:
     try:
-        with Image.open(io.BytesIO(data), formats=list(IMAGE_MIME_TYPES)) as image:
-            return MediaInfo(
-                modality=Modality.IMAGE,
-                mime_type=IMAGE_MIME_TYPES[image.format or "PNG"],
-                width=image.width,
-                height=image.height,
-            )
-    except (OSError, ValueError, Image.DecompressionBombError):
+        image = open_image(data, max_pixels=embeddings_settings().image_max_pixels)
+    except UnsupportedImage:
         return None
+    with image:
+        return MediaInfo(
+            modality=Modality.IMAGE,
+            mime_type=IMAGE_MIME_TYPES[image.format or "PNG"],
+            width=image.width,
+            height=image.height,
+        )
 
 
 def _probe_audio(data: bytes) -> MediaInfo | None:
     try:
-        with av.open(io.BytesIO(data)) as container:
-            if not container.streams.audio:
-                return None
-            duration = container.duration / av.time_base if container.duration else None
-            return MediaInfo(
-                modality=Modality.AUDIO,
-                mime_type=AUDIO_MIME_TYPES.get(container.format.name, "application/octet-stream"),
-                duration_sec=duration,
-            )
-    except (av.FFmpegError, OSError, ValueError):
+        container = open_audio(data)
+    except InputError:
         return None
+    with container:
+        if not container.streams.audio:
+            return None
+        duration = container.duration / av.time_base if container.duration else None
+        return MediaInfo(
+            modality=Modality.AUDIO,
+            mime_type=AUDIO_MIME_TYPES.get(container.format.name, "application/octet-stream"),
+            duration_sec=duration,
+        )

@@ -7,7 +7,9 @@ from django.views.decorators.http import require_GET
 
 from embeddings.api.openapi import error_response_schema, openapi_document
 from embeddings.conf import embeddings_settings
+from searchapp.forms import MAX_QUERY_CHARACTERS
 from searchapp.models import Modality, Status
+from searchapp.services.items import MAX_DESCRIPTION_CHARACTERS, MAX_TEXT_CHARACTERS
 
 ITEM = {
     "type": "object",
@@ -73,9 +75,9 @@ def library_paths() -> dict[str, Any]:
                 "requestBody": _multipart(
                     {
                         "file": {"type": "string", "format": "binary"},
-                        "text": {"type": "string"},
+                        "text": {"type": "string", "maxLength": MAX_TEXT_CHARACTERS},
                         "title": {"type": "string"},
-                        "description": {"type": "string"},
+                        "description": {"type": "string", "maxLength": MAX_DESCRIPTION_CHARACTERS},
                         "tags": {"type": "string", "description": "Comma-separated"},
                     }
                 ),
@@ -111,7 +113,7 @@ def library_paths() -> dict[str, Any]:
                 "security": security,
                 "requestBody": _multipart(
                     {
-                        "text": {"type": "string"},
+                        "text": {"type": "string", "maxLength": MAX_QUERY_CHARACTERS},
                         "image_file": {"type": "string", "format": "binary"},
                         "audio_file": {"type": "string", "format": "binary"},
                         "item_id": {"type": "integer", "minimum": 1},

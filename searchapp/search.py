@@ -9,6 +9,7 @@ from searchapp.models import Item
 from searchapp.queries import media_query_vector, text_query_vector
 from searchapp.search_space import search_model_key
 from searchapp.selectors import SearchFilters, SearchPage, item_search, item_vector, visible_items
+from searchapp.services.items import storable
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +43,7 @@ def library_search(query: LibraryQuery) -> LibraryResults:
     modality = "text"
     problem = ""
     filters = query.filters
+    text = storable(query.text)
     try:
         if query.item_id is not None:
             query_item = visible_items().filter(pk=query.item_id).first()
@@ -56,16 +58,16 @@ def library_search(query: LibraryQuery) -> LibraryResults:
                 )
         elif query.file_bytes is not None:
             vector, modality = media_query_vector(query.file_bytes, model_key=model_key)
-        elif query.text:
-            vector = text_query_vector(query.text, model_key=model_key)
+        elif text:
+            vector = text_query_vector(text, model_key=model_key)
     except ModelUnavailable as error:
-        if query.file_bytes is not None or not query.text:
+        if query.file_bytes is not None or not text:
             raise
         problem = str(error)
     page = item_search(
         vector=vector,
         model_key=model_key,
-        text=query.text if query.file_bytes is None and query.item_id is None else "",
+        text=text if query.file_bytes is None and query.item_id is None else "",
         filters=filters,
         offset=(query.page - 1) * query.page_size,
         limit=query.page_size,

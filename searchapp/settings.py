@@ -34,6 +34,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "searchapp.middleware.ContentSecurityPolicyMiddleware",
+    # Before anything reads the body (CsrfViewMiddleware reads POST forms).
+    "searchapp.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -65,6 +68,8 @@ TEMPLATES = [
 DATABASES = {
     "default": database_config(database_url=os.environ.get("DATABASE_URL"), data_dir=DATA_DIR)
 }
+# How long a new database connection waits for the database to come back, e.g. after a restart.
+DATABASE_CONNECT_RETRY_SEC = env_float("DATABASE_CONNECT_RETRY_SEC", default=30.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TASKS = {

@@ -6,6 +6,8 @@ from django.urls import include, path
 
 from searchapp import api, openapi, views
 
+handler404 = "searchapp.api.not_found"
+
 urlpatterns = [
     path("", views.search_page, name="search"),
     path("search/results", views.search_results, name="search-results"),

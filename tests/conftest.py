@@ -13,6 +13,7 @@ from embeddings.engine.base import EmbeddingModel
 from embeddings.engine.registry import get_model
 from embeddings.keys import api_key_create
 from searchapp import queries, search_space
+from tests.processes import Processes, process_environment
 
 
 @pytest.fixture(scope="session")
@@ -99,3 +100,23 @@ def user_client(user) -> Client:  # type: ignore[no-untyped-def]
     client = Client()
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def processes(settings, tmp_path: Path) -> Iterator[Processes]:  # type: ignore[no-untyped-def]
+    """Starts real worker and web processes on the test database (use a transaction=True test),
+    sharing this test's media directory and the durable task backend."""
+    from django.db import connection
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.MEDIA_ROOT = tmp_path / "data" / "media"
+    started = Processes(
+        env=process_environment(
+            database=connection.settings_dict,
+            data_dir=tmp_path / "data",
+            model=settings.EMBEDDINGS_MODEL,
+        ),
+        logs=tmp_path / "logs",
+    )
+    yield started
+    started.stop()

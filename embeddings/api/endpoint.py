@@ -8,8 +8,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from embeddings.api.access import authenticate, check_rate_limit
-from embeddings.api.errors import ApiError, error_response, invalid
-from embeddings.conf import EmbeddingsSettings, embeddings_settings
+from embeddings.api.errors import ApiError, error_response
+from embeddings.conf import embeddings_settings
 from embeddings.engine.base import ModelUnavailable
 from embeddings.errors import InputError
 
@@ -17,8 +17,9 @@ View = Callable[..., JsonResponse]
 
 
 def api_endpoint(method: str) -> Callable[[View], View]:
-    """A JSON API view: one method, a body size bound, the API key, the rate limit, and
-    every refusal in the `{"code", "message"}` error contract."""
+    """A JSON API view: one method, the API key, the rate limit, and every refusal in the
+    `{"code", "message"}` error contract. The project's RequestSizeLimitMiddleware bounds the
+    body before anything reads it."""
 
     def decorate(view: View) -> View:
         @csrf_exempt
@@ -32,7 +33,6 @@ def api_endpoint(method: str) -> Callable[[View], View]:
                 return response
             config = embeddings_settings()
             try:
-                _refuse_oversized_body(request, config=config)
                 headers = check_rate_limit(authenticate(request, config=config), config=config)
                 response = view(request, *args, **kwargs)
             except ApiError as error:
@@ -52,16 +52,3 @@ def api_endpoint(method: str) -> Callable[[View], View]:
         return wrapped
 
     return decorate
-
-
-def _refuse_oversized_body(request: HttpRequest, *, config: EmbeddingsSettings) -> None:
-    # Two files of the maximum size and the form fields fit; anything larger is refused unread.
-    limit = 2 * config.max_upload_bytes + 1024 * 1024
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise invalid("The Content-Length header is not a number.") from None
-    if length > limit:
-        raise ApiError(
-            status=413, code="file_too_large", message=f"The request is larger than {limit} bytes."
-        )

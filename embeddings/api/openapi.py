@@ -14,6 +14,7 @@ ERROR_CODES = (
     "file_too_large",
     "model_unavailable",
     "method_not_allowed",
+    "resource_not_exists",
 )
 
 

@@ -52,7 +52,7 @@ def decode_audio(
     limit = round(max_duration_sec * sampling_rate)
     kept: list[np.ndarray] = []
     decoded = kept_count = 0
-    with _open(data) as container:
+    with open_audio(data) as container:
         for chunk in _mono_chunks(container, sampling_rate=sampling_rate):
             part = chunk[max(skip - decoded, 0) :]
             decoded += len(chunk)
@@ -76,7 +76,7 @@ def decode_audio(
     return AudioClip(np.concatenate(kept), sampling_rate, skip / sampling_rate)
 
 
-def _open(data: bytes) -> InputContainer:
+def open_audio(data: bytes) -> InputContainer:
     try:
         return av.open(io.BytesIO(data), mode="r", container_options={"format_whitelist": DEMUXERS})
     except MemoryError:

@@ -11,13 +11,12 @@ SUPPORTED_FORMATS = "JPEG, PNG, WebP, GIF, BMP, TIFF"
 ALPHA_MODES = ("RGBA", "LA", "PA")
 
 
+class UnsupportedImage(InputError):
+    pass
+
+
 def decode_image(data: bytes, *, max_pixels: int, max_side: int = 4096) -> Image.Image:
-    if not data:
-        raise InputError("the image file is empty.")
-    with _open(data) as image:
-        pixels = image.width * image.height
-        if pixels > max_pixels:
-            raise InputError(f"the image has {pixels} pixels; the limit is {max_pixels}.")
+    with open_image(data, max_pixels=max_pixels) as image:
         try:
             return _decode(image, max_side=max_side)
         except MemoryError:
@@ -26,11 +25,23 @@ def decode_image(data: bytes, *, max_pixels: int, max_side: int = 4096) -> Image
             raise InputError(f"could not decode the image: {error}") from error
 
 
+def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
+    """The image with its header read, not yet decoded; UnsupportedImage if it is no image."""
+    if not data:
+        raise UnsupportedImage("the image file is empty.")
+    image = _open(data)
+    pixels = image.width * image.height
+    if pixels > max_pixels:
+        image.close()
+        raise InputError(f"the image has {pixels} pixels; the limit is {max_pixels}.")
+    return image
+
+
 def _open(data: bytes) -> Image.Image:
     try:
         return Image.open(io.BytesIO(data), formats=FORMATS)
     except Image.UnidentifiedImageError as error:
-        raise InputError(
+        raise UnsupportedImage(
             f"unsupported or unreadable image; supported formats: {SUPPORTED_FORMATS}."
         ) from error
     # The warning arrives as an exception only where warnings are errors; otherwise the

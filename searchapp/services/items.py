@@ -16,6 +16,9 @@ from searchapp.media_info import probe_media
 from searchapp.models import Item, ItemEmbedding, Modality, Status
 
 MAX_TAGS = 32
+# Longer text would not fit PostgreSQL's word index (1 MB per item).
+MAX_TEXT_CHARACTERS = 20_000
+MAX_DESCRIPTION_CHARACTERS = 5_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,10 +29,15 @@ class ItemDetails:
     source_url: str = ""
 
 
+def storable(text: str) -> str:
+    # PostgreSQL text cannot hold NUL characters, and they carry no meaning in a title or note.
+    return text.replace("\x00", "")
+
+
 def clean_tags(tags: Iterable[str]) -> list[str]:
     seen: dict[str, None] = {}
     for tag in tags:
-        cleaned = " ".join(tag.strip().lower().split())[:64]
+        cleaned = " ".join(storable(tag).strip().lower().split())[:64]
         if cleaned:
             seen.setdefault(cleaned, None)
     return list(seen)[:MAX_TAGS]
@@ -49,6 +57,7 @@ def item_add_file(
     """Store an uploaded file as an item and queue its embedding: (item, created)."""
     if not data:
         raise InputError("the file is empty.")
+    _refuse_too_long(details.description, name="description", limit=MAX_DESCRIPTION_CHARACTERS)
     digest = content_hash(data)
     existing = Item.objects.filter(content_hash=digest).first()
     if existing is not None:
@@ -56,7 +65,7 @@ def item_add_file(
     info = probe_media(data)
     item = Item(
         modality=info.modality,
-        original_filename=filename[:255],
+        original_filename=storable(filename)[:255],
         content_hash=digest,
         mime_type=info.mime_type,
         size_bytes=len(data),
@@ -73,9 +82,11 @@ def item_add_file(
 def item_add_text(
     *, text: str, details: ItemDetails = ItemDetails(), added_by_id: int | None = None
 ) -> tuple[Item, bool]:
-    text = text.strip()
+    text = storable(text).strip()
     if not text:
         raise InputError("the text is empty.")
+    _refuse_too_long(text, name="text", limit=MAX_TEXT_CHARACTERS)
+    _refuse_too_long(details.description, name="description", limit=MAX_DESCRIPTION_CHARACTERS)
     digest = content_hash(b"text:" + text.encode())
     existing = Item.objects.filter(content_hash=digest).first()
     if existing is not None:
@@ -92,12 +103,17 @@ def item_add_text(
     return _insert_or_discard(item)
 
 
+def _refuse_too_long(value: str, *, name: str, limit: int) -> None:
+    if len(value) > limit:
+        raise InputError(f"the {name} is longer than {limit} characters.")
+
+
 def _details_fields(details: ItemDetails) -> dict[str, object]:
     return {
-        "title": details.title.strip()[:255],
-        "description": details.description.strip(),
+        "title": storable(details.title).strip()[:255],
+        "description": storable(details.description).strip(),
         "tags": clean_tags(details.tags),
-        "source_url": details.source_url.strip(),
+        "source_url": storable(details.source_url).strip(),
     }
 
 

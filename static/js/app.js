@@ -132,6 +132,12 @@ function setUpUploads() {
   picker.addEventListener("change", () => { [...picker.files].forEach(upload); picker.value = ""; });
 }
 
+// In a script file rather than an hx-on attribute, which would need 'unsafe-eval'.
+document.addEventListener("htmx:afterRequest", (event) => {
+  const form = event.detail.elt;
+  if (event.detail.successful && form.matches("form.reset-after-request")) form.reset();
+});
+
 document.addEventListener("DOMContentLoaded", () => {
   setUpSearchDrop();
   setUpUploads();

@@ -38,13 +38,24 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
+    """A browser tab; the test fails if the Content-Security-Policy refused anything in it."""
     context = browser.new_context(
         viewport={"width": 1280, "height": 900}, permissions=["microphone"]
     )
     context.set_default_timeout(15_000)
     opened = context.new_page()
+    refusals: list[str] = []
+    opened.on(
+        "console",
+        lambda message: (
+            refusals.append(message.text)
+            if "Content Security Policy" in message.text or message.text.startswith("Refused to")
+            else None
+        ),
+    )
     yield opened
     context.close()
+    assert not refusals, refusals
 
 
 def screenshot(page: Page, name: str) -> None:

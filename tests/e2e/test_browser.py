@@ -92,6 +92,7 @@ def test_upload_search_and_curate_in_a_browser(
     page.get_by_label("Tags").fill("harbour, birds")
     page.get_by_role("button", name="Add note").click()
     expect(recent.locator(".upload-row.status-ready")).to_have_count(3)
+    expect(page.get_by_label("Text", exact=True)).to_have_value("")
     screenshot(page, "upload")
 
     page.goto(f"{base}/")

@@ -560,6 +560,46 @@ def test_fetch_gives_up_on_a_server_that_never_answers() -> None:
         assert time.monotonic() - started < 2
 
 
+def test_fetch_deadline_holds_when_the_response_starts_just_before_it(server: Server) -> None:
+    released = threading.Event()
+
+    def late_then_stalled(handler: BaseHTTPRequestHandler) -> None:
+        time.sleep(0.8)
+        handler.send_response(200)
+        handler.send_header("Content-Length", "100")
+        handler.end_headers()
+        handler.wfile.flush()
+        released.wait(10)
+
+    server.routes["/late"] = late_then_stalled
+    started = time.monotonic()
+
+    try:
+        with pytest.raises(InputError, match="timed out"):
+            fetch(f"{server.base}/late", allowlist=LOOPBACK, timeout_sec=1.0)
+        # The body's read timeout alone would have allowed another second.
+        assert time.monotonic() - started < 1.5
+    finally:
+        released.set()
+
+
+def test_fetch_deadline_covers_a_dns_lookup_that_never_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    released = threading.Event()
+
+    def hanging_getaddrinfo(*args: Any, **kwargs: Any) -> Any:
+        released.wait(10)
+        raise socket.gaierror("released")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging_getaddrinfo)
+    try:
+        with pytest.raises(InputError, match="timed out"):
+            fetch("http://slow-dns.example/cat.png", timeout_sec=0.5)
+    finally:
+        released.set()
+
+
 def test_fetch_reports_a_refused_connection() -> None:
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))

@@ -2,14 +2,12 @@ from __future__ import annotations
 
 import io
 import random
-import struct
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from bench.media_factory import make_image
+from bench.media_factory import make_image, png_declaring
 from embeddings.errors import InputError
 from embeddings.media.images import decode_image
 
@@ -133,22 +131,6 @@ def test_decode_image_multi_picture_jpeg_from_a_camera() -> None:
     assert image.size == (32, 24)
     red, green, _ = image.getpixel((8, 8))
     assert red > 200 and green < 50
-
-
-def png_chunk(kind: bytes, payload: bytes) -> bytes:
-    body = kind + payload
-    return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    # A few hundred bytes that claim width x height pixels; decoding them would fail.
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
-        + png_chunk(b"IEND", b"")
-    )
 
 
 def test_decode_image_refuses_a_huge_declared_size_before_decoding() -> None:

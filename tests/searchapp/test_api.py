@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import io
+
+import av
+import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from bench.media_factory import make_audio, make_image
+from bench.media_factory import make_audio, make_image, png_declaring
 from searchapp.models import Item
 from searchapp.services.items import item_add_text, items_set_hidden
 
@@ -52,6 +56,52 @@ def test_bad_items_are_refused(api_client: Client, fields: dict, status: int, co
     assert response.status_code == status
     assert response.json()["code"] == code
     assert Item.objects.count() == 0
+
+
+def aiff_audio() -> bytes:
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="aiff") as container:
+        stream = container.add_stream("pcm_s16be", rate=16000)
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 1600), np.int16), format="s16", layout="mono"
+        )
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (png_declaring(10_000, 6_000), "the image has 60000000 pixels; the limit is 50000000"),
+        (aiff_audio(), "neither a supported image"),
+    ],
+    ids=["over-the-pixel-limit", "unsupported-audio-container"],
+)
+def test_files_the_worker_could_not_embed_are_refused_at_upload(
+    api_client: Client, content: bytes, message: str
+) -> None:
+    response = api_client.post("/api/items", {"file": SimpleUploadedFile("upload", content)})
+
+    assert response.status_code == 400
+    assert message in response.json()["message"]
+    assert Item.objects.count() == 0
+
+
+@pytest.mark.parametrize("path", ["/api/items/abc", "/api/nothing", "/v1.3/nothing"])
+def test_unknown_api_paths_are_a_json_404(api_client: Client, path: str) -> None:
+    response = api_client.get(path)
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "resource_not_exists"
+
+
+def test_unknown_pages_are_an_html_404() -> None:
+    response = Client().get("/nothing")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
 
 
 def test_the_item_api_needs_a_key() -> None:

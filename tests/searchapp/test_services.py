@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 
 from bench.media_factory import make_audio, make_image
 from embeddings.errors import InputError
 from searchapp.models import Item, ItemEmbedding, Modality, Status
+from searchapp.services import items as items_service
 from searchapp.services.items import (
     ItemDetails,
     item_add_file,
@@ -140,3 +143,56 @@ def test_add_tag_once_and_refreshes_word_search() -> None:
     assert items_add_tag(items=Item.objects.all(), tag="ocean") == 0
 
     assert Item.objects.filter(search_document="ocean").get().pk == item.pk
+
+
+def race(
+    monkeypatch: pytest.MonkeyPatch, step: str, add: Callable[[], tuple[Item, bool]]
+) -> list[tuple[Item, bool]]:
+    """Run `add` in two threads that both pass the duplicate check before either inserts:
+    `step`, a function the service calls after that check, waits for the other thread."""
+    barrier = threading.Barrier(2, timeout=30)
+    original = getattr(items_service, step)
+
+    def in_step(*args: object, **kwargs: object) -> object:
+        barrier.wait()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(items_service, step, in_step)
+    results: list[tuple[Item, bool]] = []
+    errors: list[Exception] = []
+
+    def run() -> None:
+        try:
+            results.append(add())
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    return results
+
+
+def test_two_identical_uploads_at_once_end_as_one_item_and_one_file(
+    settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    data = make_image("png")
+
+    results = race(monkeypatch, "probe_media", lambda: item_add_file(data=data, filename="a.png"))
+
+    assert sorted(created for _, created in results) == [False, True]
+    assert len({item.pk for item, _ in results}) == 1
+    assert Item.objects.get().status == Status.READY
+    assert len(stored_files(settings)) == 2  # the file and its thumbnail
+
+
+def test_two_identical_notes_at_once_end_as_one_item(monkeypatch: pytest.MonkeyPatch) -> None:
+    results = race(monkeypatch, "clean_tags", lambda: item_add_text(text="tide tables"))
+
+    assert sorted(created for _, created in results) == [False, True]
+    assert Item.objects.count() == 1

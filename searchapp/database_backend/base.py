@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db.backends.postgresql import base
+
+logger = logging.getLogger(__name__)
+
+RETRY_INTERVAL_SEC = 0.5
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    """PostgreSQL that waits for the database to come back instead of failing at once.
+
+    A restart cuts every connection; CONN_HEALTH_CHECKS notices, and the new connection then
+    waits up to DATABASE_CONNECT_RETRY_SEC, so the worker and requests carry on by themselves.
+    """
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        deadline = time.monotonic() + settings.DATABASE_CONNECT_RETRY_SEC
+        while True:
+            try:
+                return super().get_new_connection(conn_params)
+            except self.Database.OperationalError as error:
+                if time.monotonic() >= deadline:
+                    raise
+                logger.warning("The database refused a connection; retrying: %s", error)
+                time.sleep(RETRY_INTERVAL_SEC)

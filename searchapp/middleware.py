@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from embeddings.api.errors import ApiError, error_response
+from embeddings.conf import embeddings_settings
+from searchapp.api import API_PATHS
+
+HEADER = "Content-Security-Policy"
+APP_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+# The admin's templates carry inline style attributes and <style> elements; scripts stay 'self'.
+ADMIN_POLICY = f"{APP_POLICY}; style-src 'self' 'unsafe-inline'"
+
+
+class ContentSecurityPolicyMiddleware:
+    """A strict policy on every response that does not set its own (media sets a sandbox)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if HEADER not in response:
+            admin = request.path.startswith(reverse("admin:index"))
+            response[HEADER] = ADMIN_POLICY if admin else APP_POLICY
+        return response
+
+
+class RequestSizeLimitMiddleware:
+    """Refuses a body over the cap by its Content-Length, before anything reads or spools it.
+
+    A body without Content-Length (chunked) is never read: Django reads CONTENT_LENGTH bytes.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = embeddings_settings().max_request_bytes
+        raw = request.META.get("CONTENT_LENGTH") or "0"
+        if not raw.isdigit():
+            return _refusal(
+                request,
+                status=400,
+                code="parameter_invalid",
+                message=f"The Content-Length header ({raw[:20]!r}) is not a number of bytes.",
+            )
+        if int(raw) > limit:
+            return _refusal(
+                request,
+                status=413,
+                code="file_too_large",
+                message=f"The request is larger than {limit} bytes.",
+            )
+        return self.get_response(request)
+
+
+def _refusal(request: HttpRequest, *, status: int, code: str, message: str) -> HttpResponse:
+    if request.path.startswith(API_PATHS):
+        return error_response(ApiError(status=status, code=code, message=message))
+    return render(request, "searchapp/_message.html", {"message": message}, status=status)

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_for(condition: Callable[[], bool], *, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def database_url(settings_dict: dict[str, object]) -> str:
+    options = settings_dict["OPTIONS"]
+    assert isinstance(options, dict)
+    host = str(settings_dict["HOST"] or options.get("host", ""))
+    return f"postgres://{settings_dict['USER']}@{quote(host, safe='')}/{settings_dict['NAME']}"
+
+
+@dataclass
+class Processes:
+    """Real worker and gunicorn processes of the app on the test database."""
+
+    env: dict[str, str]
+    logs: Path
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    log_paths: dict[int, Path] = field(default_factory=dict)
+
+    def worker(self, **env: str) -> subprocess.Popen[bytes]:
+        """`manage.py worker` with the durable task backend."""
+        command = ["manage.py", "worker", "--interval", "0.05", "--no-startup-delay"]
+        return self._start([sys.executable, *command], name="worker", env=env)[0]
+
+    def web(self, **env: str) -> tuple[subprocess.Popen[bytes], str]:
+        """gunicorn as `make run` starts it, on a free port; (process, base URL) once it answers."""
+        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        command = [gunicorn, "searchapp.wsgi", "--bind", "127.0.0.1:0", "--workers", "1"]
+        process, log = self._start([*command, "--threads", "8"], name="web", env=env)
+        found: list[str] = []
+
+        def listening() -> bool:
+            assert process.poll() is None, log.read_text()
+            found[:] = re.findall(r"Listening at: (http://\S+)", log.read_text())
+            return bool(found)
+
+        wait_for(listening, seconds=60)
+        base = found[0]
+        wait_for(lambda: _answers(f"{base}/openapi.json"), seconds=60)
+        return process, base
+
+    def output(self, process: subprocess.Popen[bytes]) -> str:
+        return self.log_paths[process.pid].read_text(errors="replace")
+
+    def stop(self) -> None:
+        for process in self.started:
+            process.kill()
+            process.wait()
+
+    def _start(
+        self, command: list[str], *, name: str, env: dict[str, str]
+    ) -> tuple[subprocess.Popen[bytes], Path]:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = self.logs / f"{name}-{len(self.started)}.log"
+        # The application name tells the processes' connections apart in pg_stat_activity.
+        url = f"{self.env['DATABASE_URL']}?application_name={name}"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env={**self.env, "DATABASE_URL": url, **env},
+                stdout=output,
+                stderr=output,
+            )
+        self.started.append(process)
+        self.log_paths[process.pid] = log
+        return process, log
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def process_environment(
+    *, database: dict[str, object], data_dir: Path, model: str
+) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(database),
+        "DATA_DIR": str(data_dir),
+        "EMBEDDINGS_MODEL": model,
+        "EMBEDDINGS_DEVICE": "cpu",
+    }

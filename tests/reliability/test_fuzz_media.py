@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bench.media_factory import make_image, png_declaring
+from embeddings.errors import InputError
+from embeddings.media.audio import decode_audio
+from embeddings.media.images import decode_image
+from searchapp.media_info import probe_media
+from tests.reliability.corpus import (
+    RATE,
+    any_media,
+    audio_seeds,
+    float_wav,
+    image_seeds,
+    mutated,
+    silence,
+)
+
+MAX_SIDE = 64
+MAX_PIXELS = 1_000_000
+MAX_AUDIO_SEC = 5.0
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def decode_image_or_refusal(data: bytes) -> str | None:
+    """None for an image that is fit for the model, else the refusal's message."""
+    try:
+        image = decode_image(data, max_pixels=MAX_PIXELS, max_side=MAX_SIDE)
+    except InputError as error:
+        assert str(error)
+        return str(error)
+    assert image.mode == "RGB"
+    assert 1 <= image.width <= MAX_SIDE and 1 <= image.height <= MAX_SIDE
+    return None
+
+
+def decode_audio_or_refusal(data: bytes, *, offset: float = 0.0) -> str | None:
+    try:
+        clip = decode_audio(
+            data, sampling_rate=RATE, start_offset_sec=offset, max_duration_sec=MAX_AUDIO_SEC
+        )
+    except InputError as error:
+        assert str(error)
+        return str(error)
+    assert clip.samples.dtype == np.float32 and clip.samples.ndim == 1
+    assert 0 < len(clip.samples) <= MAX_AUDIO_SEC * RATE
+    assert np.isfinite(clip.samples).all()
+    return None
+
+
+@FUZZ
+@given(mutated(image_seeds()))
+def test_damaged_images_decode_or_are_refused_with_a_message(data: bytes) -> None:
+    decode_image_or_refusal(data)
+
+
+@FUZZ
+@given(mutated(audio_seeds()), st.floats(min_value=0, max_value=1))
+def test_damaged_audio_decodes_or_is_refused_with_a_message(data: bytes, offset: float) -> None:
+    decode_audio_or_refusal(data, offset=offset)
+
+
+@FUZZ
+@given(any_media())
+def test_any_bytes_are_either_probed_as_media_or_refused(data: bytes) -> None:
+    try:
+        info = probe_media(data)
+    except InputError as error:
+        assert str(error)
+        return
+    assert info.mime_type.startswith(("image/", "audio/"))
+
+
+@FUZZ
+@given(any_media())
+def test_any_bytes_through_either_decoder_give_media_or_a_refusal(data: bytes) -> None:
+    decode_image_or_refusal(data)
+    decode_audio_or_refusal(data)
+
+
+@pytest.mark.parametrize(
+    "offset",
+    [-1.0, -0.0001, math.nan, math.inf, -math.inf],
+    ids=["-1", "-tiny", "nan", "inf", "-inf"],
+)
+def test_an_offset_that_is_not_a_time_is_refused(offset: float) -> None:
+    message = decode_audio_or_refusal(audio_seeds()["wav"], offset=offset)
+
+    assert message is not None and "audio_start_offset_sec" in message
+
+
+@FUZZ
+@given(st.integers(1, 2**31 - 1), st.integers(1, 2**31 - 1))
+def test_a_tiny_png_declaring_any_size_is_refused_or_decoded_by_its_pixel_count(
+    width: int, height: int
+) -> None:
+    message = decode_image_or_refusal(png_declaring(width, height))
+
+    if width * height > MAX_PIXELS:
+        assert message is not None and ("pixels" in message or "too large" in message)
+
+
+def test_a_small_file_that_expands_past_the_pixel_limit_is_refused() -> None:
+    data = make_image("png", size=(1500, 1000))
+
+    assert len(data) < 100_000
+    assert "1500000 pixels" in (decode_image_or_refusal(data) or "")
+
+
+@pytest.mark.parametrize("fmt", ["flac", "wav"])
+def test_silence_longer_than_the_limit_is_refused_and_silence_within_it_decodes(fmt: str) -> None:
+    assert decode_audio_or_refusal(silence(fmt, seconds=2.0)) is None
+    message = decode_audio_or_refusal(silence(fmt, seconds=MAX_AUDIO_SEC + 5))
+
+    assert message is not None and "longer than the limit" in message
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_float_audio_with_nan_or_infinite_samples_is_refused(value: float) -> None:
+    assert "NaN or infinite" in (decode_audio_or_refusal(float_wav(value)) or "")
+
+
+@pytest.mark.parametrize("fmt", ["animated-gif", "animated-webp"])
+def test_animated_images_give_their_first_frame(fmt: str) -> None:
+    image = decode_image(image_seeds()[fmt], max_pixels=MAX_PIXELS)
+
+    red, _, blue = image.getpixel((4, 4))
+    assert red > 200 and blue < 50
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00"], ids=["empty", "one-byte"])
+def test_zero_and_one_byte_files_are_refused_by_both_decoders(data: bytes) -> None:
+    assert decode_image_or_refusal(data) is not None
+    assert decode_audio_or_refusal(data) is not None
