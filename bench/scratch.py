@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import quote
 
 from django.db import connection
@@ -20,9 +21,12 @@ def scratch_database() -> Iterator[None]:
         connection.creation.destroy_test_db(original, verbosity=0)
 
 
-def database_url() -> str:
-    """The scratch database, for the worker processes (embedded servers listen on a socket)."""
-    db = connection.settings_dict
+def database_url(db: dict[str, Any] | None = None) -> str:
+    """A DATABASE_URL for other processes: this connection's database, or `db`'s.
+
+    Embedded servers listen on a socket, whose directory is the `host` option.
+    """
+    db = db or connection.settings_dict
     user = f"{quote(db['USER'])}:{quote(db['PASSWORD'] or '')}"
     host = db["OPTIONS"].get("host") or db["HOST"]
     port = db["PORT"] or "5432"

@@ -9,7 +9,8 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+
+from bench.scratch import database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,13 +20,6 @@ def wait_for(condition: Callable[[], bool], *, seconds: float) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
-
-
-def database_url(settings_dict: dict[str, object]) -> str:
-    options = settings_dict["OPTIONS"]
-    assert isinstance(options, dict)
-    host = str(settings_dict["HOST"] or options.get("host", ""))
-    return f"postgres://{settings_dict['USER']}@{quote(host, safe='')}/{settings_dict['NAME']}"
 
 
 @dataclass
@@ -73,7 +67,7 @@ class Processes:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"{name}-{len(self.started)}.log"
         # The application name tells the processes' connections apart in pg_stat_activity.
-        url = f"{self.env['DATABASE_URL']}?application_name={name}"
+        url = f"{self.env['DATABASE_URL']}&application_name={name}"
         with log.open("wb") as output:
             process = subprocess.Popen(
                 command,
