@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -34,8 +34,10 @@ class SentenceTransformerModel(EmbeddingModel):
         self._tokenizer = processor.tokenizer
         self._sampling_rate = int(processor.feature_extractor.sampling_rate)
         self._dimension = int(self._model.get_embedding_dimension())
-        # One forward pass at a time: the model is shared by every request thread of the process.
-        self._lock = threading.Lock()
+        # Every forward pass runs on this one thread, one at a time: the model is shared by all
+        # request threads, and torch's intra-op thread pool is per calling thread, so calls
+        # from many threads would keep several pools spinning against each other.
+        self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding-model")
 
     def _check_modalities(self) -> None:
         missing = [m for m in REQUIRED_MODALITIES if m not in self._model.modalities]
@@ -95,7 +97,10 @@ class SentenceTransformerModel(EmbeddingModel):
     def _encode(self, inputs: list[dict[str, Any]], *, batch_size: int) -> np.ndarray:
         if not inputs:
             return np.empty((0, self.dimension), dtype=np.float32)
-        with self._lock, torch.inference_mode():
+        return self._runner.submit(self._encode_here, inputs, batch_size).result()
+
+    def _encode_here(self, inputs: list[dict[str, Any]], batch_size: int) -> np.ndarray:
+        with torch.inference_mode():
             vectors = self._model.encode(
                 inputs,
                 batch_size=batch_size,

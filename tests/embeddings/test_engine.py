@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -144,3 +145,22 @@ def test_bfloat16_model_still_gives_float32_unit_vectors(settings) -> None:  # t
 
     assert vectors.dtype == np.float32
     assert np.linalg.norm(vectors[0]) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_forward_passes_from_many_request_threads_all_run_on_one_model_thread(
+    model: EmbeddingModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # torch keeps an intra-op thread pool per calling thread; one thread means one pool.
+    ran_on: set[str] = set()
+    encode = model._model.encode  # type: ignore[attr-defined]
+
+    def recording_encode(*args: object, **kwargs: object) -> object:
+        ran_on.add(threading.current_thread().name)
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(model._model, "encode", recording_encode)  # type: ignore[attr-defined]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda i: model.embed_texts([f"text {i}"]), range(8)))
+
+    assert len(ran_on) == 1
+    assert ran_on.pop().startswith("embedding-model")
