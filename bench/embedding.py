@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,7 +13,7 @@ import torch
 from django.conf import settings
 from PIL import Image
 
-from bench.live_server import live_server
+from bench.http_load import web_server
 from bench.models import model_directory
 from bench.scratch import scratch_database
 from embeddings.engine.base import EmbeddingModel
@@ -74,12 +76,17 @@ def engine_throughput(*, size: str, rounds: int) -> dict[str, Any]:
 
 
 def api_overhead(*, size: str, requests: int) -> dict[str, Any]:
-    """POST /v1.3/embed over loopback against a direct engine call, interleaved, same text."""
+    """POST /v1.3/embed to the app under gunicorn against a direct engine call, interleaved."""
     source = str(model_directory(size))
     settings.EMBEDDINGS_MODEL = source
     model = get_model(source=source)
     direct_seconds, api_seconds = [], []
-    with scratch_database(), live_server() as url, httpx.Client(base_url=url) as client:
+    with (
+        tempfile.TemporaryDirectory() as data_dir,
+        scratch_database(),
+        web_server(Path(data_dir)) as url,
+        httpx.Client(base_url=url) as client,
+    ):
         _, key = api_key_create(name="bench")
         form = {"model_name": settings.EMBEDDINGS_MODEL_NAME, "text": SENTENCE}
         headers = {"x-api-key": key}
@@ -102,6 +109,7 @@ def api_overhead(*, size: str, requests: int) -> dict[str, Any]:
         "direct_engine_p50_ms": round(direct_ms, 3),
         "embed_api_p50_ms": round(api_ms, 3),
         "api_over_engine_p50": round(api_ms / direct_ms, 3),
-        "note": "Interleaved in one process; the API side is a real HTTP request over loopback "
-        "(multipart form, key check, rate limit, JSON response).",
+        "note": "Interleaved: a direct engine call in this process, then a real HTTP request "
+        "over loopback to the app served by gunicorn as `make run` serves it, with its own "
+        "copy of the model (multipart form, key check, rate limit, JSON response).",
     }

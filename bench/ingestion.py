@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import numpy as np
 from django.conf import settings
-from django.test import override_settings
+from django.db.models import Max, Min
 from PIL import Image
 
 from bench.embedding import SENTENCE, WEIGHTS_NOTE, throughput
-from bench.live_server import live_server
+from bench.http_load import web_server
 from bench.models import model_directory
 from bench.scratch import database_url, scratch_database
 from embeddings.engine.registry import get_model
@@ -71,22 +71,35 @@ def workers(count: int, data_dir: Path) -> Iterator[list[subprocess.Popen[bytes]
         "DATABASE_URL": database_url(),
         "DATA_DIR": str(data_dir),
         "EMBEDDINGS_MODEL": settings.EMBEDDINGS_MODEL,
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "INFO",
     }
     command = [sys.executable, "manage.py", "worker", "--interval", "0.05", "--no-startup-delay"]
-    processes = [
-        subprocess.Popen(
-            command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        for _ in range(count)
-    ]
+    logs = [data_dir / f"worker-{index}.log" for index in range(count)]
+    processes = []
+    for log in logs:
+        with log.open("wb") as output:
+            processes.append(
+                subprocess.Popen(command, cwd=ROOT, env=environment, stdout=output, stderr=output)
+            )
     try:
+        wait_for_warm_up(logs, processes)
         yield processes
     finally:
         for process in processes:
             process.terminate()
         for process in processes:
             process.wait(timeout=60)
+
+
+def wait_for_warm_up(logs: list[Path], processes: list[subprocess.Popen[bytes]]) -> None:
+    """Until every worker has loaded its model (EMBEDDINGS_WARM_UP logs it)."""
+    deadline = time.monotonic() + WORKER_READY_TIMEOUT_SEC
+    while not all("Embedding model ready" in log.read_text() for log in logs):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the workers did not load their model")
+        if any(process.poll() is not None for process in processes):
+            raise RuntimeError("a worker exited: " + logs[0].read_text()[-2000:])
+        time.sleep(0.1)
 
 
 def wait_until_done(
@@ -107,30 +120,29 @@ def wait_until_done(
 def one_run(
     *, worker_count: int, files: int, seed: int, texts_only: bool = False
 ) -> dict[str, Any]:
+    """Warm workers, then uploads as fast as one client sends them, until all are searchable."""
     with (
         tempfile.TemporaryDirectory() as data_dir,
-        override_settings(MEDIA_ROOT=str(Path(data_dir) / "media")),
         scratch_database(),
-        live_server() as url,
+        web_server(Path(data_dir)) as url,
         httpx.Client(base_url=url, timeout=60) as client,
+        workers(worker_count, Path(data_dir)) as processes,
     ):
         _, key = api_key_create(name="bench")
-        with workers(worker_count, Path(data_dir)) as processes:
-            for index in range(worker_count):  # every worker loads its model first
-                upload(client, key, seed - index - 1)
-            wait_until_done(worker_count, processes, WORKER_READY_TIMEOUT_SEC)
-            started = time.perf_counter()
-            for index in range(files):
-                upload(client, key, seed + index, texts_only=texts_only)
-            uploaded = time.perf_counter() - started
-            wait_until_done(worker_count + files, processes, WORKER_READY_TIMEOUT_SEC)
-            elapsed = time.perf_counter() - started
+        started = time.perf_counter()
+        for index in range(files):
+            upload(client, key, seed + index, texts_only=texts_only)
+        uploaded = time.perf_counter() - started
+        wait_until_done(files, processes, WORKER_READY_TIMEOUT_SEC)
+        elapsed = time.perf_counter() - started
+        first, last = Item.objects.aggregate(Min("embedded_at"), Max("embedded_at")).values()
     return {
         "workers": worker_count,
         "files": files,
-        "upload_sec": round(uploaded, 2),
-        "total_sec": round(elapsed, 2),
         "files_per_sec": round(files / elapsed, 2),
+        "upload_files_per_sec": round(files / uploaded, 2),
+        # From the first item done to the last: the workers' own rate.
+        "worker_files_per_sec": round((files - 1) / max((last - first).total_seconds(), 0.001), 2),
     }
 
 
@@ -142,7 +154,9 @@ def run(*, files: int) -> dict[str, Any]:
         "model": "the tests' tiny random model, so the figure is the pipeline's own cost",
         "mix": "a third each: 320x240 PNG, 3 s WAV, short text; uploaded through POST /api/items",
         "runs": runs,
-        "two_over_one_worker": round(runs[1]["files_per_sec"] / runs[0]["files_per_sec"], 2),
+        "two_over_one_worker": round(
+            runs[1]["worker_files_per_sec"] / runs[0]["worker_files_per_sec"], 2
+        ),
     }
 
 
@@ -158,6 +172,6 @@ def run_with_model(*, size: str, files: int, rounds: int) -> dict[str, Any]:
         "engine_text": engine,
         "pipeline": pipeline,
         "pipeline_over_engine_best_batch": round(
-            pipeline["files_per_sec"] / engine["best_items_per_sec"], 3
+            pipeline["worker_files_per_sec"] / engine["best_items_per_sec"], 3
         ),
     }

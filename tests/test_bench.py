@@ -96,7 +96,8 @@ def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) ->
     assert text["best_items_per_sec"] >= text["batch_1_items_per_sec"] > 0
     assert report["api_overhead"]["api_over_engine_p50"] > 0
     assert [run["workers"] for run in report["ingestion"]["runs"]] == [1, 2]
-    assert all(run["files_per_sec"] > 0 for run in report["ingestion"]["runs"])
+    assert all(run["worker_files_per_sec"] > 0 for run in report["ingestion"]["runs"])
+    assert all(run["upload_files_per_sec"] > 0 for run in report["ingestion"]["runs"])
     assert report["ingestion_with_model"]["pipeline_over_engine_best_batch"] > 0
     for run in report["http_load"]["runs"]:
         assert run["requests"] > 0

@@ -92,10 +92,11 @@ def _texts_embed(*, first: Item) -> None:
     embeddings = embed_texts([text for _, text in prepared], model=model)
     model_key = embedding_model_key()
     ensure_vector_index(model_key=model_key, dimension=len(embeddings[0].vector))
-    for (item, _), embedding in zip(prepared, embeddings, strict=True):
-        _store_embeddings(
-            item_id=item.pk, model_key=model_key, embeddings=[embedding], thumbnail_name=""
-        )
+    with transaction.atomic():  # one commit for the batch
+        for (item, _), embedding in zip(prepared, embeddings, strict=True):
+            _store_embeddings(
+                item_id=item.pk, model_key=model_key, embeddings=[embedding], thumbnail_name=""
+            )
 
 
 def _claim_queued_texts(*, exclude_id: int, limit: int) -> list[Item]:

@@ -4,8 +4,12 @@ import signal
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
+from django.db import OperationalError
+from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 
 from bench.media_factory import make_audio
+from searchapp.management.commands import worker
 from searchapp.models import Item, Status
 from searchapp.services.items import item_add_file
 from tests.processes import Processes, wait_for
@@ -36,3 +40,25 @@ def test_a_worker_killed_mid_job_leaves_nothing_half_written_and_the_job_runs_ag
     assert sorted(item.embeddings.values_list("segment", flat=True)) == list(range(90))
     stored = [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
     assert len(stored) == 1
+
+
+def test_the_worker_polls_again_after_losing_the_database_mid_query(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # db_worker's polling loop re-raises a query cut by a database restart.
+    polls: list[str] = []
+
+    def poll(self, *args, **options):  # type: ignore[no-untyped-def]
+        polls.append("poll")
+        if len(polls) == 1:
+            raise OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(DatabaseWorkerCommand, "handle", poll)
+    monkeypatch.setattr(worker.Command, "_recover_forever", lambda self: None)
+    monkeypatch.setattr(worker, "DATABASE_RETRY_SEC", 0.0)
+    monkeypatch.setattr(django_settings, "EMBEDDINGS_WARM_UP", False)
+
+    worker.Command().handle()
+
+    assert polls == ["poll", "poll"]
+    assert "Lost the database" in caplog.text
