@@ -21,6 +21,7 @@ FUZZ = settings(
     max_examples=120,
     deadline=None,
     derandomize=True,
+    database=None,  # the same examples every run: no replay of examples saved by earlier runs
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 # Control characters, NUL, right-to-left marks and astral characters among ordinary words.

@@ -18,6 +18,7 @@ SCHEMATHESIS = hypothesis_settings(
     max_examples=250,
     deadline=None,
     derandomize=True,
+    database=None,  # the same examples every run: no replay of examples saved by earlier runs
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
@@ -37,6 +38,9 @@ def test_every_operation_answers_within_its_schema_and_never_with_a_5xx(
     @SCHEMATHESIS
     def call(case: Case) -> None:
         calls[case.operation.label] = calls.get(case.operation.label, 0) + 1
+        # Django refuses a Host outside ALLOWED_HOSTS with its own 400 before any of our code.
+        for name in [name for name in case.headers or {} if name.lower() == "host"]:
+            del case.headers[name]
         # Schema-valid but meaningless input (an image_file of random bytes) is a documented
         # 400, which positive_data_acceptance would flag; and every multipart field arrives as
         # a string, so the "number where a string belongs" that negative_data_rejection
