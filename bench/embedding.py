@@ -46,10 +46,17 @@ def items_per_second(run: Callable[[], object], batch: int, rounds: int) -> floa
 
 
 def throughput(
-    embed: Callable[[Sequence[Any]], np.ndarray], item: Any, batches: Sequence[int], rounds: int
+    embed: Callable[[Sequence[Any]], np.ndarray],
+    inputs: Sequence[Any],
+    batches: Sequence[int],
+    rounds: int,
 ) -> dict[str, Any]:
+    """Items per second at each batch size; a batch of n is the first n inputs, repeated as
+    needed."""
     per_batch = {
-        str(size): items_per_second(lambda size=size: embed([item] * size), size, rounds)
+        str(size): items_per_second(
+            lambda size=size: embed([inputs[i % len(inputs)] for i in range(size)]), size, rounds
+        )
         for size in batches
     }
     best = max(per_batch, key=per_batch.__getitem__)
@@ -68,10 +75,10 @@ def engine_throughput(*, size: str, rounds: int) -> dict[str, Any]:
         "weights": WEIGHTS_NOTE,
         "dtype": str(getattr(model, "dtype", "")),
         "torch_threads": torch.get_num_threads(),
-        "text (10-15 words)": throughput(model.embed_texts, SENTENCE, (1, 4, 16, 32), rounds),
+        "text (10-15 words)": throughput(model.embed_texts, [SENTENCE], (1, 4, 16, 32), rounds),
         # sentence-transformers 6.2 takes a list of images as one sample: one image per pass.
-        "image (640x480)": throughput(model.embed_images, sample_image(), (1,), rounds),
-        "audio (10 s segment)": throughput(model.embed_audio, sample_clip(model), (1, 4), rounds),
+        "image (640x480)": throughput(model.embed_images, [sample_image()], (1,), rounds),
+        "audio (10 s segment)": throughput(model.embed_audio, [sample_clip(model)], (1, 4), rounds),
     }
 
 
