@@ -25,12 +25,12 @@ def item_embed(*, item_id: int, queued_at: datetime | None = None) -> None:
     item = Item.objects.filter(pk=item_id).first()
     if item is None or _embedded_since(item, queued_at):
         return
-    if item.modality == Modality.TEXT:
-        _texts_embed(first=item)
-        return
     Item.objects.filter(pk=item_id).exclude(status=Status.READY).update(
         status=Status.PROCESSING, updated_at=timezone.now()
     )
+    if item.modality == Modality.TEXT:
+        _texts_embed(first=item)
+        return
     try:
         embeddings = _embed_content(item)
         thumbnail_name = _store_thumbnail(item)
@@ -75,9 +75,6 @@ def _texts_embed(*, first: Item) -> None:
         first,
         *_claim_queued_texts(exclude_id=first.pk, limit=settings.EMBEDDINGS_BATCH_SIZE - 1),
     ]
-    Item.objects.filter(pk=first.pk).exclude(status=Status.READY).update(
-        status=Status.PROCESSING, updated_at=timezone.now()
-    )
     model, config = get_model(), embeddings_settings()
     prepared: list[tuple[Item, str]] = []
     for item in items:
