@@ -13,8 +13,8 @@ import torch
 from django.conf import settings
 from PIL import Image
 
-from bench.http_load import web_server
 from bench.models import model_directory
+from bench.processes import app_processes
 from bench.scratch import scratch_database
 from embeddings.engine.base import EmbeddingModel
 from embeddings.engine.registry import get_model
@@ -91,23 +91,24 @@ def api_overhead(*, size: str, requests: int) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory() as data_dir,
         scratch_database(),
-        web_server(Path(data_dir)) as url,
-        httpx.Client(base_url=url) as client,
+        app_processes(Path(data_dir)) as processes,
     ):
-        _, key = api_key_create(name="bench")
-        form = {"model_name": settings.EMBEDDINGS_MODEL_NAME, "text": SENTENCE}
-        headers = {"x-api-key": key}
-        for round_ in range(requests + 1):
-            started = time.perf_counter()
-            model.embed_texts([SENTENCE])
-            direct = time.perf_counter() - started
-            started = time.perf_counter()
-            response = client.post("/v1.3/embed", data=form, headers=headers, timeout=60)
-            api = time.perf_counter() - started
-            response.raise_for_status()
-            if round_:  # the first round warms both paths up
-                direct_seconds.append(direct)
-                api_seconds.append(api)
+        _, url = processes.web()
+        with httpx.Client(base_url=url) as client:
+            _, key = api_key_create(name="bench")
+            form = {"model_name": settings.EMBEDDINGS_MODEL_NAME, "text": SENTENCE}
+            headers = {"x-api-key": key}
+            for round_ in range(requests + 1):
+                started = time.perf_counter()
+                model.embed_texts([SENTENCE])
+                direct = time.perf_counter() - started
+                started = time.perf_counter()
+                response = client.post("/v1.3/embed", data=form, headers=headers, timeout=60)
+                api = time.perf_counter() - started
+                response.raise_for_status()
+                if round_:  # the first round warms both paths up
+                    direct_seconds.append(direct)
+                    api_seconds.append(api)
     direct_ms = statistics.median(direct_seconds) * 1000
     api_ms = statistics.median(api_seconds) * 1000
     return {

@@ -1,14 +1,10 @@
 from __future__ import annotations
 
 import io
-import os
 import subprocess
-import sys
 import tempfile
 import time
 import wave
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +15,13 @@ from django.db.models import Max, Min
 from PIL import Image
 
 from bench.embedding import SENTENCE, WEIGHTS_NOTE, throughput
-from bench.http_load import web_server
 from bench.models import model_directory
-from bench.scratch import database_url, scratch_database
+from bench.processes import Processes, app_processes, wait_for
+from bench.scratch import scratch_database
 from embeddings.engine.registry import get_model
 from embeddings.keys import api_key_create
 from searchapp.models import Item, Status
 
-ROOT = Path(__file__).resolve().parent.parent
 WORKER_READY_TIMEOUT_SEC = 300.0
 
 
@@ -68,42 +63,17 @@ def upload(client: httpx.Client, key: str, index: int, *, texts_only: bool = Fal
     response.raise_for_status()
 
 
-@contextmanager
-def workers(count: int, data_dir: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    environment = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "DATA_DIR": str(data_dir),
-        "EMBEDDINGS_MODEL": settings.EMBEDDINGS_MODEL,
-        "LOG_LEVEL": "INFO",
-    }
-    command = [sys.executable, "manage.py", "worker", "--interval", "0.05", "--no-startup-delay"]
-    logs = [data_dir / f"worker-{index}.log" for index in range(count)]
-    processes = []
-    for log in logs:
-        with log.open("wb") as output:
-            processes.append(
-                subprocess.Popen(command, cwd=ROOT, env=environment, stdout=output, stderr=output)
-            )
-    try:
-        wait_for_warm_up(logs, processes)
-        yield processes
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=60)
-
-
-def wait_for_warm_up(logs: list[Path], processes: list[subprocess.Popen[bytes]]) -> None:
-    """Until every worker has loaded its model (EMBEDDINGS_WARM_UP logs it)."""
-    deadline = time.monotonic() + WORKER_READY_TIMEOUT_SEC
-    while not all("Embedding model ready" in log.read_text() for log in logs):
-        if time.monotonic() > deadline:
-            raise TimeoutError("the workers did not load their model")
-        if any(process.poll() is not None for process in processes):
-            raise RuntimeError("a worker exited: " + logs[0].read_text()[-2000:])
-        time.sleep(0.1)
+def start_workers(processes: Processes, count: int) -> list[subprocess.Popen[bytes]]:
+    """Worker processes, once every one has loaded its model (EMBEDDINGS_WARM_UP logs it)."""
+    started = [processes.worker() for _ in range(count)]
+    for worker in started:
+        wait_for(
+            lambda worker=worker: (
+                "Embedding model ready" in processes.output(worker) and worker.poll() is None
+            ),
+            seconds=WORKER_READY_TIMEOUT_SEC,
+        )
+    return started
 
 
 def wait_until_done(
@@ -128,16 +98,17 @@ def one_run(
     with (
         tempfile.TemporaryDirectory() as data_dir,
         scratch_database(),
-        web_server(Path(data_dir)) as url,
-        httpx.Client(base_url=url, timeout=60) as client,
-        workers(worker_count, Path(data_dir)) as processes,
+        app_processes(Path(data_dir)) as processes,
     ):
+        _, url = processes.web()
+        workers = start_workers(processes, worker_count)
         _, key = api_key_create(name="bench")
         started = time.perf_counter()
-        for index in range(files):
-            upload(client, key, seed + index, texts_only=texts_only)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            for index in range(files):
+                upload(client, key, seed + index, texts_only=texts_only)
         uploaded = time.perf_counter() - started
-        wait_until_done(files, processes, WORKER_READY_TIMEOUT_SEC)
+        wait_until_done(files, workers, WORKER_READY_TIMEOUT_SEC)
         elapsed = time.perf_counter() - started
         first, last = Item.objects.aggregate(Min("embedded_at"), Max("embedded_at")).values()
     return {

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from bench.processes import Processes, process_environment
 from bench.random_model import build_tiny_model
 from embeddings.engine.base import EmbeddingModel
 from embeddings.engine.registry import get_model
 from embeddings.keys import api_key_create
 from searchapp import queries, search_space
-from tests.processes import Processes, process_environment
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 from django.db import connection
 
+from bench.processes import Processes, wait_for
 from searchapp.models import Item, Status
 from searchapp.services.items import item_add_text
-from tests.processes import Processes, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

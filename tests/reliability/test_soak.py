@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from bench.media_factory import make_image
+from bench.processes import Processes, wait_for
 from searchapp.models import Item, Status
-from tests.processes import Processes, wait_for
 
 pytestmark = [pytest.mark.soak, pytest.mark.django_db(transaction=True)]
 

@@ -9,10 +9,10 @@ from django.db import OperationalError
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 
 from bench.media_factory import make_audio
+from bench.processes import Processes, wait_for
 from searchapp.management.commands import worker
 from searchapp.models import Item, Status
 from searchapp.services.items import item_add_file
-from tests.processes import Processes, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,9 +6,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
 
 from bench.scratch import database_url
 
@@ -99,3 +103,30 @@ def process_environment(
         "EMBEDDINGS_MODEL": model,
         "EMBEDDINGS_DEVICE": "cpu",
     }
+
+
+@contextmanager
+def app_processes(data_dir: Path) -> Iterator[Processes]:
+    """Processes of the app on this connection's database with the configured model."""
+    started = Processes(
+        env=process_environment(
+            database=connection.settings_dict, data_dir=data_dir, model=settings.EMBEDDINGS_MODEL
+        ),
+        logs=data_dir / "logs",
+    )
+    try:
+        yield started
+    finally:
+        started.stop()
+        # A killed process's sessions end a moment later; the database may be dropped next.
+        wait_for(lambda: not _other_sessions(), seconds=30)
+
+
+def _other_sessions() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend'"
+        )
+        return int(cursor.fetchone()[0])
