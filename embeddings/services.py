@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -10,7 +11,7 @@ from embeddings.conf import EmbeddingsSettings, embeddings_settings
 from embeddings.engine.base import EmbeddingModel
 from embeddings.engine.registry import get_model
 from embeddings.errors import InputError
-from embeddings.media.audio import AudioSegment, decode_audio, split_clip
+from embeddings.media.audio import AudioClip, check_audio, split_clip
 from embeddings.media.images import decode_image
 
 TextTruncate = Literal["start", "end", "none"]
@@ -47,14 +48,13 @@ def prepare_image(data: bytes, *, config: EmbeddingsSettings) -> Image:
 
 def prepare_audio(
     data: bytes, *, start_offset_sec: float, model: EmbeddingModel, config: EmbeddingsSettings
-) -> list[AudioSegment]:
-    clip = decode_audio(
+) -> AudioClip:
+    return check_audio(
         data,
         sampling_rate=model.sampling_rate,
         start_offset_sec=start_offset_sec,
         max_duration_sec=config.audio_max_duration_sec,
     )
-    return split_clip(clip, target_sec=config.audio_segment_sec)
 
 
 def embed_texts(texts: list[str], *, model: EmbeddingModel) -> list[Embedding]:
@@ -65,12 +65,19 @@ def embed_images(images: list[Image], *, model: EmbeddingModel) -> list[Embeddin
     return [Embedding(vector) for vector in model.embed_images(images)]
 
 
-def embed_segments(segments: list[AudioSegment], *, model: EmbeddingModel) -> list[Embedding]:
-    vectors = model.embed_audio([segment.samples for segment in segments])
-    return [
-        Embedding(vector, start_sec=segment.start_sec, end_sec=segment.end_sec)
-        for segment, vector in zip(segments, vectors, strict=True)
-    ]
+def embed_clip(
+    clip: AudioClip, *, model: EmbeddingModel, config: EmbeddingsSettings
+) -> list[Embedding]:
+    """One embedding per segment, decoded and embedded a batch at a time."""
+    segments = split_clip(clip, target_sec=config.audio_segment_sec)
+    embeddings: list[Embedding] = []
+    while batch := list(itertools.islice(segments, config.model.batch_size)):
+        vectors = model.embed_audio([segment.samples for segment in batch])
+        embeddings += [
+            Embedding(vector, start_sec=segment.start_sec, end_sec=segment.end_sec)
+            for segment, vector in zip(batch, vectors, strict=True)
+        ]
+    return embeddings
 
 
 def embed_text(
@@ -91,5 +98,5 @@ def embed_audio(
     data: bytes, *, start_offset_sec: float = 0.0, source: str | None = None
 ) -> list[Embedding]:
     model, config = get_model(source=source), embeddings_settings()
-    segments = prepare_audio(data, start_offset_sec=start_offset_sec, model=model, config=config)
-    return embed_segments(segments, model=model)
+    clip = prepare_audio(data, start_offset_sec=start_offset_sec, model=model, config=config)
+    return embed_clip(clip, model=model, config=config)

@@ -22,8 +22,8 @@ from embeddings.engine.registry import get_model
 from embeddings.errors import InputError
 from embeddings.fetch import fetch_url
 from embeddings.services import (
+    embed_clip,
     embed_images,
-    embed_segments,
     embed_texts,
     prepare_audio,
     prepare_image,
@@ -55,7 +55,7 @@ def _create_embeddings(
 ) -> dict[str, Any]:
     model = get_model()
     # Every input is read and checked before the model runs, so bad input costs no inference.
-    text = image = segments = None
+    text = image = clip = None
     if embed_request.text is not None:
         with _field("text"):
             text = prepare_text(
@@ -68,7 +68,7 @@ def _create_embeddings(
     if embed_request.audio is not None:
         audio_bytes = _read_media(embed_request.audio, field="audio", config=config)
         with _field("audio"):
-            segments = prepare_audio(
+            clip = prepare_audio(
                 audio_bytes,
                 start_offset_sec=embed_request.audio_start_offset_sec,
                 model=model,
@@ -85,7 +85,7 @@ def _create_embeddings(
             "segments": [{"float": embedding.vector.tolist()}],
             "metadata": embed_request.image.label,
         }
-    if segments is not None and embed_request.audio is not None:
+    if clip is not None and embed_request.audio is not None:
         body["audio_embedding"] = {
             "segments": [
                 {
@@ -93,7 +93,7 @@ def _create_embeddings(
                     "start_offset_sec": round(embedding.start_sec or 0.0, 3),
                     "end_offset_sec": round(embedding.end_sec or 0.0, 3),
                 }
-                for embedding in embed_segments(segments, model=model)
+                for embedding in embed_clip(clip, model=model, config=config)
             ],
             "metadata": embed_request.audio.label,
         }

@@ -4,7 +4,7 @@ import io
 import itertools
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import av
 import numpy as np
@@ -19,13 +19,24 @@ DEMUXERS = "wav,mp3,mov,aac,ogg,flac,matroska"
 
 @dataclass(frozen=True)
 class AudioClip:
-    samples: np.ndarray
+    """The part of an audio file to embed, checked whole but not kept decoded.
+
+    A long file decodes to hundreds of megabytes, so its samples are decoded again, one
+    segment at a time, by `split_clip`.
+    """
+
+    data: bytes = field(repr=False)
     sampling_rate: int
-    start_sec: float
+    skipped: int
+    length: int
+
+    @property
+    def start_sec(self) -> float:
+        return self.skipped / self.sampling_rate
 
     @property
     def duration_sec(self) -> float:
-        return len(self.samples) / self.sampling_rate
+        return self.length / self.sampling_rate
 
     @property
     def end_sec(self) -> float:
@@ -39,41 +50,36 @@ class AudioSegment:
     samples: np.ndarray
 
 
-def decode_audio(
+def check_audio(
     data: bytes, *, sampling_rate: int, start_offset_sec: float = 0.0, max_duration_sec: float
 ) -> AudioClip:
+    """Decodes the file once, keeping only counts, and refuses it if it cannot be embedded."""
     if not 0 <= start_offset_sec < math.inf:
         raise InputError(
             f"audio_start_offset_sec ({start_offset_sec}) must be a number of seconds, 0 or more."
         )
     if not data:
         raise InputError("the audio file is empty.")
-    skip = round(start_offset_sec * sampling_rate)
+    skipped = round(start_offset_sec * sampling_rate)
     limit = round(max_duration_sec * sampling_rate)
-    kept: list[np.ndarray] = []
-    decoded = kept_count = 0
+    decoded = 0
     with open_audio(data) as container:
         for chunk in _mono_chunks(container, sampling_rate=sampling_rate):
-            part = chunk[max(skip - decoded, 0) :]
+            _check_finite(chunk[max(skipped - decoded, 0) :])
             decoded += len(chunk)
-            if not len(part):
-                continue
-            _check_finite(part)
-            kept.append(part)
-            kept_count += len(part)
-            if kept_count > limit:
+            if decoded - skipped > limit:
                 raise InputError(
                     f"the audio after the offset is longer than the limit of "
                     f"{max_duration_sec:g} s."
                 )
     if not decoded:
         raise InputError("the audio file contains no samples.")
-    if not kept:
+    if decoded <= skipped:
         raise InputError(
             f"audio_start_offset_sec ({float(start_offset_sec)}) is beyond the end of the audio "
             f"({round(decoded / sampling_rate, 2)} s)."
         )
-    return AudioClip(np.concatenate(kept), sampling_rate, skip / sampling_rate)
+    return AudioClip(data, sampling_rate, skipped, decoded - skipped)
 
 
 def open_audio(data: bytes) -> InputContainer:
@@ -125,16 +131,31 @@ def segment_lengths(duration_sec: float, *, target_sec: float = 10.0) -> list[fl
     return [duration_sec / count] * count
 
 
-def split_clip(clip: AudioClip, *, target_sec: float = 10.0) -> list[AudioSegment]:
-    total = len(clip.samples)
+def split_clip(clip: AudioClip, *, target_sec: float = 10.0) -> Iterator[AudioSegment]:
+    """Equal segments closest to `target_sec`, each decoded when it is taken."""
     count = len(segment_lengths(clip.duration_sec, target_sec=target_sec))
-    bounds = [round(total * index / count) for index in range(count + 1)]
+    bounds = [round(clip.length * index / count) for index in range(count + 1)]
+    starts = [clip.skipped + bound for bound in bounds[:-1]]
+    lengths = [end - start for start, end in itertools.pairwise(bounds)]
     rate = clip.sampling_rate
-    return [
-        AudioSegment(
-            start_sec=clip.start_sec + start / rate,
-            end_sec=clip.start_sec + end / rate,
-            samples=clip.samples[start:end],
-        )
-        for start, end in itertools.pairwise(bounds)
-    ]
+    with open_audio(clip.data) as container:
+        chunks = _mono_chunks(container, sampling_rate=rate)
+        for start, samples in zip(starts, _regroup(chunks, clip.skipped, lengths), strict=True):
+            yield AudioSegment(start / rate, (start + len(samples)) / rate, samples)
+
+
+def _regroup(
+    chunks: Iterator[np.ndarray], skipped: int, lengths: list[int]
+) -> Iterator[np.ndarray]:
+    """The samples of `chunks` after the first `skipped`, cut into arrays of `lengths`."""
+    pending = np.empty(0, dtype=np.float32)
+    for length in lengths:
+        parts, available = [pending], len(pending)
+        while available < length and (chunk := next(chunks, None)) is not None:
+            part = chunk[skipped:]
+            skipped = max(skipped - len(chunk), 0)
+            parts.append(part)
+            available += len(part)
+        joined = np.concatenate(parts)
+        yield joined[:length]
+        pending = joined[length:]

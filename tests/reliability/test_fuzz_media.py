@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from bench.media_factory import make_image, png_declaring
 from embeddings.errors import InputError
-from embeddings.media.audio import decode_audio
+from embeddings.media.audio import check_audio, split_clip
 from embeddings.media.images import decode_image
 from searchapp.media_info import probe_media
 from tests.reliability.corpus import (
@@ -48,15 +48,16 @@ def decode_image_or_refusal(data: bytes) -> str | None:
 
 def decode_audio_or_refusal(data: bytes, *, offset: float = 0.0) -> str | None:
     try:
-        clip = decode_audio(
+        clip = check_audio(
             data, sampling_rate=RATE, start_offset_sec=offset, max_duration_sec=MAX_AUDIO_SEC
         )
     except InputError as error:
         assert str(error)
         return str(error)
-    assert clip.samples.dtype == np.float32 and clip.samples.ndim == 1
-    assert 0 < len(clip.samples) <= MAX_AUDIO_SEC * RATE
-    assert np.isfinite(clip.samples).all()
+    samples = np.concatenate([segment.samples for segment in split_clip(clip)])
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    assert 0 < len(samples) == clip.length <= MAX_AUDIO_SEC * RATE
+    assert np.isfinite(samples).all()
     return None
 
 
