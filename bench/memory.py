@@ -79,7 +79,14 @@ def probe(case: str, path: Path) -> dict[str, Any]:
 
 
 def run(*, audio_seconds: float, image_megapixels: float) -> dict[str, Any]:
-    cases = [("audio", audio_seconds), ("jpeg", image_megapixels), ("png", image_megapixels)]
+    # A file a sixth as long still fills whole batches, so the two audio cases differ only in
+    # how much audio there is to decode: with streaming, their growth is the same.
+    cases = [
+        ("audio", audio_seconds / 6),
+        ("audio", audio_seconds),
+        ("jpeg", image_megapixels),
+        ("png", image_megapixels),
+    ]
     results = []
     for case, size in cases:
         with tempfile.NamedTemporaryFile() as file:

@@ -102,6 +102,7 @@ def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) ->
     for run in report["http_load"]["runs"]:
         assert run["requests"] > 0
         assert run["non_2xx_responses"] == 0 and run["socket_errors"] == 0
-    audio, jpeg, png = report["memory"]["cases"]
+    short_audio, audio, jpeg, png = report["memory"]["cases"]
+    assert short_audio["vectors"] == 1  # a sixth of 20 s: one segment
     assert audio["vectors"] == 2  # 20 s: two 10-second segments
     assert jpeg["vectors"] == png["vectors"] == 1
