@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Literal
 
@@ -69,14 +70,15 @@ def embed_clip(
     clip: AudioClip, *, model: EmbeddingModel, config: EmbeddingsSettings
 ) -> list[Embedding]:
     """One embedding per segment, decoded and embedded a batch at a time."""
-    segments = split_clip(clip, target_sec=config.audio_segment_sec)
     embeddings: list[Embedding] = []
-    while batch := list(itertools.islice(segments, config.model.batch_size)):
-        vectors = model.embed_audio([segment.samples for segment in batch])
-        embeddings += [
-            Embedding(vector, start_sec=segment.start_sec, end_sec=segment.end_sec)
-            for segment, vector in zip(batch, vectors, strict=True)
-        ]
+    # Closed at once if the model fails, not when the collector gets to the open decoder.
+    with closing(split_clip(clip, target_sec=config.audio_segment_sec)) as segments:
+        while batch := list(itertools.islice(segments, config.model.batch_size)):
+            vectors = model.embed_audio([segment.samples for segment in batch])
+            embeddings += [
+                Embedding(vector, start_sec=segment.start_sec, end_sec=segment.end_sec)
+                for segment, vector in zip(batch, vectors, strict=True)
+            ]
     return embeddings
 
 

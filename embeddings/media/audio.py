@@ -3,7 +3,7 @@ from __future__ import annotations
 import io
 import itertools
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import av
@@ -131,7 +131,7 @@ def segment_lengths(duration_sec: float, *, target_sec: float = 10.0) -> list[fl
     return [duration_sec / count] * count
 
 
-def split_clip(clip: AudioClip, *, target_sec: float = 10.0) -> Iterator[AudioSegment]:
+def split_clip(clip: AudioClip, *, target_sec: float = 10.0) -> Generator[AudioSegment, None, None]:
     """Equal segments closest to `target_sec`, each decoded when it is taken."""
     count = len(segment_lengths(clip.duration_sec, target_sec=target_sec))
     bounds = [round(clip.length * index / count) for index in range(count + 1)]
