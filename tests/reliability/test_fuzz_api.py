@@ -8,22 +8,17 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpResponse
 from django.test import Client
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from searchapp.models import Item, Status
 from searchapp.services.items import item_add_text
 from tests.reliability.corpus import any_media, image_seeds
+from tests.reliability.examples import fixed_examples
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-FUZZ = settings(
-    max_examples=120,
-    deadline=None,
-    derandomize=True,
-    database=None,  # the same examples every run: no replay of examples saved by earlier runs
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+FUZZ = fixed_examples(max_examples=120)
 # Control characters, NUL, right-to-left marks and astral characters among ordinary words.
 awkward_text = st.one_of(
     st.text(max_size=200),

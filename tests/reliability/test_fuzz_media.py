@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.media_factory import make_image, png_declaring
@@ -21,17 +21,12 @@ from tests.reliability.corpus import (
     mutated,
     silence,
 )
+from tests.reliability.examples import fixed_examples
 
 MAX_SIDE = 64
 MAX_PIXELS = 1_000_000
 MAX_AUDIO_SEC = 5.0
-FUZZ = settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=True,
-    database=None,  # the same examples every run: no replay of examples saved by earlier runs
-    suppress_health_check=[HealthCheck.too_slow],
-)
+FUZZ = fixed_examples(max_examples=300)
 
 
 def decode_image_or_refusal(data: bytes) -> str | None:

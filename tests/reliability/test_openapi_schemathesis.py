@@ -3,24 +3,18 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.generation.case import Case
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from searchapp.services.items import item_add_text
+from tests.reliability.examples import fixed_examples
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SCHEMATHESIS = hypothesis_settings(
-    max_examples=250,
-    deadline=None,
-    derandomize=True,
-    database=None,  # the same examples every run: no replay of examples saved by earlier runs
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+SCHEMATHESIS = fixed_examples(max_examples=250)
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
