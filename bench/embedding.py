@@ -11,12 +11,11 @@ import httpx
 import numpy as np
 import torch
 from django.conf import settings
-from PIL import Image
 
+from bench.media_factory import noise, noise_image
 from bench.models import model_directory
 from bench.processes import app_processes
 from bench.scratch import scratch_database
-from embeddings.engine.base import EmbeddingModel
 from embeddings.engine.registry import get_model
 from embeddings.keys import api_key_create
 
@@ -25,16 +24,6 @@ WEIGHTS_NOTE = (
     "Random weights of the real architecture (the real checkpoint cannot be downloaded here); "
     "the compute cost does not depend on the weights' values."
 )
-
-
-def sample_image(seed: int = 0) -> Image.Image:
-    pixels = np.random.default_rng(seed).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    return Image.fromarray(pixels)
-
-
-def sample_clip(model: EmbeddingModel, seconds: float = 10.0) -> np.ndarray:
-    samples = int(seconds * model.sampling_rate)
-    return (0.1 * np.random.default_rng(0).standard_normal(samples)).astype(np.float32)
 
 
 def items_per_second(run: Callable[[], object], batch: int, rounds: int) -> float:
@@ -77,8 +66,12 @@ def engine_throughput(*, size: str, rounds: int) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "text (10-15 words)": throughput(model.embed_texts, [SENTENCE], (1, 4, 16, 32), rounds),
         # sentence-transformers 6.2 takes a list of images as one sample: one image per pass.
-        "image (640x480)": throughput(model.embed_images, [sample_image()], (1,), rounds),
-        "audio (10 s segment)": throughput(model.embed_audio, [sample_clip(model)], (1, 4), rounds),
+        "image (640x480)": throughput(
+            model.embed_images, [noise_image(0, size=(640, 480))], (1,), rounds
+        ),
+        "audio (10 s segment)": throughput(
+            model.embed_audio, [noise(10.0, sampling_rate=model.sampling_rate)[0]], (1, 4), rounds
+        ),
     }
 
 

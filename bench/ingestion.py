@@ -1,20 +1,17 @@
 from __future__ import annotations
 
-import io
 import subprocess
 import tempfile
 import time
-import wave
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 from django.conf import settings
 from django.db.models import Max, Min
-from PIL import Image
 
 from bench.embedding import SENTENCE, WEIGHTS_NOTE, throughput
+from bench.media_factory import encode_audio, encode_image, noise, noise_image
 from bench.models import model_directory
 from bench.processes import Processes, app_processes, wait_for
 from bench.scratch import scratch_database
@@ -25,42 +22,23 @@ from searchapp.models import Item, Status
 WORKER_READY_TIMEOUT_SEC = 300.0
 
 
-def png(seed: int) -> bytes:
-    pixels = np.random.default_rng(seed).integers(0, 256, (240, 320, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def wav(seed: int, seconds: float = 3.0, rate: int = 16000) -> bytes:
-    samples = np.random.default_rng(seed).standard_normal(int(seconds * rate)) * 3000
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as file:
-        file.setnchannels(1)
-        file.setsampwidth(2)
-        file.setframerate(rate)
-        file.writeframes(samples.astype(np.int16).tobytes())
-    return buffer.getvalue()
-
-
 def note(index: int) -> str:
     return f"{SENTENCE} (note number {index})"
 
 
 def upload(client: httpx.Client, key: str, index: int, *, texts_only: bool = False) -> None:
     """One upload through the library API, cycling image, audio and text."""
-    headers = {"x-api-key": key}
     kind = 2 if texts_only else index % 3
+    body: dict[str, Any]
     if kind == 0:
-        files = {"file": (f"image-{index}.png", png(index), "image/png")}
-        response = client.post("/api/items", files=files, headers=headers)
+        image = encode_image(noise_image(index, size=(320, 240)), "png")
+        body = {"files": {"file": (f"image-{index}.png", image, "image/png")}}
     elif kind == 1:
-        files = {"file": (f"clip-{index}.wav", wav(index), "audio/wav")}
-        response = client.post("/api/items", files=files, headers=headers)
+        clip = encode_audio(noise(3.0, sampling_rate=16000, seed=index), "wav", sampling_rate=16000)
+        body = {"files": {"file": (f"clip-{index}.wav", clip, "audio/wav")}}
     else:
-        text = note(index)
-        response = client.post("/api/items", data={"text": text}, headers=headers)
-    response.raise_for_status()
+        body = {"data": {"text": note(index)}}
+    client.post("/api/items", headers={"x-api-key": key}, **body).raise_for_status()
 
 
 def start_workers(processes: Processes, count: int) -> list[subprocess.Popen[bytes]]:

@@ -33,10 +33,20 @@ def make_image(
     pixels[..., 0] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
     pixels[..., 1] = np.linspace(255, 0, height, dtype=np.uint8)[:, None]
     pixels[: height // 2, : width // 2, 2] = 200
-    image = Image.fromarray(pixels).convert(mode)
+    return encode_image(Image.fromarray(pixels).convert(mode), fmt, **save_options)
+
+
+def encode_image(image: Image.Image, fmt: str, **save_options: Any) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format={"jpg": "jpeg", "tif": "tiff"}.get(fmt, fmt).upper(), **save_options)
     return buffer.getvalue()
+
+
+def noise_image(seed: int, *, size: tuple[int, int]) -> Image.Image:
+    """Random pixels: a different image for every seed, so uploads never deduplicate."""
+    width, height = size
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return Image.fromarray(pixels)
 
 
 def png_declaring(width: int, height: int) -> bytes:
@@ -61,6 +71,12 @@ def sine(
     t = np.arange(int(seconds * sampling_rate)) / sampling_rate
     wave = 0.4 * np.sin(2 * np.pi * frequency * t).astype(np.float32)
     return np.repeat(wave[None, :], channels, axis=0)
+
+
+def noise(seconds: float, *, sampling_rate: int, seed: int = 0) -> np.ndarray:
+    """Mono random noise (standard deviation 0.1), shaped like `sine`'s output."""
+    samples = np.random.default_rng(seed).standard_normal(int(seconds * sampling_rate))
+    return (0.1 * samples).astype(np.float32)[None, :]
 
 
 def make_audio(
