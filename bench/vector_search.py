@@ -13,7 +13,7 @@ from psycopg import sql
 from bench.scratch import scratch_database
 from bench.synthetic import Generator, exact_top_k
 from searchapp.selectors import index_scan_settings, nearest_segments, nearest_segments_query
-from searchapp.vector_index import STORAGE, create_index_statement, index_name
+from searchapp.vector_index import STORAGE, cosine_distance, create_index_statement, index_name
 
 MODEL_KEY = "bench/synthetic"
 MODALITIES = ("image", "audio", "text")
@@ -123,27 +123,19 @@ def full_precision_run(
 ) -> tuple[list[list[int]], list[float], dict[str, Any]]:
     """The same graph over `vector` instead of the product's `halfvec`, for comparison."""
     raw = connection.connection
-    name = index_name(MODEL_KEY) + "_full"
+    name = index_name(MODEL_KEY, storage="vector")
     started = time.perf_counter()
     with raw.cursor() as cursor:
         cursor.execute(
-            sql.SQL(
-                "CREATE INDEX {name} ON searchapp_itemembedding USING hnsw "
-                "((embedding::vector({d})) vector_cosine_ops) "
-                "WITH (m = {m}, ef_construction = {ef}) WHERE model_key = {key}"
-            ).format(
-                name=sql.Identifier(name),
-                d=sql.Literal(dimension),
-                m=sql.Literal(hnsw["m"]),
-                ef=sql.Literal(hnsw["ef_construction"]),
-                key=sql.Literal(MODEL_KEY),
+            create_index_statement(
+                model_key=MODEL_KEY, dimension=dimension, storage="vector", **hnsw
             )
         )
     build = time.perf_counter() - started
     statement = sql.SQL(
         "SELECT item_id FROM searchapp_itemembedding WHERE model_key = %(key)s AND NOT hidden "
-        "ORDER BY embedding::vector({d}) <=> %(query)s::vector({d}) LIMIT {k}"
-    ).format(d=sql.Literal(dimension), k=sql.Literal(K))
+        "ORDER BY {distance} LIMIT {k}"
+    ).format(distance=cosine_distance(dimension, storage="vector"), k=sql.Literal(K))
 
     def run(query: np.ndarray) -> list[int]:
         with raw.transaction(), raw.cursor() as cursor:

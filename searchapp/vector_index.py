@@ -18,37 +18,43 @@ HNSW_EF_CONSTRUCTION = 128
 _ensured: set[tuple[str, int]] = set()
 
 
-def index_name(model_key: str) -> str:
-    return f"item_embedding_{STORAGE}_" + hashlib.sha256(model_key.encode()).hexdigest()[:16]
+def index_name(model_key: str, *, storage: str = STORAGE) -> str:
+    return f"item_embedding_{storage}_" + hashlib.sha256(model_key.encode()).hexdigest()[:16]
 
 
-def indexed_expression(dimension: int) -> sql.Composable:
+def indexed_expression(dimension: int, *, storage: str = STORAGE) -> sql.Composable:
     return sql.SQL("embedding::{storage}({dimension})").format(
-        storage=sql.SQL(STORAGE), dimension=sql.Literal(dimension)
+        storage=sql.SQL(storage), dimension=sql.Literal(dimension)
     )
 
 
-def cosine_distance(dimension: int) -> sql.Composable:
+def cosine_distance(dimension: int, *, storage: str = STORAGE) -> sql.Composable:
     """The distance the index orders by, from the stored vectors to the `query` parameter."""
     return sql.SQL("{column} <=> %(query)s::{storage}({dimension})").format(
-        column=indexed_expression(dimension),
-        storage=sql.SQL(STORAGE),
+        column=indexed_expression(dimension, storage=storage),
+        storage=sql.SQL(storage),
         dimension=sql.Literal(dimension),
     )
 
 
 def create_index_statement(
-    *, model_key: str, dimension: int, m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION
+    *,
+    model_key: str,
+    dimension: int,
+    m: int = HNSW_M,
+    ef_construction: int = HNSW_EF_CONSTRUCTION,
+    storage: str = STORAGE,
 ) -> sql.Composable:
+    """`storage` other than the product's is for benchmarks that compare the two."""
     return sql.SQL(
         "CREATE INDEX IF NOT EXISTS {name} ON {table} USING hnsw "
         "(({column}) {storage}_cosine_ops) "
         "WITH (m = {m}, ef_construction = {ef}) WHERE model_key = {key}"
     ).format(
-        name=sql.Identifier(index_name(model_key)),
+        name=sql.Identifier(index_name(model_key, storage=storage)),
         table=sql.Identifier(ItemEmbedding._meta.db_table),
-        column=indexed_expression(dimension),
-        storage=sql.SQL(STORAGE),
+        column=indexed_expression(dimension, storage=storage),
+        storage=sql.SQL(storage),
         m=sql.Literal(m),
         ef=sql.Literal(ef_construction),
         key=sql.Literal(model_key),
