@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from bench.media_factory import make_image
@@ -23,18 +24,6 @@ SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "20"))
 CLIENTS = 4
 RESULTS = Path(__file__).resolve().parents[2] / "test-results" / "soak.json"
 Action = Callable[[httpx.Client, int], httpx.Response]
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for {pid}")
-
-
-def gunicorn_worker_pid(master: int) -> int:
-    (child,) = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return int(child)
 
 
 def embed_text(client: httpx.Client, n: int) -> httpx.Response:
@@ -75,7 +64,7 @@ def test_mixed_load_loses_nothing_answers_no_5xx_and_keeps_memory_flat(
 ) -> None:
     worker = processes.worker()
     web, base = processes.web(EMBEDDINGS_RATE_LIMIT_PER_MINUTE="0")
-    server = gunicorn_worker_pid(web.pid)
+    (server,) = psutil.Process(web.pid).children()  # gunicorn's one worker process
     statuses: Counter[int] = Counter()
     added: set[int] = set()
     samples: list[tuple[float, int]] = []
@@ -100,7 +89,7 @@ def test_mixed_load_loses_nothing_answers_no_5xx_and_keeps_memory_flat(
 
     def sample_memory() -> None:
         while time.monotonic() < stop:
-            samples.append((time.monotonic() - start, rss_bytes(server)))
+            samples.append((time.monotonic() - start, server.memory_info().rss))
             time.sleep(0.25)
 
     threads = [threading.Thread(target=run_client) for _ in range(CLIENTS)]
