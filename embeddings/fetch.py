@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import ipaddress
 import socket
 import ssl
@@ -20,6 +21,8 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 CONNECT_TIMEOUT_SEC = 5.0
 USER_AGENT = "anysearch-fetch/1.0"
 TIMED_OUT = "could not fetch the URL: timed out."
+# What the network, TLS, httpx and IDNA can raise; InputError (a ValueError) is let through first.
+_TRANSFER_FAILURES = (httpx.HTTPError, httpx.InvalidURL, OSError, UnicodeError)
 _FETCHERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fetch")
 
 
@@ -81,12 +84,29 @@ def fetch_url(
 def _fetch(
     url: str, *, max_bytes: int, allowlist: Sequence[str], timeout_sec: float, max_redirects: int
 ) -> FetchedFile:
-    allowed = _Allowlist.parse(allowlist)
-    deadline = time.monotonic() + timeout_sec
+    try:
+        return _follow(
+            url,
+            max_bytes=max_bytes,
+            allowed=_Allowlist.parse(allowlist),
+            deadline=time.monotonic() + timeout_sec,
+            max_redirects=max_redirects,
+        )
+    except InputError:
+        raise
+    except _TRANSFER_FAILURES as error:
+        raise InputError(_failure(error)) from None
+
+
+def _follow(
+    url: str, *, max_bytes: int, allowed: _Allowlist, deadline: float, max_redirects: int
+) -> FetchedFile:
     current = _checked_url(_parse(url))
-    with httpx.Client(follow_redirects=False, trust_env=False) as client:
+    # The transport sends one request and knows nothing of redirects: every Location is read
+    # here, by the same checks as the first URL, and never by httpx's own redirect code.
+    with httpx.HTTPTransport(trust_env=False) as transport:
         for _ in range(max_redirects + 1):
-            with _opened(client, current, allowed=allowed, deadline=deadline) as response:
+            with _opened(transport, current, allowed=allowed, deadline=deadline) as response:
                 location = response.headers.get("location")
                 if response.status_code in REDIRECT_STATUSES and location:
                     current = _redirected(current, location)
@@ -139,24 +159,16 @@ def _filename(url: str) -> str:
 
 @contextmanager
 def _opened(
-    client: httpx.Client, url: httpx.URL, *, allowed: _Allowlist, deadline: float
+    transport: httpx.HTTPTransport, url: httpx.URL, *, allowed: _Allowlist, deadline: float
 ) -> Iterator[httpx.Response]:
-    request = _pinned_request(client, url, allowed=allowed, deadline=deadline)
-    # Credentials go in a header, never in a URL that httpx might log.
-    auth = (url.username, url.password) if url.userinfo else None
-    try:
-        response = client.send(request, stream=True, auth=auth)
-    except httpx.HTTPError as error:
-        raise InputError(_failure(error)) from None
+    response = transport.handle_request(_pinned_request(url, allowed=allowed, deadline=deadline))
     try:
         yield response
     finally:
         response.close()
 
 
-def _pinned_request(
-    client: httpx.Client, url: httpx.URL, *, allowed: _Allowlist, deadline: float
-) -> httpx.Request:
+def _pinned_request(url: httpx.URL, *, allowed: _Allowlist, deadline: float) -> httpx.Request:
     # The IDNA form, so that DNS, the Host header and TLS all see the same name.
     host = url.raw_host.decode("ascii")
     address = _checked_address(host, url.port or _default_port(url.scheme), allowed)
@@ -169,10 +181,17 @@ def _pinned_request(
         # A pooled connection would carry one host's verified TLS identity over to another.
         "Connection": "close",
     }
-    extensions = {"sni_hostname": host} if url.scheme == "https" else {}
-    return client.build_request(
-        "GET", pinned, headers=headers, extensions=extensions, timeout=_hop_timeout(deadline)
-    )
+    if url.userinfo:
+        # Credentials go in a header, never in a URL that might be logged.
+        headers["Authorization"] = _basic_auth(url.username, url.password)
+    extensions: dict[str, object] = {"timeout": _hop_timeout(deadline).as_dict()}
+    if url.scheme == "https":
+        extensions["sni_hostname"] = host
+    return httpx.Request("GET", pinned, headers=headers, extensions=extensions)
+
+
+def _basic_auth(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
 def _default_port(scheme: str) -> int:
@@ -263,16 +282,13 @@ def _read_capped(response: httpx.Response, *, max_bytes: int, deadline: float) -
         raise _too_large(max_bytes)
     chunks: list[bytes] = []
     received = 0
-    try:
-        for chunk in response.iter_bytes():
-            received += len(chunk)
-            if received > max_bytes:
-                raise _too_large(max_bytes)
-            if time.monotonic() > deadline:
-                raise InputError(TIMED_OUT)
-            chunks.append(chunk)
-    except httpx.HTTPError as error:
-        raise InputError(_failure(error)) from None
+    for chunk in response.iter_bytes():
+        received += len(chunk)
+        if received > max_bytes:
+            raise _too_large(max_bytes)
+        if time.monotonic() > deadline:
+            raise InputError(TIMED_OUT)
+        chunks.append(chunk)
     return b"".join(chunks)
 
 
@@ -280,8 +296,8 @@ def _too_large(max_bytes: int) -> InputTooLarge:
     return InputTooLarge(f"the file at the URL is larger than {max_bytes} bytes.")
 
 
-def _failure(error: httpx.HTTPError) -> str:
-    if isinstance(error, httpx.TimeoutException):
+def _failure(error: Exception) -> str:
+    if isinstance(error, httpx.TimeoutException | TimeoutError):
         return TIMED_OUT
     if _caused_by_tls(error):
         return "could not fetch the URL: the secure (TLS) connection failed."
@@ -289,6 +305,8 @@ def _failure(error: httpx.HTTPError) -> str:
         return "could not fetch the URL: could not connect to the server."
     if isinstance(error, httpx.RemoteProtocolError):
         return "could not fetch the URL: the server sent an invalid response."
+    if isinstance(error, httpx.InvalidURL | UnicodeError):
+        return "could not fetch the URL: a URL or host name on the way is not valid."
     return "could not fetch the URL: the connection failed."
 
 

@@ -4,6 +4,7 @@ import base64
 import ipaddress
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+import idna
 import pytest
 
 from embeddings.errors import InputError, InputTooLarge
@@ -626,5 +628,54 @@ def test_fetch_sends_credentials_without_logging_or_returning_them(
     assert fetched.url == f"{server.base}/private.png"
     expected = base64.b64encode(b"alice:s3cret").decode()
     assert server.seen[0]["Authorization"] == f"Basic {expected}"
-    assert "HTTP Request" in caplog.text
+    assert "send_request_headers" in caplog.text
     assert "s3cret" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("location", "message"),
+    [
+        # A browser reads "http:x" relative to the current URL, and so does the fetch.
+        ("http:x", r"^the URL returned HTTP 404\.$"),
+        ("mailto:x", r"^URL scheme 'mailto' is not allowed"),
+        ("data:", r"^URL scheme 'data' is not allowed"),
+        ("data:,x", r"^URL scheme 'data' is not allowed"),
+        ("https:x", r"^the URL has no host\.$"),
+        ("http://xn--/x", r"^could not resolve the URL's host xn--\.$"),
+        ("https://xn--zz/", r"^could not resolve the URL's host xn--zz\.$"),
+        ("http://[::1", r"^the URL redirected to an invalid URL\.$"),
+    ],
+)
+def test_fetch_redirect_to_an_odd_location_is_an_input_error(
+    server: Server, location: str, message: str
+) -> None:
+    server.redirect("/a.png", location)
+
+    with pytest.raises(InputError, match=message):
+        fetch(f"{server.base}/a.png", allowlist=LOOPBACK)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.InvalidURL("bad"),
+        httpx.LocalProtocolError("bad"),
+        idna.IDNAError("bad label"),
+        UnicodeError("bad"),
+        ConnectionResetError("reset"),
+        ssl.SSLEOFError("eof"),
+        socket.gaierror(-2, "Name or service not known"),
+    ],
+)
+def test_fetch_turns_any_network_or_url_failure_into_an_input_error(
+    monkeypatch: pytest.MonkeyPatch, fake_dns: dict[str, list[str]], failure: Exception
+) -> None:
+    fake_dns["media.example"] = ["93.184.215.14"]
+
+    def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        raise failure
+
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", handle_request)
+
+    with pytest.raises(InputError, match=r"^could not fetch the URL: "):
+        fetch("https://media.example/a.png")
