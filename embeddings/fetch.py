@@ -24,6 +24,23 @@ TIMED_OUT = "could not fetch the URL: timed out."
 # What the network, TLS, httpx and IDNA can raise; InputError (a ValueError) is let through first.
 _TRANSFER_FAILURES = (httpx.HTTPError, httpx.InvalidURL, OSError, UnicodeError)
 _FETCHERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fetch")
+# A NAT64 or SIIT translator delivers these to the IPv4 address in their last 32 bits, so they
+# are judged by that address: on an IPv6-only network DNS64 answers this way for every
+# IPv4-only site, public or not.
+_IPV4_TRANSLATED = (
+    ipaddress.IPv6Network("64:ff9b::/96"),  # NAT64, well-known prefix (RFC 6052)
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),  # IPv4-translated (RFC 2765)
+)
+# These reach an IPv4 address too, but its place is not fixed or the path runs through relays
+# anywhere: refused whatever they carry. 6to4 and Teredo are deprecated tunnels, IPv4-compatible
+# addresses are deprecated, and a local-use NAT64 prefix puts the IPv4 address where its
+# operator chose.
+_IPV4_TUNNELS = (
+    ipaddress.IPv6Network("2002::/16"),  # 6to4 (RFC 3056, deprecated by RFC 7526)
+    ipaddress.IPv6Network("2001::/32"),  # Teredo (RFC 4380)
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible (deprecated by RFC 4291)
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # NAT64, local use (RFC 8215)
+)
 
 
 @dataclass(frozen=True)
@@ -208,8 +225,11 @@ def _hop_timeout(deadline: float) -> httpx.Timeout:
 def _checked_address(host: str, port: int, allowed: _Allowlist) -> IPAddress:
     addresses = _resolve(host, port)
     for address in addresses:
-        if not _is_public(address) and not allowed.allows(host, address):
-            raise InputError(_refusal(host, address))
+        reached = _translated(address)
+        if not _is_public(reached) and not (
+            allowed.allows(host, address) or allowed.allows(host, reached)
+        ):
+            raise InputError(_refusal(host, reached))
     return addresses[0]
 
 
@@ -234,10 +254,24 @@ def _unmapped(address: IPAddress) -> IPAddress:
     return address
 
 
+def _translated(address: IPAddress) -> IPAddress:
+    if isinstance(address, ipaddress.IPv6Address) and _within(address, _IPV4_TRANSLATED):
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    return address
+
+
+def _within(address: ipaddress.IPv6Address, networks: tuple[ipaddress.IPv6Network, ...]) -> bool:
+    return any(address in network for network in networks)
+
+
 def _is_public(address: IPAddress) -> bool:
-    # is_global alone lets multicast and the deprecated IPv6 site-local range through.
-    site_local = isinstance(address, ipaddress.IPv6Address) and address.is_site_local
-    return address.is_global and not address.is_multicast and not site_local
+    if isinstance(address, ipaddress.IPv6Address) and (
+        # is_global alone lets the deprecated site-local range through, and whether it counts
+        # the tunnels depends on the Python release.
+        address.is_site_local or _within(address, _IPV4_TUNNELS)
+    ):
+        return False
+    return address.is_global and not address.is_multicast
 
 
 def _refusal(host: str, address: IPAddress) -> str:
@@ -263,6 +297,8 @@ def _kind(address: IPAddress) -> str:
         return "the unspecified address"
     if address.is_multicast:
         return "a multicast address"
+    if isinstance(address, ipaddress.IPv6Address) and _within(address, _IPV4_TUNNELS):
+        return "an IPv6 transition address (6to4, Teredo, local NAT64 or IPv4-compatible)"
     if address.is_private:
         return "a private address"
     return "a non-public address"

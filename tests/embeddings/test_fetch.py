@@ -292,6 +292,18 @@ def test_fetch_pins_a_public_name_and_keeps_it_for_tls(
         "http://[::]/",
         "http://[::ffff:127.0.0.1]/",
         "http://[::ffff:169.254.169.254]/",
+        # IPv6 forms that carry an IPv4 address: translated, NAT64, compatible, 6to4, Teredo.
+        "http://[::ffff:0:7f00:1]/",
+        "http://[::ffff:0:a9fe:a9fe]/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://[64:ff9b::10.0.0.1]/",
+        "http://[64:ff9b::127.0.0.1]/",
+        "http://[64:ff9b:1::808:808]/",
+        "http://[::127.0.0.1]/",
+        "http://[::8.8.8.8]/",
+        "http://[2002:a9fe:a9fe::1]/",
+        "http://[2002:808:808::1]/",
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
         "http://[fe80::1]/",
         "http://[fd00::1]/",
         "http://[fec0::1]/",
@@ -323,6 +335,17 @@ def test_fetch_refuses_non_public_addresses(url: str) -> None:
             "URL refused: 169.254.169.254 is a link-local address"
             " (such as a cloud metadata service).",
         ),
+        (
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "URL refused: 64:ff9b::a9fe:a9fe is a link-local address"
+            " (such as a cloud metadata service).",
+        ),
+        ("http://[::ffff:0:10.1.2.3]/", "URL refused: ::ffff:0:10.1.2.3 is a private address."),
+        (
+            "http://[2002:a9fe:a9fe::1]/",
+            "URL refused: 2002:a9fe:a9fe::1 is an IPv6 transition address"
+            " (6to4, Teredo, local NAT64 or IPv4-compatible).",
+        ),
     ],
 )
 def test_fetch_refusal_messages(url: str, message: str) -> None:
@@ -347,6 +370,45 @@ def test_fetch_refuses_a_name_with_any_private_address(fake_dns: dict[str, list[
 
     with pytest.raises(InputError, match=r"URL refused: mixed\.test resolves to a private"):
         fetch("http://mixed.test/a.png")
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [
+        ("64:ff9b::a9fe:a9fe", "a link-local address"),
+        ("64:ff9b::a00:1", "a private address"),
+        ("::ffff:0:7f00:1", "a loopback address"),
+        ("64:ff9b:1::5db8:d70e", "an IPv6 transition address"),
+        ("2002:a00:1::1", "an IPv6 transition address"),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "an IPv6 transition address"),
+        ("::a9fe:a9fe", "an IPv6 transition address"),
+    ],
+)
+def test_fetch_refuses_a_name_whose_ipv6_answer_carries_an_internal_ipv4_address(
+    fake_dns: dict[str, list[str]], answer: str, kind: str
+) -> None:
+    fake_dns["dual.test"] = ["93.184.215.14", answer]
+
+    with pytest.raises(InputError) as raised:
+        fetch("http://dual.test/a.png")
+    assert str(raised.value).startswith(f"URL refused: dual.test resolves to {kind}")
+
+
+def test_fetch_reaches_a_public_ipv4_host_through_nat64(
+    monkeypatch: pytest.MonkeyPatch, fake_dns: dict[str, list[str]]
+) -> None:
+    # On an IPv6-only network DNS64 answers this way for every IPv4-only site.
+    fake_dns["v4only.example"] = ["64:ff9b::5db8:d70e"]
+    sent: list[httpx.Request] = []
+
+    def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, content=b"GIF89a")
+
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", handle_request)
+
+    assert fetch("http://v4only.example/a.gif").content == b"GIF89a"
+    assert str(sent[0].url) == "http://[64:ff9b::5db8:d70e]/a.gif"
 
 
 def test_fetch_unknown_name() -> None:
