@@ -5,7 +5,7 @@ import ipaddress
 import socket
 import ssl
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -79,10 +79,12 @@ def fetch_url(
     allowlist: Sequence[str] = (),
     timeout_sec: float = 20.0,
     max_redirects: int = 5,
+    on_done: Callable[[], None] = lambda: None,
 ) -> FetchedFile:
     # The fetch runs in a pool thread so that the caller waits no longer than timeout_sec,
     # whatever blocks inside: DNS has no timeout, and a read may wait out its own timeout
     # after a slow response started. A fetch given up on ends there by its own timeouts.
+    # on_done is called once the fetch's own work ends (before the caller sees its result).
     future = _FETCHERS.submit(
         _fetch,
         url,
@@ -90,16 +92,24 @@ def fetch_url(
         allowlist=allowlist,
         timeout_sec=timeout_sec,
         max_redirects=max_redirects,
+        on_done=on_done,
     )
     try:
         return future.result(timeout=timeout_sec)
     except TimeoutError:
-        future.cancel()
+        if future.cancel():
+            on_done()
         raise InputError(TIMED_OUT) from None
 
 
 def _fetch(
-    url: str, *, max_bytes: int, allowlist: Sequence[str], timeout_sec: float, max_redirects: int
+    url: str,
+    *,
+    max_bytes: int,
+    allowlist: Sequence[str],
+    timeout_sec: float,
+    max_redirects: int,
+    on_done: Callable[[], None],
 ) -> FetchedFile:
     try:
         return _follow(
@@ -113,6 +123,8 @@ def _fetch(
         raise
     except _TRANSFER_FAILURES as error:
         raise InputError(_failure(error)) from None
+    finally:
+        on_done()
 
 
 def _follow(

@@ -741,3 +741,33 @@ def test_fetch_turns_any_network_or_url_failure_into_an_input_error(
 
     with pytest.raises(InputError, match=r"^could not fetch the URL: "):
         fetch("https://media.example/a.png")
+
+
+def test_fetch_on_done_runs_once_when_the_fetch_itself_ends(server: Server) -> None:
+    server.body("/a.png", b"x")
+    calls: list[str] = []
+
+    fetch(f"{server.base}/a.png", allowlist=LOOPBACK, on_done=lambda: calls.append("done"))
+    with pytest.raises(InputError):
+        fetch(f"{server.base}/missing", allowlist=LOOPBACK, on_done=lambda: calls.append("done"))
+
+    assert calls == ["done", "done"]
+
+
+def test_fetch_on_done_waits_for_a_given_up_fetch_to_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The caller stops waiting at the deadline; the fetch's thread runs on until DNS answers.
+    released = threading.Event()
+    done = threading.Event()
+
+    def hanging_getaddrinfo(*args: Any, **kwargs: Any) -> Any:
+        released.wait(10)
+        raise socket.gaierror("released")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging_getaddrinfo)
+    try:
+        with pytest.raises(InputError, match="timed out"):
+            fetch("http://slow-dns.example/cat.png", timeout_sec=0.5, on_done=done.set)
+        assert not done.is_set()
+    finally:
+        released.set()
+    assert done.wait(10)
