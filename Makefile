@@ -2,7 +2,6 @@ VENV ?= .venv
 PYTHON ?= python3.11
 PY := $(VENV)/bin/python
 PORT ?= 8000
-WEB_THREADS ?= 8
 
 CHROMIUM ?= /usr/bin/chromium
 
@@ -28,7 +27,7 @@ run: install
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	trap 'kill 0' INT TERM EXIT; \
 	$(PY) manage.py worker & \
-	$(VENV)/bin/gunicorn searchapp.wsgi --bind 127.0.0.1:$(PORT) --workers 1 --threads $(WEB_THREADS) --timeout 300 --access-logfile - & \
+	$(VENV)/bin/gunicorn searchapp.wsgi --config deploy/gunicorn.conf.py --bind 127.0.0.1:$(PORT) --access-logfile - & \
 	wait
 
 # Debian's Chromium for the end-to-end tests (Playwright's own browser download is not used)
