@@ -30,10 +30,11 @@ run: install
 	$(VENV)/bin/gunicorn searchapp.wsgi --config deploy/gunicorn.conf.py --bind 127.0.0.1:$(PORT) --access-logfile - & \
 	wait
 
-# Debian's Chromium for the end-to-end tests (Playwright's own browser download is not used)
-# and wrk for the HTTP load benchmark.
+# Debian's Chromium for the end-to-end tests (Playwright's own browser download is not used),
+# wrk for the HTTP load benchmark, and nginx, the proxy of docker-compose.yml, which the
+# deployment tests and the slow-clients benchmark run.
 system-packages:
-	test -x $(CHROMIUM) && command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk; }
+	test -x $(CHROMIUM) && command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk nginx; }
 
 test: install-dev system-packages
 	$(PY) -m pytest

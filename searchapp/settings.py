@@ -11,12 +11,24 @@ DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "data")).resolve()
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 DEBUG = env_bool("DEBUG", default=False)
+PRODUCTION = os.environ.get("DJANGO_ENV") == "production"
 if not SECRET_KEY:
-    if not DEBUG and os.environ.get("DJANGO_ENV") == "production":
+    if not DEBUG and PRODUCTION:
         raise RuntimeError("Set SECRET_KEY in production.")
     SECRET_KEY = "insecure-local-development-key"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# HTTPS; `manage.py check --deploy` passes with the production defaults.
+HTTPS_ONLY = env_bool("HTTPS_ONLY", default=PRODUCTION)
+SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS_ONLY
+SECURE_HSTS_SECONDS = 365 * 24 * 3600 if HTTPS_ONLY else 0
+# HSTS covers this host only: includeSubDomains and preload would bind every other site of the
+# domain to HTTPS for a year, which is not this app's decision to make.
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
+# Only a proxy that replaces the client's X-Forwarded-Proto may be believed about the scheme.
+if env_bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
