@@ -41,7 +41,7 @@ test: install-dev system-packages
 
 # Every benchmark at its default size; see docs/performance.md.
 bench: install-dev system-packages
-	$(PY) -m bench --parts vector,embedding,api,ingestion,ingestion-model,http,memory --output bench/results.json
+	$(PY) -m bench --parts vector,embedding,api,ingestion,ingestion-model,http,slow-clients,memory --output bench/results.json
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
