@@ -18,5 +18,3 @@ threads = int(os.environ.get("WEB_THREADS", "32"))
 # The worker's heartbeat limit, not a request's: the first start may load a large model from a
 # slow disk before the worker beats.
 timeout = 300
-graceful_timeout = 30
-keepalive = 5

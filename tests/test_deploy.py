@@ -8,9 +8,7 @@ import secrets
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ import yaml
 from bench.processes import GUNICORN_CONFIG
 from bench.proxy import PROXY_CONF, nginx_proxy
 from embeddings.conf import embeddings_settings
+from tests.embeddings.test_fetch import Server, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = ROOT / "deploy" / "nginx"
@@ -149,42 +148,21 @@ def test_the_proxy_body_limit_is_the_apps() -> None:
 
 
 @pytest.fixture
-def upstream() -> Iterator[tuple[str, list[dict[str, str]]]]:
-    seen: list[dict[str, str]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append(dict(self.headers.items()))
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+def upstream() -> Iterator[Server]:
+    yield from serving()
 
 
 def test_the_proxy_replaces_the_forwarded_headers_a_client_sends(
-    upstream: tuple[str, list[dict[str, str]]], tmp_path: Path
+    upstream: Server, tmp_path: Path
 ) -> None:
-    app, seen = upstream
+    upstream.body("/items/1/", b"ok", content_type="text/html")
     spoofed = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
 
-    with nginx_proxy(app, directory=tmp_path / "nginx") as base:
+    with nginx_proxy(upstream.base, directory=tmp_path / "nginx") as base:
         response = httpx.get(f"{base}/items/1/", headers=spoofed)
 
     assert response.status_code == 200
-    (headers,) = seen
+    (headers,) = upstream.seen
     assert headers["X-Forwarded-For"] == "127.0.0.1"
     assert headers["X-Forwarded-Proto"] == "http"
     assert headers["Host"] == base.removeprefix("http://")
@@ -199,13 +177,12 @@ def test_the_proxy_replaces_the_forwarded_headers_a_client_sends(
     ],
 )
 def test_the_proxy_refuses_a_body_over_the_limit_before_reading_it(
-    upstream: tuple[str, list[dict[str, str]]], tmp_path: Path, path: str, content_type: str
+    upstream: Server, tmp_path: Path, path: str, content_type: str
 ) -> None:
-    app, seen = upstream
     too_large = embeddings_settings().max_request_bytes + 1
 
     # Only the headers are sent: the answer comes from the declared length alone.
-    with nginx_proxy(app, directory=tmp_path / "nginx") as base:
+    with nginx_proxy(upstream.base, directory=tmp_path / "nginx") as base:
         connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
         connection.putrequest("POST", path)
         connection.putheader("Content-Length", str(too_large))
@@ -218,4 +195,4 @@ def test_the_proxy_refuses_a_body_over_the_limit_before_reading_it(
     assert response.headers["Content-Type"] == content_type
     if content_type == "application/json":
         assert json.loads(body)["code"] == "file_too_large"
-    assert seen == []
+    assert upstream.seen == []

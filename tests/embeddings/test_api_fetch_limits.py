@@ -3,8 +3,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from django.test import Client
 from bench.media_factory import make_image
 from embeddings.keys import api_key_create
 from tests.embeddings.test_api_embed import assert_error, post
+from tests.embeddings.test_fetch import serving
 
 # Requests run on several threads at once, each with its own database connection.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,34 +33,21 @@ class HeldImages:
 @pytest.fixture
 def images(settings) -> Iterator[HeldImages]:  # type: ignore[no-untyped-def]
     png = make_image("png")
-    held: list[HeldImages] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/held.png":
-                held[0].arrived.release()
-                held[0].release.wait(30)
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(png)))
-            self.end_headers()
-            self.wfile.write(png)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    held.append(HeldImages(base=f"http://127.0.0.1:{server.server_port}"))
     settings.EMBEDDINGS_URL_ALLOWLIST = ["127.0.0.1"]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield held[0]
-    finally:
-        held[0].release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with contextmanager(serving)() as server:
+        held = HeldImages(base=server.base)
+        server.body("/quick.png", png)
+
+        def held_image(handler: BaseHTTPRequestHandler) -> None:
+            held.arrived.release()
+            held.release.wait(30)
+            server.routes["/quick.png"](handler)
+
+        server.routes["/held.png"] = held_image
+        try:
+            yield held
+        finally:
+            held.release.set()
 
 
 @pytest.fixture

@@ -142,6 +142,20 @@ def fetch(url: str, **options: Any) -> FetchedFile:
     return fetch_url(url, max_bytes=options.pop("max_bytes", MB), **options)
 
 
+def fake_transport(
+    monkeypatch: pytest.MonkeyPatch, answer: Callable[[httpx.Request], httpx.Response]
+) -> list[httpx.Request]:
+    """Requests go to `answer` instead of the network; returns the list of those sent."""
+    sent: list[httpx.Request] = []
+
+    def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return answer(request)
+
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", handle_request)
+    return sent
+
+
 def test_fetch_allowlisted_loopback_returns_content(server: Server) -> None:
     server.body("/images/cat.png", b"png bytes")
 
@@ -250,13 +264,10 @@ def test_fetch_pins_a_public_name_and_keeps_it_for_tls(
     monkeypatch: pytest.MonkeyPatch, fake_dns: dict[str, list[str]]
 ) -> None:
     fake_dns["media.example"] = ["93.184.215.14"]
-    sent: list[httpx.Request] = []
-
-    def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
-        sent.append(request)
-        return httpx.Response(200, headers={"Content-Type": "audio/wav"}, content=b"RIFF")
-
-    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", handle_request)
+    sent = fake_transport(
+        monkeypatch,
+        lambda request: httpx.Response(200, headers={"Content-Type": "audio/wav"}, content=b"RIFF"),
+    )
 
     fetched = fetch("https://media.example/clips/a.wav")
 
@@ -399,13 +410,7 @@ def test_fetch_reaches_a_public_ipv4_host_through_nat64(
 ) -> None:
     # On an IPv6-only network DNS64 answers this way for every IPv4-only site.
     fake_dns["v4only.example"] = ["64:ff9b::5db8:d70e"]
-    sent: list[httpx.Request] = []
-
-    def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
-        sent.append(request)
-        return httpx.Response(200, content=b"GIF89a")
-
-    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", handle_request)
+    sent = fake_transport(monkeypatch, lambda request: httpx.Response(200, content=b"GIF89a"))
 
     assert fetch("http://v4only.example/a.gif").content == b"GIF89a"
     assert str(sent[0].url) == "http://[64:ff9b::5db8:d70e]/a.gif"
@@ -647,9 +652,9 @@ def test_fetch_deadline_holds_when_the_response_starts_just_before_it(server: Se
         released.set()
 
 
-def test_fetch_deadline_covers_a_dns_lookup_that_never_answers(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def hanging_dns(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """DNS answers (that it failed) only once the event is set, or when the test ends."""
     released = threading.Event()
 
     def hanging_getaddrinfo(*args: Any, **kwargs: Any) -> Any:
@@ -657,11 +662,15 @@ def test_fetch_deadline_covers_a_dns_lookup_that_never_answers(
         raise socket.gaierror("released")
 
     monkeypatch.setattr(socket, "getaddrinfo", hanging_getaddrinfo)
-    try:
-        with pytest.raises(InputError, match="timed out"):
-            fetch("http://slow-dns.example/cat.png", timeout_sec=0.5)
-    finally:
-        released.set()
+    yield released
+    released.set()
+
+
+def test_fetch_deadline_covers_a_dns_lookup_that_never_answers(
+    hanging_dns: threading.Event,
+) -> None:
+    with pytest.raises(InputError, match="timed out"):
+        fetch("http://slow-dns.example/cat.png", timeout_sec=0.5)
 
 
 def test_fetch_reports_a_refused_connection() -> None:
@@ -734,10 +743,10 @@ def test_fetch_turns_any_network_or_url_failure_into_an_input_error(
 ) -> None:
     fake_dns["media.example"] = ["93.184.215.14"]
 
-    def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+    def fail(request: httpx.Request) -> httpx.Response:
         raise failure
 
-    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", handle_request)
+    fake_transport(monkeypatch, fail)
 
     with pytest.raises(InputError, match=r"^could not fetch the URL: "):
         fetch("https://media.example/a.png")
@@ -754,20 +763,13 @@ def test_fetch_on_done_runs_once_when_the_fetch_itself_ends(server: Server) -> N
     assert calls == ["done", "done"]
 
 
-def test_fetch_on_done_waits_for_a_given_up_fetch_to_end(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fetch_on_done_waits_for_a_given_up_fetch_to_end(hanging_dns: threading.Event) -> None:
     # The caller stops waiting at the deadline; the fetch's thread runs on until DNS answers.
-    released = threading.Event()
     done = threading.Event()
 
-    def hanging_getaddrinfo(*args: Any, **kwargs: Any) -> Any:
-        released.wait(10)
-        raise socket.gaierror("released")
+    with pytest.raises(InputError, match="timed out"):
+        fetch("http://slow-dns.example/cat.png", timeout_sec=0.5, on_done=done.set)
+    assert not done.is_set()
 
-    monkeypatch.setattr(socket, "getaddrinfo", hanging_getaddrinfo)
-    try:
-        with pytest.raises(InputError, match="timed out"):
-            fetch("http://slow-dns.example/cat.png", timeout_sec=0.5, on_done=done.set)
-        assert not done.is_set()
-    finally:
-        released.set()
+    hanging_dns.set()
     assert done.wait(10)
