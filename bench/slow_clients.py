@@ -113,7 +113,13 @@ class Attack:
         self.keys = keys
 
     def measure(self, base: str, *, seconds: int) -> dict[str, Any]:
-        httpx.get(base + "/", timeout=60).raise_for_status()
+        # The model is loaded, so that every slow fetch starts at once.
+        httpx.post(
+            base + "/v1.3/embed",
+            headers={"x-api-key": self.keys[0]},
+            data={"model_name": "embeddinggemma-2", "text": "warm up"},
+            timeout=120,
+        ).raise_for_status()
         stop = threading.Event()
         fetch_answers: Counter[str] = Counter()
         body_connections: Counter[str] = Counter()
