@@ -32,8 +32,12 @@ PRODUCTION = {
 }
 
 
+HTTPS = ("HTTPS_ONLY", "TRUST_X_FORWARDED_PROTO")
+
+
 def manage(*arguments: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {name: value for name, value in os.environ.items() if name not in PRODUCTION}
+    ours = {*PRODUCTION, *HTTPS}
+    clean = {name: value for name, value in os.environ.items() if name not in ours}
     return subprocess.run(
         [sys.executable, "manage.py", *arguments],
         cwd=ROOT,
@@ -67,7 +71,7 @@ def test_production_is_https_only_and_believes_x_forwarded_proto_only_when_told(
     production = https_settings(**PRODUCTION)
     behind_proxy = https_settings(**PRODUCTION, TRUST_X_FORWARDED_PROTO="true")
     plain_http = https_settings(**PRODUCTION, HTTPS_ONLY="false")
-    development = https_settings()
+    development = https_settings(DATABASE_URL=PRODUCTION["DATABASE_URL"])
 
     assert production["SECURE_SSL_REDIRECT"] and production["SESSION_COOKIE_SECURE"]
     assert production["SECURE_HSTS_SECONDS"] >= 365 * 24 * 3600
