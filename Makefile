@@ -2,7 +2,6 @@ VENV ?= .venv
 PYTHON ?= python3.11
 PY := $(VENV)/bin/python
 PORT ?= 8000
-WEB_THREADS ?= 8
 
 CHROMIUM ?= /usr/bin/chromium
 
@@ -28,20 +27,21 @@ run: install
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	trap 'kill 0' INT TERM EXIT; \
 	$(PY) manage.py worker & \
-	$(VENV)/bin/gunicorn searchapp.wsgi --bind 127.0.0.1:$(PORT) --workers 1 --threads $(WEB_THREADS) --timeout 300 --access-logfile - & \
+	$(VENV)/bin/gunicorn searchapp.wsgi --config deploy/gunicorn.conf.py --bind 127.0.0.1:$(PORT) --access-logfile - & \
 	wait
 
-# Debian's Chromium for the end-to-end tests (Playwright's own browser download is not used)
-# and wrk for the HTTP load benchmark.
+# Debian's Chromium for the end-to-end tests (Playwright's own browser download is not used),
+# wrk for the HTTP load benchmark, and nginx, the proxy of docker-compose.yml, which the
+# deployment tests and the slow-clients benchmark run.
 system-packages:
-	test -x $(CHROMIUM) && command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk; }
+	test -x $(CHROMIUM) && command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk nginx; }
 
 test: install-dev system-packages
 	$(PY) -m pytest
 
 # Every benchmark at its default size; see docs/performance.md.
 bench: install-dev system-packages
-	$(PY) -m bench --parts vector,embedding,api,ingestion,ingestion-model,http,memory --output bench/results.json
+	$(PY) -m bench --parts vector,embedding,api,ingestion,ingestion-model,http,slow-clients,memory --output bench/results.json
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

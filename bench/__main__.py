@@ -15,10 +15,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmarks; prints JSON.")
     parser.add_argument(
         "--parts",
-        default="vector,embedding,api,ingestion,ingestion-model,http,memory",
+        default="vector,embedding,api,ingestion,ingestion-model,http,slow-clients,memory",
         help=(
             "Comma-separated: vector, vector-stress, embedding, api, ingestion, "
-            "ingestion-model, http, memory."
+            "ingestion-model, http, slow-clients, memory."
         ),
     )
     parser.add_argument(
@@ -30,7 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="Timed batches per batch size.")
     parser.add_argument("--requests", type=int, default=30, help="Requests for the api part.")
     parser.add_argument("--files", type=int, default=150, help="Uploads for the ingestion part.")
-    parser.add_argument("--seconds", type=int, default=15, help="Duration of each http run.")
+    parser.add_argument(
+        "--seconds", type=int, default=15, help="Duration of each http and slow-clients run."
+    )
+    parser.add_argument(
+        "--slow-clients", type=int, default=8, help="Slow-body and slow-fetch clients, each."
+    )
     parser.add_argument("--audio-seconds", type=float, default=3600, help="For the memory part.")
     parser.add_argument("--megapixels", type=float, default=50, help="For the memory part.")
     parser.add_argument("--items", type=int, default=100_000)
@@ -52,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "searchapp.settings")
     django.setup()
-    from bench import embedding, http_load, ingestion, memory, vector_search
+    from bench import embedding, http_load, ingestion, memory, slow_clients, vector_search
     from bench.synthetic import Generator
     from searchapp.vector_index import HNSW_EF_CONSTRUCTION, HNSW_M
 
@@ -97,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     if "http" in parts:
         report["http_load"] = http_load.run(items=args.items, seconds=args.seconds)
+    if "slow-clients" in parts:
+        report["slow_clients"] = slow_clients.run(seconds=args.seconds, clients=args.slow_clients)
     if "memory" in parts:
         report["memory"] = memory.run(
             audio_seconds=args.audio_seconds, image_megapixels=args.megapixels

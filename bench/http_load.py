@@ -77,7 +77,7 @@ def run(*, items: int, seconds: int) -> dict[str, Any]:
     return {
         "endpoint": "GET /search/results?q=<a different text each time> (the HTML results "
         "the search page loads)",
-        "server": "gunicorn as `make run` starts it: 1 process, 8 threads",
+        "server": "gunicorn as `make run` starts it (deploy/gunicorn.conf.py)",
         "items": items,
         "model": "the tests' tiny random model, so the figure is the web path's own cost",
         "load_generator": "wrk, a separate process on loopback",

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from django.db import connection
 from bench.scratch import database_url
 
 ROOT = Path(__file__).resolve().parents[1]
+GUNICORN_CONFIG = ROOT / "deploy" / "gunicorn.conf.py"
 
 
 def wait_for(condition: Callable[[], bool], *, seconds: float) -> None:
@@ -40,11 +42,13 @@ class Processes:
         command = ["manage.py", "worker", "--interval", "0.05", "--no-startup-delay"]
         return self._start([sys.executable, *command], name="worker", env=env)[0]
 
-    def web(self, **env: str) -> tuple[subprocess.Popen[bytes], str]:
-        """gunicorn as `make run` starts it, on a free port; (process, base URL) once it answers."""
+    def web(self, *options: str, **env: str) -> tuple[subprocess.Popen[bytes], str]:
+        """gunicorn as `make run` starts it (or with these options instead of its config file),
+        on a free port; (process, base URL) once it answers."""
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        command = [gunicorn, "searchapp.wsgi", "--bind", "127.0.0.1:0", "--workers", "1"]
-        process, log = self._start([*command, "--threads", "8"], name="web", env=env)
+        command = [gunicorn, "searchapp.wsgi", "--bind", "127.0.0.1:0"]
+        command += options or ("--config", str(GUNICORN_CONFIG))
+        process, log = self._start(command, name="web", env=env)
         found: list[str] = []
 
         def listening() -> bool:
@@ -61,8 +65,11 @@ class Processes:
         return self.log_paths[process.pid].read_text(errors="replace")
 
     def stop(self) -> None:
+        # The whole group: a gunicorn worker outlives its killed master until its busy threads
+        # end (its graceful timeout), holding its database sessions.
         for process in self.started:
-            process.kill()
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
     def _start(
@@ -79,6 +86,7 @@ class Processes:
                 env={**self.env, "DATABASE_URL": url, **env},
                 stdout=output,
                 stderr=output,
+                start_new_session=True,
             )
         self.started.append(process)
         self.log_paths[process.pid] = log

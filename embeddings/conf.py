@@ -26,6 +26,8 @@ class EmbeddingsSettings:
     url_allowlist: tuple[str, ...]
     fetch_timeout_sec: float
     fetch_max_redirects: int
+    fetch_max_concurrent: int
+    fetch_max_concurrent_per_key: int
     require_api_key: bool
     rate_limit_per_minute: int
 
@@ -57,6 +59,8 @@ def embeddings_settings() -> EmbeddingsSettings:
         url_allowlist=tuple(settings.EMBEDDINGS_URL_ALLOWLIST),
         fetch_timeout_sec=settings.EMBEDDINGS_FETCH_TIMEOUT_SEC,
         fetch_max_redirects=settings.EMBEDDINGS_FETCH_MAX_REDIRECTS,
+        fetch_max_concurrent=settings.EMBEDDINGS_FETCH_MAX_CONCURRENT,
+        fetch_max_concurrent_per_key=settings.EMBEDDINGS_FETCH_MAX_CONCURRENT_PER_KEY,
         require_api_key=settings.EMBEDDINGS_REQUIRE_API_KEY,
         rate_limit_per_minute=settings.EMBEDDINGS_RATE_LIMIT_PER_MINUTE,
     )

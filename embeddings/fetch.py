@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import base64
 import ipaddress
 import socket
 import ssl
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +21,26 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 CONNECT_TIMEOUT_SEC = 5.0
 USER_AGENT = "anysearch-fetch/1.0"
 TIMED_OUT = "could not fetch the URL: timed out."
+# What the network, TLS, httpx and IDNA can raise; InputError (a ValueError) is let through first.
+_TRANSFER_FAILURES = (httpx.HTTPError, httpx.InvalidURL, OSError, UnicodeError)
 _FETCHERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fetch")
+# A NAT64 or SIIT translator delivers these to the IPv4 address in their last 32 bits, so they
+# are judged by that address: on an IPv6-only network DNS64 answers this way for every
+# IPv4-only site, public or not.
+_IPV4_TRANSLATED = (
+    ipaddress.IPv6Network("64:ff9b::/96"),  # NAT64, well-known prefix (RFC 6052)
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),  # IPv4-translated (RFC 2765)
+)
+# These reach an IPv4 address too, but its place is not fixed or the path runs through relays
+# anywhere: refused whatever they carry. 6to4 and Teredo are deprecated tunnels, IPv4-compatible
+# addresses are deprecated, and a local-use NAT64 prefix puts the IPv4 address where its
+# operator chose.
+_IPV4_TUNNELS = (
+    ipaddress.IPv6Network("2002::/16"),  # 6to4 (RFC 3056, deprecated by RFC 7526)
+    ipaddress.IPv6Network("2001::/32"),  # Teredo (RFC 4380)
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible (deprecated by RFC 4291)
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # NAT64, local use (RFC 8215)
+)
 
 
 @dataclass(frozen=True)
@@ -59,10 +79,12 @@ def fetch_url(
     allowlist: Sequence[str] = (),
     timeout_sec: float = 20.0,
     max_redirects: int = 5,
+    on_done: Callable[[], None] = lambda: None,
 ) -> FetchedFile:
     # The fetch runs in a pool thread so that the caller waits no longer than timeout_sec,
     # whatever blocks inside: DNS has no timeout, and a read may wait out its own timeout
     # after a slow response started. A fetch given up on ends there by its own timeouts.
+    # on_done is called once the fetch's own work ends (before the caller sees its result).
     future = _FETCHERS.submit(
         _fetch,
         url,
@@ -70,23 +92,50 @@ def fetch_url(
         allowlist=allowlist,
         timeout_sec=timeout_sec,
         max_redirects=max_redirects,
+        on_done=on_done,
     )
     try:
         return future.result(timeout=timeout_sec)
     except TimeoutError:
-        future.cancel()
+        if future.cancel():
+            on_done()
         raise InputError(TIMED_OUT) from None
 
 
 def _fetch(
-    url: str, *, max_bytes: int, allowlist: Sequence[str], timeout_sec: float, max_redirects: int
+    url: str,
+    *,
+    max_bytes: int,
+    allowlist: Sequence[str],
+    timeout_sec: float,
+    max_redirects: int,
+    on_done: Callable[[], None],
 ) -> FetchedFile:
-    allowed = _Allowlist.parse(allowlist)
-    deadline = time.monotonic() + timeout_sec
+    try:
+        return _follow(
+            url,
+            max_bytes=max_bytes,
+            allowed=_Allowlist.parse(allowlist),
+            deadline=time.monotonic() + timeout_sec,
+            max_redirects=max_redirects,
+        )
+    except InputError:
+        raise
+    except _TRANSFER_FAILURES as error:
+        raise InputError(_failure(error)) from None
+    finally:
+        on_done()
+
+
+def _follow(
+    url: str, *, max_bytes: int, allowed: _Allowlist, deadline: float, max_redirects: int
+) -> FetchedFile:
     current = _checked_url(_parse(url))
-    with httpx.Client(follow_redirects=False, trust_env=False) as client:
+    # The transport sends one request and knows nothing of redirects: every Location is read
+    # here, by the same checks as the first URL, and never by httpx's own redirect code.
+    with httpx.HTTPTransport(trust_env=False) as transport:
         for _ in range(max_redirects + 1):
-            with _opened(client, current, allowed=allowed, deadline=deadline) as response:
+            with _opened(transport, current, allowed=allowed, deadline=deadline) as response:
                 location = response.headers.get("location")
                 if response.status_code in REDIRECT_STATUSES and location:
                     current = _redirected(current, location)
@@ -139,24 +188,16 @@ def _filename(url: str) -> str:
 
 @contextmanager
 def _opened(
-    client: httpx.Client, url: httpx.URL, *, allowed: _Allowlist, deadline: float
+    transport: httpx.HTTPTransport, url: httpx.URL, *, allowed: _Allowlist, deadline: float
 ) -> Iterator[httpx.Response]:
-    request = _pinned_request(client, url, allowed=allowed, deadline=deadline)
-    # Credentials go in a header, never in a URL that httpx might log.
-    auth = (url.username, url.password) if url.userinfo else None
-    try:
-        response = client.send(request, stream=True, auth=auth)
-    except httpx.HTTPError as error:
-        raise InputError(_failure(error)) from None
+    response = transport.handle_request(_pinned_request(url, allowed=allowed, deadline=deadline))
     try:
         yield response
     finally:
         response.close()
 
 
-def _pinned_request(
-    client: httpx.Client, url: httpx.URL, *, allowed: _Allowlist, deadline: float
-) -> httpx.Request:
+def _pinned_request(url: httpx.URL, *, allowed: _Allowlist, deadline: float) -> httpx.Request:
     # The IDNA form, so that DNS, the Host header and TLS all see the same name.
     host = url.raw_host.decode("ascii")
     address = _checked_address(host, url.port or _default_port(url.scheme), allowed)
@@ -169,10 +210,17 @@ def _pinned_request(
         # A pooled connection would carry one host's verified TLS identity over to another.
         "Connection": "close",
     }
-    extensions = {"sni_hostname": host} if url.scheme == "https" else {}
-    return client.build_request(
-        "GET", pinned, headers=headers, extensions=extensions, timeout=_hop_timeout(deadline)
-    )
+    if url.userinfo:
+        # Credentials go in a header, never in a URL that might be logged.
+        headers["Authorization"] = _basic_auth(url.username, url.password)
+    extensions: dict[str, object] = {"timeout": _hop_timeout(deadline).as_dict()}
+    if url.scheme == "https":
+        extensions["sni_hostname"] = host
+    return httpx.Request("GET", pinned, headers=headers, extensions=extensions)
+
+
+def _basic_auth(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
 def _default_port(scheme: str) -> int:
@@ -189,8 +237,11 @@ def _hop_timeout(deadline: float) -> httpx.Timeout:
 def _checked_address(host: str, port: int, allowed: _Allowlist) -> IPAddress:
     addresses = _resolve(host, port)
     for address in addresses:
-        if not _is_public(address) and not allowed.allows(host, address):
-            raise InputError(_refusal(host, address))
+        reached = _translated(address)
+        if not _is_public(reached) and not (
+            allowed.allows(host, address) or allowed.allows(host, reached)
+        ):
+            raise InputError(_refusal(host, reached))
     return addresses[0]
 
 
@@ -215,10 +266,24 @@ def _unmapped(address: IPAddress) -> IPAddress:
     return address
 
 
+def _translated(address: IPAddress) -> IPAddress:
+    if isinstance(address, ipaddress.IPv6Address) and _within(address, _IPV4_TRANSLATED):
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    return address
+
+
+def _within(address: ipaddress.IPv6Address, networks: tuple[ipaddress.IPv6Network, ...]) -> bool:
+    return any(address in network for network in networks)
+
+
 def _is_public(address: IPAddress) -> bool:
-    # is_global alone lets multicast and the deprecated IPv6 site-local range through.
-    site_local = isinstance(address, ipaddress.IPv6Address) and address.is_site_local
-    return address.is_global and not address.is_multicast and not site_local
+    if isinstance(address, ipaddress.IPv6Address) and (
+        # is_global alone lets the deprecated site-local range through, and whether it counts
+        # the tunnels depends on the Python release.
+        address.is_site_local or _within(address, _IPV4_TUNNELS)
+    ):
+        return False
+    return address.is_global and not address.is_multicast
 
 
 def _refusal(host: str, address: IPAddress) -> str:
@@ -244,6 +309,8 @@ def _kind(address: IPAddress) -> str:
         return "the unspecified address"
     if address.is_multicast:
         return "a multicast address"
+    if isinstance(address, ipaddress.IPv6Address) and _within(address, _IPV4_TUNNELS):
+        return "an IPv6 transition address (6to4, Teredo, local NAT64 or IPv4-compatible)"
     if address.is_private:
         return "a private address"
     return "a non-public address"
@@ -263,16 +330,13 @@ def _read_capped(response: httpx.Response, *, max_bytes: int, deadline: float) -
         raise _too_large(max_bytes)
     chunks: list[bytes] = []
     received = 0
-    try:
-        for chunk in response.iter_bytes():
-            received += len(chunk)
-            if received > max_bytes:
-                raise _too_large(max_bytes)
-            if time.monotonic() > deadline:
-                raise InputError(TIMED_OUT)
-            chunks.append(chunk)
-    except httpx.HTTPError as error:
-        raise InputError(_failure(error)) from None
+    for chunk in response.iter_bytes():
+        received += len(chunk)
+        if received > max_bytes:
+            raise _too_large(max_bytes)
+        if time.monotonic() > deadline:
+            raise InputError(TIMED_OUT)
+        chunks.append(chunk)
     return b"".join(chunks)
 
 
@@ -280,8 +344,8 @@ def _too_large(max_bytes: int) -> InputTooLarge:
     return InputTooLarge(f"the file at the URL is larger than {max_bytes} bytes.")
 
 
-def _failure(error: httpx.HTTPError) -> str:
-    if isinstance(error, httpx.TimeoutException):
+def _failure(error: Exception) -> str:
+    if isinstance(error, httpx.TimeoutException | TimeoutError):
         return TIMED_OUT
     if _caused_by_tls(error):
         return "could not fetch the URL: the secure (TLS) connection failed."
@@ -289,6 +353,8 @@ def _failure(error: httpx.HTTPError) -> str:
         return "could not fetch the URL: could not connect to the server."
     if isinstance(error, httpx.RemoteProtocolError):
         return "could not fetch the URL: the server sent an invalid response."
+    if isinstance(error, httpx.InvalidURL | UnicodeError):
+        return "could not fetch the URL: a URL or host name on the way is not valid."
     return "could not fetch the URL: the connection failed."
 
 

@@ -11,12 +11,24 @@ DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "data")).resolve()
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 DEBUG = env_bool("DEBUG", default=False)
+PRODUCTION = os.environ.get("DJANGO_ENV") == "production"
 if not SECRET_KEY:
-    if not DEBUG and os.environ.get("DJANGO_ENV") == "production":
+    if not DEBUG and PRODUCTION:
         raise RuntimeError("Set SECRET_KEY in production.")
     SECRET_KEY = "insecure-local-development-key"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# HTTPS; `manage.py check --deploy` passes with the production defaults.
+HTTPS_ONLY = env_bool("HTTPS_ONLY", default=PRODUCTION)
+SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS_ONLY
+SECURE_HSTS_SECONDS = 365 * 24 * 3600 if HTTPS_ONLY else 0
+# HSTS covers this host only: includeSubDomains and preload would bind every other site of the
+# domain to HTTPS for a year, which is not this app's decision to make.
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
+# Only a proxy that replaces the client's X-Forwarded-Proto may be believed about the scheme.
+if env_bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -143,6 +155,12 @@ EMBEDDINGS_MAX_UPLOAD_BYTES = env_int("EMBEDDINGS_MAX_UPLOAD_BYTES", default=100
 EMBEDDINGS_URL_ALLOWLIST = env_list("EMBEDDINGS_URL_ALLOWLIST", default=[])
 EMBEDDINGS_FETCH_TIMEOUT_SEC = env_float("EMBEDDINGS_FETCH_TIMEOUT_SEC", default=20.0)
 EMBEDDINGS_FETCH_MAX_REDIRECTS = env_int("EMBEDDINGS_FETCH_MAX_REDIRECTS", default=5)
+# URL fetches running at once in one web process: a quarter of its threads (see
+# deploy/gunicorn.conf.py), so slow URLs can never hold every thread.
+EMBEDDINGS_FETCH_MAX_CONCURRENT = env_int("EMBEDDINGS_FETCH_MAX_CONCURRENT", default=8)
+EMBEDDINGS_FETCH_MAX_CONCURRENT_PER_KEY = env_int(
+    "EMBEDDINGS_FETCH_MAX_CONCURRENT_PER_KEY", default=2
+)
 EMBEDDINGS_REQUIRE_API_KEY = env_bool("EMBEDDINGS_REQUIRE_API_KEY", default=True)
 EMBEDDINGS_RATE_LIMIT_PER_MINUTE = env_int("EMBEDDINGS_RATE_LIMIT_PER_MINUTE", default=600)
 

@@ -73,7 +73,7 @@ def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) ->
     report = run_bench(
         tmp_path,
         "--parts",
-        "embedding,api,ingestion,ingestion-model,http,memory",
+        "embedding,api,ingestion,ingestion-model,http,slow-clients,memory",
         "--model",
         "tiny",
         "--rounds",
@@ -85,6 +85,8 @@ def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) ->
         "--items",
         "300",
         "--seconds",
+        "1",
+        "--slow-clients",
         "1",
         "--audio-seconds",
         "20",
@@ -102,6 +104,11 @@ def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) ->
     for run in report["http_load"]["runs"]:
         assert run["requests"] > 0
         assert run["non_2xx_responses"] == 0 and run["socket_errors"] == 0
+    before, now, proxied = report["slow_clients"]["runs"]
+    assert "before" in before["server"] and "nginx" in proxied["server"]
+    for run in (before, now, proxied):
+        assert run["probes"] > 0 and run["probes_timed_out"] == 0
+        assert run["get_root_ms"]["p95"] > 0
     short_audio, audio, jpeg, png = report["memory"]["cases"]
     assert short_audio["vectors"] == 1  # a sixth of 20 s: one segment
     assert audio["vectors"] == 2  # 20 s: two 10-second segments

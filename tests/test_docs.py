@@ -13,8 +13,9 @@ def documented_variables() -> set[str]:
 
 
 def read_variables() -> set[str]:
-    settings = (ROOT / "searchapp" / "settings.py").read_text()
-    return set(re.findall(r"""(?:environ\.get|env_\w+)\(\s*"([A-Z_]+)\"""", settings))
+    readers = (ROOT / "searchapp" / "settings.py", ROOT / "deploy" / "gunicorn.conf.py")
+    text = "\n".join(path.read_text() for path in readers)
+    return set(re.findall(r"""(?:environ\.get|env_\w+)\(\s*"([A-Z_]+)\"""", text))
 
 
 def test_every_setting_is_documented_and_every_documented_setting_exists() -> None:

@@ -108,7 +108,10 @@ def _embed_operation(version: str) -> dict[str, Any]:
             ),
             "401": error_response_schema("The x-api-key header is missing or wrong."),
             "413": error_response_schema("A file or the request is too large."),
-            "429": error_response_schema("Too many requests with this key; see Retry-After."),
+            "429": error_response_schema(
+                "Too many requests with this key, or too many URL fetches running (with this key"
+                " or on the server); see Retry-After."
+            ),
             "503": error_response_schema(
                 "The embedding model cannot be loaded; the message says how to fix it."
             ),

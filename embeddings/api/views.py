@@ -1,14 +1,16 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from embeddings.api.access import API_KEY_HEADER
 from embeddings.api.endpoint import api_endpoint
 from embeddings.api.errors import ApiError, invalid
+from embeddings.api.fetch_slots import FetchSlots, FetchSlotsFull
 from embeddings.api.openapi import openapi_document
 from embeddings.api.request import (
     EmbedRequest,
@@ -30,13 +32,19 @@ from embeddings.services import (
     prepare_text,
 )
 
+# A slot frees as soon as any running fetch ends, usually well within a second.
+FETCH_RETRY_AFTER_SEC = 1
+FETCH_SLOTS = FetchSlots()
+
 
 @api_endpoint("POST")
 def embed(request: HttpRequest) -> JsonResponse:
     config = embeddings_settings()
     embed_request = parse_embed_request(*read_form(request))
     _check_model_name(embed_request.model_name, config=config)
-    return JsonResponse(_create_embeddings(embed_request, config=config))
+    # The key is checked already; without keys every client shares the one empty key.
+    key = request.headers.get(API_KEY_HEADER, "")
+    return JsonResponse(_create_embeddings(embed_request, key=key, config=config))
 
 
 @require_GET
@@ -51,7 +59,7 @@ def _check_model_name(name: str, *, config: EmbeddingsSettings) -> None:
 
 
 def _create_embeddings(
-    embed_request: EmbedRequest, *, config: EmbeddingsSettings
+    embed_request: EmbedRequest, *, key: str, config: EmbeddingsSettings
 ) -> dict[str, Any]:
     model = get_model()
     # Every input is read and checked before the model runs, so bad input costs no inference.
@@ -62,11 +70,11 @@ def _create_embeddings(
                 embed_request.text, truncate=embed_request.text_truncate, model=model, config=config
             )
     if embed_request.image is not None:
-        image_bytes = _read_media(embed_request.image, field="image", config=config)
+        image_bytes = _read_media(embed_request.image, field="image", key=key, config=config)
         with _field("image"):
             image = prepare_image(image_bytes, config=config)
     if embed_request.audio is not None:
-        audio_bytes = _read_media(embed_request.audio, field="audio", config=config)
+        audio_bytes = _read_media(embed_request.audio, field="audio", key=key, config=config)
         with _field("audio"):
             clip = prepare_audio(
                 audio_bytes,
@@ -108,8 +116,9 @@ def _field(name: str) -> Iterator[None]:
         raise ApiError.from_input_error(error, field=name) from error
 
 
-def _read_media(media: MediaInput, *, field: str, config: EmbeddingsSettings) -> bytes:
+def _read_media(media: MediaInput, *, field: str, key: str, config: EmbeddingsSettings) -> bytes:
     if media.url is not None:
+        release = _fetch_slot(key, config=config)
         with _field(f"{field}_url"):
             return fetch_url(
                 media.url,
@@ -117,7 +126,27 @@ def _read_media(media: MediaInput, *, field: str, config: EmbeddingsSettings) ->
                 allowlist=config.url_allowlist,
                 timeout_sec=config.fetch_timeout_sec,
                 max_redirects=config.fetch_max_redirects,
+                on_done=release,
             ).content
     assert media.upload is not None
     with _field(f"{field}_file"):
         return read_upload(media.upload, max_bytes=config.max_upload_bytes)
+
+
+def _fetch_slot(key: str, *, config: EmbeddingsSettings) -> Callable[[], None]:
+    # Refused at once rather than queued: a queued request would hold a server thread too.
+    try:
+        return FETCH_SLOTS.take(
+            key,
+            limit=config.fetch_max_concurrent,
+            per_key_limit=config.fetch_max_concurrent_per_key,
+        )
+    except FetchSlotsFull as full:
+        running = "with this key" if full.per_key else "on this server"
+        raise ApiError(
+            status=429,
+            code="too_many_requests",
+            message=f"{full.limit} URL fetches are already running {running}; "
+            f"retry in {FETCH_RETRY_AFTER_SEC} s or send the file itself.",
+            headers={"Retry-After": str(FETCH_RETRY_AFTER_SEC)},
+        ) from None

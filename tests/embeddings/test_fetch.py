@@ -4,6 +4,7 @@ import base64
 import ipaddress
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+import idna
 import pytest
 
 from embeddings.errors import InputError, InputTooLarge
@@ -140,6 +142,20 @@ def fetch(url: str, **options: Any) -> FetchedFile:
     return fetch_url(url, max_bytes=options.pop("max_bytes", MB), **options)
 
 
+def fake_transport(
+    monkeypatch: pytest.MonkeyPatch, answer: Callable[[httpx.Request], httpx.Response]
+) -> list[httpx.Request]:
+    """Requests go to `answer` instead of the network; returns the list of those sent."""
+    sent: list[httpx.Request] = []
+
+    def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return answer(request)
+
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", handle_request)
+    return sent
+
+
 def test_fetch_allowlisted_loopback_returns_content(server: Server) -> None:
     server.body("/images/cat.png", b"png bytes")
 
@@ -248,13 +264,10 @@ def test_fetch_pins_a_public_name_and_keeps_it_for_tls(
     monkeypatch: pytest.MonkeyPatch, fake_dns: dict[str, list[str]]
 ) -> None:
     fake_dns["media.example"] = ["93.184.215.14"]
-    sent: list[httpx.Request] = []
-
-    def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
-        sent.append(request)
-        return httpx.Response(200, headers={"Content-Type": "audio/wav"}, content=b"RIFF")
-
-    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", handle_request)
+    sent = fake_transport(
+        monkeypatch,
+        lambda request: httpx.Response(200, headers={"Content-Type": "audio/wav"}, content=b"RIFF"),
+    )
 
     fetched = fetch("https://media.example/clips/a.wav")
 
@@ -290,6 +303,18 @@ def test_fetch_pins_a_public_name_and_keeps_it_for_tls(
         "http://[::]/",
         "http://[::ffff:127.0.0.1]/",
         "http://[::ffff:169.254.169.254]/",
+        # IPv6 forms that carry an IPv4 address: translated, NAT64, compatible, 6to4, Teredo.
+        "http://[::ffff:0:7f00:1]/",
+        "http://[::ffff:0:a9fe:a9fe]/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://[64:ff9b::10.0.0.1]/",
+        "http://[64:ff9b::127.0.0.1]/",
+        "http://[64:ff9b:1::808:808]/",
+        "http://[::127.0.0.1]/",
+        "http://[::8.8.8.8]/",
+        "http://[2002:a9fe:a9fe::1]/",
+        "http://[2002:808:808::1]/",
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
         "http://[fe80::1]/",
         "http://[fd00::1]/",
         "http://[fec0::1]/",
@@ -321,6 +346,17 @@ def test_fetch_refuses_non_public_addresses(url: str) -> None:
             "URL refused: 169.254.169.254 is a link-local address"
             " (such as a cloud metadata service).",
         ),
+        (
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "URL refused: 64:ff9b::a9fe:a9fe is a link-local address"
+            " (such as a cloud metadata service).",
+        ),
+        ("http://[::ffff:0:10.1.2.3]/", "URL refused: ::ffff:0:10.1.2.3 is a private address."),
+        (
+            "http://[2002:a9fe:a9fe::1]/",
+            "URL refused: 2002:a9fe:a9fe::1 is an IPv6 transition address"
+            " (6to4, Teredo, local NAT64 or IPv4-compatible).",
+        ),
     ],
 )
 def test_fetch_refusal_messages(url: str, message: str) -> None:
@@ -345,6 +381,39 @@ def test_fetch_refuses_a_name_with_any_private_address(fake_dns: dict[str, list[
 
     with pytest.raises(InputError, match=r"URL refused: mixed\.test resolves to a private"):
         fetch("http://mixed.test/a.png")
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [
+        ("64:ff9b::a9fe:a9fe", "a link-local address"),
+        ("64:ff9b::a00:1", "a private address"),
+        ("::ffff:0:7f00:1", "a loopback address"),
+        ("64:ff9b:1::5db8:d70e", "an IPv6 transition address"),
+        ("2002:a00:1::1", "an IPv6 transition address"),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "an IPv6 transition address"),
+        ("::a9fe:a9fe", "an IPv6 transition address"),
+    ],
+)
+def test_fetch_refuses_a_name_whose_ipv6_answer_carries_an_internal_ipv4_address(
+    fake_dns: dict[str, list[str]], answer: str, kind: str
+) -> None:
+    fake_dns["dual.test"] = ["93.184.215.14", answer]
+
+    with pytest.raises(InputError) as raised:
+        fetch("http://dual.test/a.png")
+    assert str(raised.value).startswith(f"URL refused: dual.test resolves to {kind}")
+
+
+def test_fetch_reaches_a_public_ipv4_host_through_nat64(
+    monkeypatch: pytest.MonkeyPatch, fake_dns: dict[str, list[str]]
+) -> None:
+    # On an IPv6-only network DNS64 answers this way for every IPv4-only site.
+    fake_dns["v4only.example"] = ["64:ff9b::5db8:d70e"]
+    sent = fake_transport(monkeypatch, lambda request: httpx.Response(200, content=b"GIF89a"))
+
+    assert fetch("http://v4only.example/a.gif").content == b"GIF89a"
+    assert str(sent[0].url) == "http://[64:ff9b::5db8:d70e]/a.gif"
 
 
 def test_fetch_unknown_name() -> None:
@@ -583,9 +652,9 @@ def test_fetch_deadline_holds_when_the_response_starts_just_before_it(server: Se
         released.set()
 
 
-def test_fetch_deadline_covers_a_dns_lookup_that_never_answers(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def hanging_dns(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """DNS answers (that it failed) only once the event is set, or when the test ends."""
     released = threading.Event()
 
     def hanging_getaddrinfo(*args: Any, **kwargs: Any) -> Any:
@@ -593,11 +662,15 @@ def test_fetch_deadline_covers_a_dns_lookup_that_never_answers(
         raise socket.gaierror("released")
 
     monkeypatch.setattr(socket, "getaddrinfo", hanging_getaddrinfo)
-    try:
-        with pytest.raises(InputError, match="timed out"):
-            fetch("http://slow-dns.example/cat.png", timeout_sec=0.5)
-    finally:
-        released.set()
+    yield released
+    released.set()
+
+
+def test_fetch_deadline_covers_a_dns_lookup_that_never_answers(
+    hanging_dns: threading.Event,
+) -> None:
+    with pytest.raises(InputError, match="timed out"):
+        fetch("http://slow-dns.example/cat.png", timeout_sec=0.5)
 
 
 def test_fetch_reports_a_refused_connection() -> None:
@@ -626,5 +699,77 @@ def test_fetch_sends_credentials_without_logging_or_returning_them(
     assert fetched.url == f"{server.base}/private.png"
     expected = base64.b64encode(b"alice:s3cret").decode()
     assert server.seen[0]["Authorization"] == f"Basic {expected}"
-    assert "HTTP Request" in caplog.text
+    assert "send_request_headers" in caplog.text
     assert "s3cret" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("location", "message"),
+    [
+        # A browser reads "http:x" relative to the current URL, and so does the fetch.
+        ("http:x", r"^the URL returned HTTP 404\.$"),
+        ("mailto:x", r"^URL scheme 'mailto' is not allowed"),
+        ("data:", r"^URL scheme 'data' is not allowed"),
+        ("data:,x", r"^URL scheme 'data' is not allowed"),
+        ("https:x", r"^the URL has no host\.$"),
+        ("http://xn--/x", r"^could not resolve the URL's host xn--\.$"),
+        ("https://xn--zz/", r"^could not resolve the URL's host xn--zz\.$"),
+        ("http://[::1", r"^the URL redirected to an invalid URL\.$"),
+    ],
+)
+def test_fetch_redirect_to_an_odd_location_is_an_input_error(
+    server: Server, location: str, message: str
+) -> None:
+    server.redirect("/a.png", location)
+
+    with pytest.raises(InputError, match=message):
+        fetch(f"{server.base}/a.png", allowlist=LOOPBACK)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.InvalidURL("bad"),
+        httpx.LocalProtocolError("bad"),
+        idna.IDNAError("bad label"),
+        UnicodeError("bad"),
+        ConnectionResetError("reset"),
+        ssl.SSLEOFError("eof"),
+        socket.gaierror(-2, "Name or service not known"),
+    ],
+)
+def test_fetch_turns_any_network_or_url_failure_into_an_input_error(
+    monkeypatch: pytest.MonkeyPatch, fake_dns: dict[str, list[str]], failure: Exception
+) -> None:
+    fake_dns["media.example"] = ["93.184.215.14"]
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise failure
+
+    fake_transport(monkeypatch, fail)
+
+    with pytest.raises(InputError, match=r"^could not fetch the URL: "):
+        fetch("https://media.example/a.png")
+
+
+def test_fetch_on_done_runs_once_when_the_fetch_itself_ends(server: Server) -> None:
+    server.body("/a.png", b"x")
+    calls: list[str] = []
+
+    fetch(f"{server.base}/a.png", allowlist=LOOPBACK, on_done=lambda: calls.append("done"))
+    with pytest.raises(InputError):
+        fetch(f"{server.base}/missing", allowlist=LOOPBACK, on_done=lambda: calls.append("done"))
+
+    assert calls == ["done", "done"]
+
+
+def test_fetch_on_done_waits_for_a_given_up_fetch_to_end(hanging_dns: threading.Event) -> None:
+    # The caller stops waiting at the deadline; the fetch's thread runs on until DNS answers.
+    done = threading.Event()
+
+    with pytest.raises(InputError, match="timed out"):
+        fetch("http://slow-dns.example/cat.png", timeout_sec=0.5, on_done=done.set)
+    assert not done.is_set()
+
+    hanging_dns.set()
+    assert done.wait(10)
