@@ -9,6 +9,7 @@ from django.urls import reverse
 from embeddings.api.errors import ApiError, error_response
 from embeddings.conf import embeddings_settings
 from searchapp.api import API_PATHS
+from searchapp.chunked import is_chunked
 
 HEADER = "Content-Security-Policy"
 APP_POLICY = "; ".join(
@@ -42,13 +43,23 @@ class ContentSecurityPolicyMiddleware:
 class RequestSizeLimitMiddleware:
     """Refuses a body over the cap by its Content-Length, before anything reads or spools it.
 
-    A body without Content-Length (chunked) is never read: Django reads CONTENT_LENGTH bytes.
+    A chunked body reaches here with a Content-Length when the server could read it
+    (`searchapp.chunked`); one that still has none cannot be read, and is refused (411) rather
+    than seen as an empty form.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_chunked(request.META):
+            return _refusal(
+                request,
+                status=411,
+                code="length_required",
+                message="This server cannot read a body sent in chunks "
+                "(Transfer-Encoding: chunked); send it with a Content-Length header.",
+            )
         limit = embeddings_settings().max_request_bytes
         raw = request.META.get("CONTENT_LENGTH") or "0"
         if not raw.isdigit():

@@ -134,7 +134,8 @@ def test_a_request_at_the_cap_is_read(api_client: Client, small_cap: int) -> Non
     assert response.status_code == 201
 
 
-def test_a_chunked_body_without_content_length_is_never_read(live_server, api_key: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_chunked_body_a_server_cannot_read_is_a_411(live_server, api_key: str) -> None:  # type: ignore[no-untyped-def]
+    # Django's own server, like runserver, cannot tell where a chunked body ends.
     connection = http.client.HTTPConnection(urlsplit(live_server.url).netloc, timeout=30)
     fields = b'--x\r\nContent-Disposition: form-data; name="text"\r\n\r\nhello\r\n--x--\r\n'
     connection.request(
@@ -148,6 +149,6 @@ def test_a_chunked_body_without_content_length_is_never_read(live_server, api_ke
     body = json.loads(response.read())
     connection.close()
 
-    assert response.status == 400
-    assert body["code"] == "parameter_not_provided"
+    assert response.status == 411
+    assert body["code"] == "length_required"
     assert Item.objects.count() == 0
