@@ -3,12 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
-from django.views.defaults import page_not_found
 
 from embeddings.api.endpoint import api_endpoint
-from embeddings.api.errors import ApiError, error_response, invalid, not_provided
+from embeddings.api.errors import ApiError, invalid, not_provided
 from embeddings.api.request import read_form, read_upload
 from embeddings.conf import embeddings_settings
 from embeddings.errors import InputTooLarge
@@ -116,17 +115,6 @@ def search(request: HttpRequest) -> JsonResponse:
             "warning": results.model_problem or None,
         }
     )
-
-
-def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """The site's 404: JSON in the API's error contract under the API's paths, else the page."""
-    if request.path.startswith(API_PATHS):
-        return error_response(
-            ApiError(
-                status=404, code="resource_not_exists", message=f"No such resource: {request.path}"
-            )
-        )
-    return page_not_found(request, exception)
 
 
 def _hit_json(request: HttpRequest, hit: SearchHit) -> dict[str, Any]:

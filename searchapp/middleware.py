@@ -3,13 +3,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.urls import reverse
 
-from embeddings.api.errors import ApiError, error_response
 from embeddings.conf import embeddings_settings
-from searchapp.api import API_PATHS
-from searchapp.chunked import is_chunked
+from searchapp.errors import refusal
+from searchapp.serving import CONTENT_TYPE_PROBLEM, is_chunked
 
 HEADER = "Content-Security-Policy"
 APP_POLICY = "; ".join(
@@ -44,7 +42,7 @@ class RequestSizeLimitMiddleware:
     """Refuses a body over the cap by its Content-Length, before anything reads or spools it.
 
     A chunked body reaches here with a Content-Length when the server could read it
-    (`searchapp.chunked`); one that still has none cannot be read, and is refused (411) rather
+    (`searchapp.serving`); one that still has none cannot be read, and is refused (411) rather
     than seen as an empty form.
     """
 
@@ -53,7 +51,7 @@ class RequestSizeLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if is_chunked(request.META):
-            return _refusal(
+            return refusal(
                 request,
                 status=411,
                 code="length_required",
@@ -63,14 +61,14 @@ class RequestSizeLimitMiddleware:
         limit = embeddings_settings().max_request_bytes
         raw = request.META.get("CONTENT_LENGTH") or "0"
         if not raw.isdigit():
-            return _refusal(
+            return refusal(
                 request,
                 status=400,
                 code="parameter_invalid",
                 message=f"The Content-Length header ({raw[:20]!r}) is not a number of bytes.",
             )
         if int(raw) > limit:
-            return _refusal(
+            return refusal(
                 request,
                 status=413,
                 code="file_too_large",
@@ -79,7 +77,15 @@ class RequestSizeLimitMiddleware:
         return self.get_response(request)
 
 
-def _refusal(request: HttpRequest, *, status: int, code: str, message: str) -> HttpResponse:
-    if request.path.startswith(API_PATHS):
-        return error_response(ApiError(status=status, code=code, message=message))
-    return render(request, "searchapp/_message.html", {"message": message}, status=status)
+class UnreadableRequestMiddleware:
+    """Refuses what the app cannot read, before anything parses it: a Content-Type set aside by
+    `searchapp.serving.ReadableContentType`."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        problem = request.META.get(CONTENT_TYPE_PROBLEM)
+        if problem is not None:
+            return refusal(request, status=400, code="parameter_invalid", message=problem)
+        return self.get_response(request)

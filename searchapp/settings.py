@@ -37,6 +37,7 @@ MIDDLEWARE = [
     "searchapp.middleware.ContentSecurityPolicyMiddleware",
     # Before anything reads the body (CsrfViewMiddleware reads POST forms).
     "searchapp.middleware.RequestSizeLimitMiddleware",
+    "searchapp.middleware.UnreadableRequestMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import html
 import io
 import os
 from collections.abc import Iterator
@@ -13,8 +14,9 @@ from twelvelabs import TwelveLabs
 
 from bench.media_factory import make_audio, make_image
 from bench.processes import Processes
-from searchapp.chunked import ChunkedRequestBodies
+from searchapp.api import API_PATHS
 from searchapp.models import Item
+from searchapp.serving import ChunkedRequestBodies, content_type_problem
 
 UPLOAD_CAP = 200_000
 REQUEST_CAP = 2 * UPLOAD_CAP + 1024 * 1024
@@ -156,16 +158,21 @@ def web(processes: Processes) -> str:
     return processes.web(EMBEDDINGS_MAX_UPLOAD_BYTES=str(UPLOAD_CAP))[1]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_chunked_uploads_work_on_every_upload_endpoint_under_gunicorn(
-    web: str, api_key: str, user_client: Client
-) -> None:
-    image = ("a.png", make_image("png"), "image/png")
-    key = {"x-api-key": api_key}
-    signed_in = {
+@pytest.fixture
+def signed_in(user_client: Client) -> dict[str, str]:
+    """Headers of a signed-in browser for requests to the web process."""
+    return {
         "Cookie": f"sessionid={user_client.cookies['sessionid'].value}; csrftoken={CSRF_SECRET}",
         "X-CSRFToken": CSRF_SECRET,
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chunked_uploads_work_on_every_upload_endpoint_under_gunicorn(
+    web: str, api_key: str, signed_in: dict[str, str]
+) -> None:
+    image = ("a.png", make_image("png"), "image/png")
+    key = {"x-api-key": api_key}
 
     embed = send_chunked(
         web,
@@ -255,3 +262,58 @@ def test_the_sdk_streams_a_file_of_unknown_size_under_gunicorn(
         sized.audio_embedding.segments[0].float_,
         atol=1e-6,
     )
+
+
+# Content-Type headers that made Django fail while building the request, before any middleware
+# or error handler ran: the server's own 500.
+UNREADABLE_CONTENT_TYPES = {
+    "text/plain; charset=base64": "'base64' is not a text encoding",
+    "multipart/form-data; boundary=x; charset=rot13": "'rot13' is not a text encoding",
+    "text/plain; title*=nowhere''x": "Invalid encoding 'nowhere'",
+}
+
+
+@pytest.mark.parametrize("header", [*UNREADABLE_CONTENT_TYPES, "text/plain; charset=nowhere"])
+def test_content_type_problem_names_only_what_django_cannot_read(header: str) -> None:
+    # Django reads a request with a charset it does not know as UTF-8; that one is fine.
+    expected = UNREADABLE_CONTENT_TYPES.get(header)
+
+    problem = content_type_problem(header)
+
+    assert problem is None if expected is None else expected in problem
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreadable_content_type_is_a_400_under_gunicorn(
+    web: str, api_key: str, signed_in: dict[str, str]
+) -> None:
+    with httpx.Client(base_url=web, timeout=60) as client:
+        for header, reason in UNREADABLE_CONTENT_TYPES.items():
+            page = client.get("/?q=sea", headers={"Content-Type": header})
+            api = client.get("/api/items/1", headers={"Content-Type": header, "x-api-key": api_key})
+            form = client.post(
+                "/search/results", content=b"q=sea", headers={"Content-Type": header, **signed_in}
+            )
+
+            assert (page.status_code, api.status_code, form.status_code) == (400, 400, 400)
+            assert reason in html.unescape(page.text) and reason in html.unescape(form.text)
+            assert api.json()["code"] == "parameter_invalid" and reason in api.json()["message"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_form_in_utf16_is_a_400_on_every_post_endpoint_under_gunicorn(
+    web: str, api_key: str, signed_in: dict[str, str]
+) -> None:
+    paths = ["/v1.3/embed", "/api/items", "/api/search", "/search/results", "/upload/file"]
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded; charset=utf-16",
+        "x-api-key": api_key,
+        **signed_in,
+    }
+    with httpx.Client(base_url=web, timeout=60) as client:
+        for path in [*paths, "/upload/note", "/accounts/login/", "/admin/login/", "/nowhere/"]:
+            response = client.post(path, content="text=hello".encode("utf-16"), headers=headers)
+
+            assert response.status_code == (404 if path == "/nowhere/" else 400), path
+            if path.startswith(API_PATHS):
+                assert response.json()["code"] == "parameter_invalid"
