@@ -79,13 +79,23 @@ class RequestSizeLimitMiddleware:
 
 class UnreadableRequestMiddleware:
     """Refuses what the app cannot read, before anything parses it: a Content-Type set aside by
-    `searchapp.serving.ReadableContentType`."""
+    `searchapp.serving.ReadableContentType`, and NUL in the path or a query parameter
+    (PostgreSQL text cannot hold it; admin filters and searches passed it to queries: 500s)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         problem = request.META.get(CONTENT_TYPE_PROBLEM)
+        if problem is None and ("\x00" in request.path or _has_nul(request)):
+            problem = "The address contains a NUL character (%00), which no parameter may hold."
         if problem is not None:
             return refusal(request, status=400, code="parameter_invalid", message=problem)
         return self.get_response(request)
+
+
+def _has_nul(request: HttpRequest) -> bool:
+    return any(
+        "\x00" in name or any("\x00" in value for value in values)
+        for name, values in request.GET.lists()
+    )
