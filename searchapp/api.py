@@ -6,6 +6,7 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 
+from embeddings.api.access import API_KEY_HEADER
 from embeddings.api.endpoint import api_endpoint
 from embeddings.api.errors import ApiError, invalid, not_provided
 from embeddings.api.request import read_form, read_upload
@@ -14,6 +15,7 @@ from embeddings.errors import InputTooLarge
 from searchapp.forms import MAX_QUERY_CHARACTERS, split_tags
 from searchapp.models import Item, Modality
 from searchapp.search import LibraryQuery, library_search
+from searchapp.search_limits import search_refusal
 from searchapp.selectors import SearchFilters, SearchHit, visible_items
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
 
@@ -107,6 +109,16 @@ def search(request: HttpRequest) -> JsonResponse:
     )
     if query.is_empty:
         raise not_provided("Send text, image_file, audio_file or item_id.")
+    # With a key, the key's limit counted the request (api_endpoint).
+    if not request.headers.get(API_KEY_HEADER):
+        refused = search_refusal(request, by_file=query.file_bytes is not None)
+        if refused is not None:
+            raise ApiError(
+                status=429,
+                code="too_many_requests",
+                message=refused.message,
+                headers=refused.headers,
+            )
     results = library_search(query)
     return JsonResponse(
         {

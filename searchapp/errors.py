@@ -31,7 +31,11 @@ def refusal(
     if request.path.startswith(API_PATHS):
         return error_response(ApiError(status=status, code=code, message=message, headers=headers))
     response = render(request, "searchapp/_message.html", {"message": message}, status=status)
-    for name, value in (headers or {}).items():
+    return with_headers(response, headers or {})
+
+
+def with_headers(response: HttpResponse, headers: Mapping[str, str]) -> HttpResponse:
+    for name, value in headers.items():
         response[name] = value
     return response
 

@@ -158,6 +158,10 @@ EMBEDDINGS_RATE_LIMIT_PER_MINUTE = env_int("EMBEDDINGS_RATE_LIMIT_PER_MINUTE", d
 
 # The search application.
 SEARCH_REQUIRES_LOGIN = env_bool("SEARCH_REQUIRES_LOGIN", default=False)
+# Searches a minute by one visitor (per account when signed in, else per address); typing fires
+# one per pause. Searches by file cost the model far more. 0 turns a limit off.
+SEARCH_RATE_LIMIT_PER_MINUTE = env_int("SEARCH_RATE_LIMIT_PER_MINUTE", default=120)
+SEARCH_FILE_RATE_LIMIT_PER_MINUTE = env_int("SEARCH_FILE_RATE_LIMIT_PER_MINUTE", default=6)
 SEARCH_MIN_SCORE = env_float("SEARCH_MIN_SCORE", default=0.1)
 SEARCH_PAGE_SIZE = env_int("SEARCH_PAGE_SIZE", default=24)
 SEARCH_EF_SEARCH = env_int("SEARCH_EF_SEARCH", default=200)
