@@ -10,11 +10,14 @@ from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_client_username
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+
+USERNAME_LENGTH = AccessAttempt._meta.get_field("username").max_length
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,13 +35,21 @@ def login_limits() -> LoginLimits:
     )
 
 
-# django-axes reads its limit and cool-off through these (AXES_FAILURE_LIMIT, AXES_COOLOFF_TIME).
+# django-axes reads its limit, cool-off and user name through these (AXES_FAILURE_LIMIT,
+# AXES_COOLOFF_TIME, AXES_USERNAME_CALLABLE).
 def account_failure_limit(request: HttpRequest, credentials: dict[str, Any] | None) -> int:
     return login_limits().per_account
 
 
 def lockout_time(request: HttpRequest | None) -> timedelta:
     return login_limits().lockout
+
+
+def attempted_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str | None:
+    # The sign-in form does not bound the name it passes on (its max_length only sizes the
+    # input), and axes stores at most USERNAME_LENGTH characters: a longer one was a 500.
+    name = (credentials or request.POST).get(get_user_model().USERNAME_FIELD)
+    return name[:USERNAME_LENGTH] if name else name
 
 
 class LoginThrottleHandler(AxesDatabaseHandler):

@@ -180,6 +180,7 @@ AXES_COOLOFF_TIME = "searchapp.login_throttle.lockout_time"
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_LOCKOUT_CALLABLE = "searchapp.login_throttle.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "searchapp.clients.client_address"
+AXES_USERNAME_CALLABLE = "searchapp.login_throttle.attempted_username"
 AXES_RESET_ON_SUCCESS = True
 # A refused attempt does not push the end of the pause further, so the page can say when it ends.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False

@@ -142,3 +142,11 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_paused(staff, settings)
 
     assert paused.status_code == 429
     assert signed_in(elsewhere)
+
+
+@pytest.mark.parametrize("path", LOGIN_PATHS)
+def test_a_user_name_longer_than_any_is_a_failed_sign_in(path: str) -> None:
+    response = sign_in(path, "x" * 300, "guess")
+
+    assert response.status_code == 200
+    assert AccessAttempt.objects.get().username == "x" * 255
