@@ -4,7 +4,8 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from embeddings.keys import api_key_revoke
 from embeddings.models import ApiKey
@@ -20,12 +21,26 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     actions = ["revoke"]
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        key, obj.lookup, obj.digest = ApiKey.generate()
+        if not change:
+            key, obj.lookup, obj.digest = ApiKey.generate()
+            # For response_add only: a message would keep it in a cookie or the session.
+            request.new_api_key = key  # type: ignore[attr-defined]
         super().save_model(request, obj, form, change)
-        messages.warning(request, f"The new API key is {key} — copy it now; it is not shown again.")
+
+    def response_add(
+        self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        """The new key, shown once (the admin's pages are never cached)."""
+        return render(
+            request,
+            "admin/embeddings/apikey/created.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "New API key",
+                "api_key": obj,
+                "key": request.new_api_key,  # type: ignore[attr-defined]
+            },
+        )
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:

@@ -53,14 +53,17 @@ class ApiKey(models.Model):
 
 
 class RateLimitWindow(models.Model):
-    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE)
-    window_start = models.DateTimeField()
+    """Requests counted in one minute for one client of a limit."""
+
+    # Who is counted for what: "api-key:12", "search:address:192.0.2.7", "file-search:user:3".
+    scope = models.CharField(max_length=100)
+    window_start = models.DateTimeField(db_index=True)
     count = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["api_key", "window_start"], name="one_window_per_key"),
+            models.UniqueConstraint(fields=["scope", "window_start"], name="one_window_per_scope"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.api_key}: {self.count} requests from {self.window_start:%H:%M}"
+        return f"{self.scope}: {self.count} requests from {self.window_start:%H:%M}"

@@ -3,18 +3,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
-from django.views.defaults import page_not_found
 
+from embeddings.api.access import API_KEY_HEADER
 from embeddings.api.endpoint import api_endpoint
-from embeddings.api.errors import ApiError, error_response, invalid, not_provided
+from embeddings.api.errors import ApiError, invalid, not_provided
 from embeddings.api.request import read_form, read_upload
 from embeddings.conf import embeddings_settings
 from embeddings.errors import InputTooLarge
 from searchapp.forms import MAX_QUERY_CHARACTERS, split_tags
 from searchapp.models import Item, Modality
 from searchapp.search import LibraryQuery, library_search
+from searchapp.search_limits import search_refusal
 from searchapp.selectors import SearchFilters, SearchHit, visible_items
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
 
@@ -108,6 +109,16 @@ def search(request: HttpRequest) -> JsonResponse:
     )
     if query.is_empty:
         raise not_provided("Send text, image_file, audio_file or item_id.")
+    # With a key, the key's limit counted the request (api_endpoint).
+    if not request.headers.get(API_KEY_HEADER):
+        refused = search_refusal(request, by_file=query.file_bytes is not None)
+        if refused is not None:
+            raise ApiError(
+                status=429,
+                code="too_many_requests",
+                message=refused.message,
+                headers=refused.headers,
+            )
     results = library_search(query)
     return JsonResponse(
         {
@@ -116,17 +127,6 @@ def search(request: HttpRequest) -> JsonResponse:
             "warning": results.model_problem or None,
         }
     )
-
-
-def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """The site's 404: JSON in the API's error contract under the API's paths, else the page."""
-    if request.path.startswith(API_PATHS):
-        return error_response(
-            ApiError(
-                status=404, code="resource_not_exists", message=f"No such resource: {request.path}"
-            )
-        )
-    return page_not_found(request, exception)
 
 
 def _hit_json(request: HttpRequest, hit: SearchHit) -> dict[str, Any]:

@@ -3,12 +3,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.urls import reverse
 
-from embeddings.api.errors import ApiError, error_response
 from embeddings.conf import embeddings_settings
-from searchapp.api import API_PATHS
+from searchapp.errors import refusal
+from searchapp.serving import CONTENT_TYPE_PROBLEM, is_chunked
 
 HEADER = "Content-Security-Policy"
 APP_POLICY = "; ".join(
@@ -42,24 +41,34 @@ class ContentSecurityPolicyMiddleware:
 class RequestSizeLimitMiddleware:
     """Refuses a body over the cap by its Content-Length, before anything reads or spools it.
 
-    A body without Content-Length (chunked) is never read: Django reads CONTENT_LENGTH bytes.
+    A chunked body reaches here with a Content-Length when the server could read it
+    (`searchapp.serving`); one that still has none cannot be read, and is refused (411) rather
+    than seen as an empty form.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_chunked(request.META):
+            return refusal(
+                request,
+                status=411,
+                code="length_required",
+                message="This server cannot read a body sent in chunks "
+                "(Transfer-Encoding: chunked); send it with a Content-Length header.",
+            )
         limit = embeddings_settings().max_request_bytes
         raw = request.META.get("CONTENT_LENGTH") or "0"
         if not raw.isdigit():
-            return _refusal(
+            return refusal(
                 request,
                 status=400,
                 code="parameter_invalid",
                 message=f"The Content-Length header ({raw[:20]!r}) is not a number of bytes.",
             )
         if int(raw) > limit:
-            return _refusal(
+            return refusal(
                 request,
                 status=413,
                 code="file_too_large",
@@ -68,7 +77,25 @@ class RequestSizeLimitMiddleware:
         return self.get_response(request)
 
 
-def _refusal(request: HttpRequest, *, status: int, code: str, message: str) -> HttpResponse:
-    if request.path.startswith(API_PATHS):
-        return error_response(ApiError(status=status, code=code, message=message))
-    return render(request, "searchapp/_message.html", {"message": message}, status=status)
+class UnreadableRequestMiddleware:
+    """Refuses what the app cannot read, before anything parses it: a Content-Type set aside by
+    `searchapp.serving.ReadableContentType`, and NUL in the path or a query parameter
+    (PostgreSQL text cannot hold it; admin filters and searches passed it to queries: 500s)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        problem = request.META.get(CONTENT_TYPE_PROBLEM)
+        if problem is None and ("\x00" in request.path or _has_nul(request)):
+            problem = "The address contains a NUL character (%00), which no parameter may hold."
+        if problem is not None:
+            return refusal(request, status=400, code="parameter_invalid", message=problem)
+        return self.get_response(request)
+
+
+def _has_nul(request: HttpRequest) -> bool:
+    return any(
+        "\x00" in name or any("\x00" in value for value in values)
+        for name, values in request.GET.lists()
+    )

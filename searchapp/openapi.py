@@ -86,7 +86,7 @@ def library_paths() -> dict[str, Any]:
                         {"$ref": "#/components/schemas/Item"}, "Added; embedding is queued."
                     ),
                     "200": _json({"$ref": "#/components/schemas/Item"}, "Already in the library."),
-                    **_errors("400", "401", "413", "429"),
+                    **_errors("400", "401", "411", "413", "429"),
                 },
             }
         },
@@ -135,7 +135,7 @@ def library_paths() -> dict[str, Any]:
                         },
                         "Ranked results from every modality.",
                     ),
-                    **_errors("400", "401", "413", "429", "503"),
+                    **_errors("400", "401", "411", "413", "429", "503"),
                 },
             }
         },

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "embeddings",
     "searchapp",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -49,6 +50,7 @@ MIDDLEWARE = [
     "searchapp.middleware.ContentSecurityPolicyMiddleware",
     # Before anything reads the body (CsrfViewMiddleware reads POST forms).
     "searchapp.middleware.RequestSizeLimitMiddleware",
+    "searchapp.middleware.UnreadableRequestMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -57,6 +59,14 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a refused sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes refuses a locked-out sign-in before the next backend hashes the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "searchapp.urls"
@@ -166,11 +176,36 @@ EMBEDDINGS_RATE_LIMIT_PER_MINUTE = env_int("EMBEDDINGS_RATE_LIMIT_PER_MINUTE", d
 
 # The search application.
 SEARCH_REQUIRES_LOGIN = env_bool("SEARCH_REQUIRES_LOGIN", default=False)
+# Searches a minute by one visitor (per account when signed in, else per address); typing fires
+# one per pause. Searches by file cost the model far more. 0 turns a limit off.
+SEARCH_RATE_LIMIT_PER_MINUTE = env_int("SEARCH_RATE_LIMIT_PER_MINUTE", default=120)
+SEARCH_FILE_RATE_LIMIT_PER_MINUTE = env_int("SEARCH_FILE_RATE_LIMIT_PER_MINUTE", default=6)
 SEARCH_MIN_SCORE = env_float("SEARCH_MIN_SCORE", default=0.1)
 SEARCH_PAGE_SIZE = env_int("SEARCH_PAGE_SIZE", default=24)
 SEARCH_EF_SEARCH = env_int("SEARCH_EF_SEARCH", default=200)
 # A job still "processing" after this long lost its worker and is queued again.
 EMBEDDING_JOB_LEASE_SEC = env_float("EMBEDDING_JOB_LEASE_SEC", default=1800.0)
 LOGIN_URL = "login"
+# Failed sign-ins (the site's and the admin's) pause signing in from an address: to one account
+# after LOGIN_FAILURES_PER_ACCOUNT, to any after LOGIN_FAILURES_PER_ADDRESS, for LOGIN_LOCKOUT_SEC
+# after the last failure counted.
+LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", default=30)
+LOGIN_LOCKOUT_SEC = env_int("LOGIN_LOCKOUT_SEC", default=900)
+AXES_HANDLER = "searchapp.login_throttle.LoginThrottleHandler"
+AXES_FAILURE_LIMIT = "searchapp.login_throttle.account_failure_limit"
+AXES_COOLOFF_TIME = "searchapp.login_throttle.lockout_time"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_LOCKOUT_CALLABLE = "searchapp.login_throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "searchapp.clients.client_address"
+AXES_USERNAME_CALLABLE = "searchapp.login_throttle.attempted_username"
+AXES_RESET_ON_SUCCESS = True
+# A refused attempt does not push the end of the pause further, so the page can say when it ends.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Successful sign-ins are not logged (the table would only grow).
+AXES_DISABLE_ACCESS_LOG = True
+# How many reverse proxies in front of the app append to X-Forwarded-For; per-client limits
+# (sign-in, search) read the client's address from it past that many. 0: REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", default=0)
 LOGIN_REDIRECT_URL = "search"
 LOGOUT_REDIRECT_URL = "search"

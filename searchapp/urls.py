@@ -6,7 +6,8 @@ from django.urls import include, path
 
 from searchapp import api, openapi, views
 
-handler404 = "searchapp.api.not_found"
+handler400 = "searchapp.errors.bad_request"
+handler404 = "searchapp.errors.not_found"
 
 urlpatterns = [
     path("", views.search_page, name="search"),

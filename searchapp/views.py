@@ -13,10 +13,12 @@ from embeddings.conf import embeddings_settings
 from embeddings.engine.base import ModelUnavailable
 from embeddings.engine.registry import model_status
 from embeddings.errors import InputError
+from searchapp.errors import refusal, with_headers
 from searchapp.forms import SearchForm, TextNoteForm, UploadForm, split_tags
 from searchapp.media_info import AUDIO_MIME_TYPES, IMAGE_MIME_TYPES
 from searchapp.models import Item, Status
 from searchapp.search import LibraryQuery, library_search
+from searchapp.search_limits import search_refusal
 from searchapp.search_space import search_model_key
 from searchapp.selectors import SearchFilters, item_neighbours
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
@@ -44,7 +46,13 @@ def search_page(request: HttpRequest) -> HttpResponse:
         "min_score_default": settings.SEARCH_MIN_SCORE,
         "model_problem": _model_banner(),
     }
-    if form.is_valid() and (form.cleaned_data["q"] or form.cleaned_data["item"]):
+    if form.is_valid() and _asks(form):
+        refused = search_refusal(request, by_file=False)
+        if refused is not None:
+            response = render(
+                request, "searchapp/search.html", context | {"error": refused.message}, status=429
+            )
+            return with_headers(response, refused.headers)
         context |= _results_context(request, form, file_bytes=None)
     return render(request, "searchapp/search.html", context)
 
@@ -57,6 +65,15 @@ def search_results(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _message(request, _form_errors(form), status=400)
     upload: UploadedFile | None = form.cleaned_data["query_file"]
+    refused = search_refusal(request, by_file=upload is not None) if _asks(form) else None
+    if refused is not None:
+        return refusal(
+            request,
+            status=429,
+            code="too_many_requests",
+            message=refused.message,
+            headers=refused.headers,
+        )
     try:
         file_bytes = (
             read_upload(upload, max_bytes=embeddings_settings().max_upload_bytes)
@@ -67,6 +84,11 @@ def search_results(request: HttpRequest) -> HttpResponse:
         return _message(request, str(error), status=error.status)
     context = _results_context(request, form, file_bytes=file_bytes)
     return render(request, "searchapp/_results.html", context)
+
+
+def _asks(form: SearchForm) -> bool:
+    data = form.cleaned_data
+    return bool(data["q"] or data["item"] or data["query_file"])
 
 
 def _results_context(

@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import math
-
 from django.http import HttpRequest
-from django.utils import timezone
 
 from embeddings.api.errors import ApiError
 from embeddings.conf import EmbeddingsSettings
-from embeddings.keys import api_key_find, rate_limit_consume
+from embeddings.keys import api_key_find
 from embeddings.models import ApiKey
+from embeddings.ratelimit import rate_limit_consume
 
 API_KEY_HEADER = "x-api-key"
 
@@ -36,19 +34,13 @@ def check_rate_limit(api_key: ApiKey | None, *, config: EmbeddingsSettings) -> d
     limit = config.rate_limit_per_minute
     if api_key is None or limit <= 0:
         return {}
-    used, resets_at = rate_limit_consume(api_key=api_key)
-    headers = {
-        "X-Ratelimit-Limit": str(limit),
-        "X-Ratelimit-Remaining": str(max(limit - used, 0)),
-        "X-Ratelimit-Used": str(min(used, limit)),
-        "X-Ratelimit-Reset": str(int(resets_at.timestamp())),
-    }
-    if used > limit:
-        retry_after = max(1, math.ceil((resets_at - timezone.now()).total_seconds()))
+    count = rate_limit_consume(scope=f"api-key:{api_key.pk}", limit=limit)
+    if count.exceeded:
         raise ApiError(
             status=429,
             code="too_many_requests",
-            message=f"More than {limit} requests a minute with this key; retry in {retry_after} s.",
-            headers={**headers, "Retry-After": str(retry_after)},
+            message=f"More than {limit} requests a minute with this key; "
+            f"retry in {count.retry_after_sec} s.",
+            headers=count.headers,
         )
-    return headers
+    return count.headers

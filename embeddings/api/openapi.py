@@ -12,6 +12,7 @@ ERROR_CODES = (
     "api_key_invalid",
     "too_many_requests",
     "file_too_large",
+    "length_required",
     "model_unavailable",
     "method_not_allowed",
     "resource_not_exists",
@@ -107,6 +108,9 @@ def _embed_operation(version: str) -> dict[str, Any]:
                 "A parameter is missing, unknown or invalid, or the media cannot be decoded."
             ),
             "401": error_response_schema("The x-api-key header is missing or wrong."),
+            "411": error_response_schema(
+                "A chunked body (no Content-Length) reached a server that cannot read it."
+            ),
             "413": error_response_schema("A file or the request is too large."),
             "429": error_response_schema(
                 "Too many requests with this key, or too many URL fetches running (with this key"

@@ -4,7 +4,7 @@ import math
 from dataclasses import dataclass
 from typing import cast
 
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, QueryDict
 from django.http.multipartparser import MultiPartParserError
@@ -66,7 +66,7 @@ def read_form(request: HttpRequest) -> tuple[QueryDict, MultiValueDict[str, Uplo
         raise ApiError(
             status=413, code="file_too_large", message="The form fields are too large."
         ) from None
-    except (MultiPartParserError, SuspiciousOperation) as error:
+    except (BadRequest, MultiPartParserError, SuspiciousOperation) as error:
         raise invalid(f"The request body is not a valid form: {error}") from None
 
 

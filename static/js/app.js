@@ -5,13 +5,23 @@ function csrfToken() {
   return match ? decodeURIComponent(match[1]) : "";
 }
 
-function insertHtml(target, html, position) {
+// Only for the server's own responses: its templates escape what users wrote.
+function insertServerHtml(target, html, position) {
   if (position) {
     target.insertAdjacentHTML(position, html);
   } else {
     target.innerHTML = html;
   }
   if (window.htmx) window.htmx.process(target);
+}
+
+// Anything a user or the browser chose (a file name, an error) goes in as text, never as HTML.
+function notice(text, {error = false} = {}) {
+  const paragraph = document.createElement("p");
+  paragraph.className = error ? "notice notice-error" : "notice";
+  paragraph.setAttribute("role", error ? "alert" : "status");
+  paragraph.textContent = text;
+  return paragraph;
 }
 
 // Search by a dropped, pasted, picked or recorded image or audio clip.
@@ -32,11 +42,15 @@ function setUpSearchDrop() {
       }
     }
     data.append("query_file", file, file.name || "clip");
-    results.innerHTML = '<p class="notice" role="status">Searching with ' + (file.name || "your clip") + "…</p>";
-    const response = await fetch(form.getAttribute("hx-get"), {
-      method: "POST", body: data, headers: {"X-CSRFToken": csrfToken()},
-    });
-    insertHtml(results, await response.text());
+    results.replaceChildren(notice("Searching with " + (file.name || "your clip") + "…"));
+    try {
+      const response = await fetch(form.getAttribute("hx-get"), {
+        method: "POST", body: data, headers: {"X-CSRFToken": csrfToken()},
+      });
+      insertServerHtml(results, await response.text());
+    } catch (error) {
+      results.replaceChildren(notice("The search did not reach the server: " + error.message, {error: true}));
+    }
   }
 
   zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
@@ -57,7 +71,7 @@ function setUpSearchDrop() {
   record.addEventListener("click", async () => {
     if (recorder) { recorder.stop(); return; }
     if (!navigator.mediaDevices || !window.MediaRecorder) {
-      results.innerHTML = '<p class="notice notice-error" role="alert">This browser cannot record audio.</p>';
+      results.replaceChildren(notice("This browser cannot record audio.", {error: true}));
       return;
     }
     try {
@@ -77,7 +91,7 @@ function setUpSearchDrop() {
       record.textContent = "■ Stop and search";
       record.setAttribute("aria-pressed", "true");
     } catch (error) {
-      results.innerHTML = '<p class="notice notice-error" role="alert">Microphone unavailable: ' + error.message + "</p>";
+      results.replaceChildren(notice("Microphone unavailable: " + error.message, {error: true}));
     }
   });
 }
@@ -113,7 +127,7 @@ function setUpUploads() {
     });
     request.addEventListener("load", () => {
       row.remove();
-      insertHtml(request.status < 300 ? recent : list, request.responseText, "afterbegin");
+      insertServerHtml(request.status < 300 ? recent : list, request.responseText, "afterbegin");
     });
     request.addEventListener("error", () => {
       row.classList.add("status-failed");

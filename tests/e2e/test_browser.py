@@ -4,7 +4,8 @@ import base64
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import JSHandle, Page, expect
+from django.utils import timezone
+from playwright.sync_api import JSHandle, Page, Route, expect
 
 from bench.media_factory import make_audio, make_image
 from searchapp.models import Item
@@ -164,3 +165,43 @@ def test_a_visitor_can_search_but_must_sign_in_to_upload(page: Page, live_server
     page.set_viewport_size({"width": 390, "height": 844})
     expect(page.get_by_role("button", name="Record audio")).to_be_in_viewport()
     screenshot(page, "search-phone")
+
+
+def test_a_picked_file_name_is_shown_as_text_not_html(page: Page, live_server) -> None:  # type: ignore[no-untyped-def]
+    held: list[Route] = []
+    page.route("**/search/results", lambda route: held.append(route))
+    page.goto(f"{live_server.url}/")
+    name = '<img src=x id=injected onerror="document.title=1">.png'
+
+    page.set_input_files(
+        "#query-file", files=[{"name": name, "mimeType": "image/png", "buffer": make_image("png")}]
+    )
+
+    results = page.locator("#results")
+    expect(results.get_by_role("status")).to_have_text(f"Searching with {name}…")
+    expect(page.locator("#injected")).to_have_count(0)
+    held[0].abort()
+    expect(results.get_by_role("alert")).to_contain_text("The search did not reach the server")
+
+
+def test_too_many_searches_are_refused_in_place(
+    page: Page,
+    live_server,
+    settings,
+    monkeypatch: pytest.MonkeyPatch,
+    model,  # type: ignore[no-untyped-def]
+) -> None:
+    settings.SEARCH_RATE_LIMIT_PER_MINUTE = 1
+    moment = timezone.now().replace(second=30, microsecond=0)
+    monkeypatch.setattr("embeddings.ratelimit.timezone.now", lambda: moment)
+    page.goto(f"{live_server.url}/")
+    results = page.locator("#results")
+
+    page.get_by_label("Search text").fill("harbour")
+    expect(results.get_by_text("Nothing similar enough")).to_be_visible()
+    page.get_by_label("Search text").fill("harbour seals")
+
+    refusal = results.get_by_role("alert")
+    expect(refusal).to_contain_text("Too many searches from your address: at most 1 a minute.")
+    expect(refusal).to_contain_text("Try again in 30 seconds.")
+    screenshot(page, "search-rate-limited")

@@ -336,7 +336,7 @@ def test_embed_without_key_when_keys_are_not_required(settings) -> None:  # type
 def frozen_minute(monkeypatch: pytest.MonkeyPatch) -> None:
     # All requests of a test fall in one rate-limit window, whatever the clock says.
     moment = timezone.now().replace(second=30, microsecond=0)
-    monkeypatch.setattr("embeddings.keys.timezone.now", lambda: moment)
+    monkeypatch.setattr("embeddings.ratelimit.timezone.now", lambda: moment)
 
 
 @pytest.mark.usefixtures("frozen_minute")

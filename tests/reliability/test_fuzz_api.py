@@ -84,6 +84,7 @@ def assert_unit_vectors(body: dict[str, Any]) -> None:
 @pytest.fixture
 def unlimited(settings) -> None:  # type: ignore[no-untyped-def]
     settings.EMBEDDINGS_RATE_LIMIT_PER_MINUTE = 0
+    settings.SEARCH_RATE_LIMIT_PER_MINUTE = 0
 
 
 @FUZZ

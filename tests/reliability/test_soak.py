@@ -63,7 +63,9 @@ def test_mixed_load_loses_nothing_answers_no_5xx_and_keeps_memory_flat(
     processes: Processes, api_key: str
 ) -> None:
     worker = processes.worker()
-    web, base = processes.web(EMBEDDINGS_RATE_LIMIT_PER_MINUTE="0")
+    web, base = processes.web(
+        EMBEDDINGS_RATE_LIMIT_PER_MINUTE="0", SEARCH_RATE_LIMIT_PER_MINUTE="0"
+    )
     (server,) = psutil.Process(web.pid).children()  # gunicorn's one worker process
     statuses: Counter[int] = Counter()
     added: set[int] = set()

@@ -6,12 +6,16 @@ from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
+from django.apps import apps
+from django.contrib import admin
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpResponse
 from django.test import Client
+from django.urls import reverse
 
 from bench.media_factory import make_image
 from searchapp.models import Item
+from searchapp.services.items import ItemDetails, item_add_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -134,7 +138,8 @@ def test_a_request_at_the_cap_is_read(api_client: Client, small_cap: int) -> Non
     assert response.status_code == 201
 
 
-def test_a_chunked_body_without_content_length_is_never_read(live_server, api_key: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_chunked_body_a_server_cannot_read_is_a_411(live_server, api_key: str) -> None:  # type: ignore[no-untyped-def]
+    # Django's own server, like runserver, cannot tell where a chunked body ends.
     connection = http.client.HTTPConnection(urlsplit(live_server.url).netloc, timeout=30)
     fields = b'--x\r\nContent-Disposition: form-data; name="text"\r\n\r\nhello\r\n--x--\r\n'
     connection.request(
@@ -148,6 +153,53 @@ def test_a_chunked_body_without_content_length_is_never_read(live_server, api_ke
     body = json.loads(response.read())
     connection.close()
 
-    assert response.status == 400
-    assert body["code"] == "parameter_not_provided"
+    assert response.status == 411
+    assert body["code"] == "length_required"
     assert Item.objects.count() == 0
+
+
+def changelist_parameters(client: Client, url: str) -> set[str]:
+    """Every parameter a changelist reads: its filters', search, ordering, paging, and a lookup
+    on each of its model's fields (the admin turns unknown parameters into field lookups)."""
+    changelist = client.get(url).context["cl"]
+    names = {"q", "o", "p", "e", "_to_field", "_facets"}
+    names |= {field.name for field in changelist.model._meta.concrete_fields}
+    for spec in changelist.filter_specs:
+        names |= set(spec.expected_parameters())
+    return names
+
+
+@pytest.mark.parametrize("value", ["%00", "a%00b"])
+def test_nul_in_any_parameter_of_any_admin_changelist_is_a_400(
+    admin_client: Client, value: str
+) -> None:
+    item_add_text(text="a note", details=ItemDetails(tags=["sea"]))
+    walked = 0
+    for model in filter(admin.site.is_registered, apps.get_models()):
+        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+        for name in changelist_parameters(admin_client, url):
+            for query in (f"{name}={value}", f"{name}%00=1"):
+                response = admin_client.get(f"{url}?{query}")
+
+                assert response.status_code == 400, (url, query)
+                assert "NUL" in response.content.decode()
+                walked += 1
+
+    assert walked > 100
+
+
+@pytest.mark.parametrize(
+    "path", ["/?q=a%00b", "/?tag=%00", "/search/results?q=sea&tag=a%00", "/items/%00/"]
+)
+def test_nul_in_a_search_parameter_or_path_is_a_400(path: str) -> None:
+    response = Client().get(path)
+
+    assert response.status_code == 400
+    assert "NUL" in response.content.decode()
+
+
+def test_nul_in_an_api_parameter_is_a_json_400(api_client: Client) -> None:
+    response = api_client.get("/api/items/1?x=%00")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "parameter_invalid"
