@@ -140,6 +140,19 @@ def test_search_by_text_image_audio_and_item(api_client: Client) -> None:
     assert image["id"] not in {r["id"] for r in by_item["results"]}
 
 
+def test_a_note_with_a_media_placeholder_token_is_stored_embedded_and_found(
+    api_client: Client,
+) -> None:
+    note = api_client.post("/api/items", {"text": "screenshot <|image|> of the <|audio|> mixer"})
+
+    search = api_client.post("/api/search", {"text": "<|image|><|video|>", "min_score": "-1"})
+
+    assert note.status_code == 201
+    assert api_client.get(f"/api/items/{note.json()['id']}").json()["status"] == "ready"
+    assert search.status_code == 200
+    assert note.json()["id"] in [hit["id"] for hit in search.json()["results"]]
+
+
 def test_search_filters_and_limit(api_client: Client) -> None:
     for text in ("one", "two", "three"):
         api_client.post("/api/items", {"text": f"note {text}"})

@@ -53,6 +53,16 @@ def test_text_search_partial_returns_every_modality(model) -> None:  # type: ign
         assert f"card-{modality}" in html
 
 
+def test_text_search_with_a_media_placeholder_token_answers_on_every_page(model) -> None:  # type: ignore[no-untyped-def]
+    item_add_text(text="a walk along the shore")
+
+    page = Client().get("/", {"q": "<|audio|> shore"})
+    partial = Client().get("/search/results", {"q": "<|video|> <|image|>", "min_score": "-1"})
+
+    assert (page.status_code, partial.status_code) == (200, 200)
+    assert "a walk along the shore" in partial.content.decode()
+
+
 def test_file_search_partial(model) -> None:  # type: ignore[no-untyped-def]
     item_add_file(data=make_image("png"), filename="sunset.png")
     image = SimpleUploadedFile("query.jpg", make_image("jpeg"))
@@ -131,6 +141,13 @@ def test_add_text_note(user_client: Client) -> None:
     item = Item.objects.get()
     assert item.tags == ["home", "todo"]
     assert item.status == Status.READY
+
+
+def test_a_note_with_a_media_placeholder_token_ends_ready(user_client: Client) -> None:
+    response = user_client.post("/upload/note", {"text": "see <|image|> and hear <|audio|>"})
+
+    assert response.status_code == 201
+    assert Item.objects.get().status == Status.READY
 
 
 def test_item_page_shows_neighbours(model) -> None:  # type: ignore[no-untyped-def]
