@@ -29,9 +29,22 @@ def _search_allowed(request: HttpRequest) -> bool:
     return request.user.is_authenticated or not settings.SEARCH_REQUIRES_LOGIN
 
 
-def _model_banner() -> str:
+# What visitors read when the model cannot load; staff read why and how to fix it (the log has it
+# too), since that names the server's paths and the loader's errors.
+MODEL_UNAVAILABLE_NOTICE = (
+    "Search by meaning is off until an administrator fixes the model; the server's log says why."
+)
+
+
+def _model_problem(request: HttpRequest, detail: str) -> str:
+    if not detail or request.user.is_staff:
+        return detail
+    return MODEL_UNAVAILABLE_NOTICE
+
+
+def _model_banner(request: HttpRequest) -> str:
     state, detail = model_status()
-    return detail if state == "unavailable" else ""
+    return _model_problem(request, detail if state == "unavailable" else "")
 
 
 @require_GET
@@ -42,7 +55,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "min_score_default": settings.SEARCH_MIN_SCORE,
-        "model_problem": _model_banner(),
+        "model_problem": _model_banner(request),
     }
     if form.is_valid() and (form.cleaned_data["q"] or form.cleaned_data["item"]):
         context |= _results_context(request, form, file_bytes=None)
@@ -89,14 +102,17 @@ def _results_context(
         return {"results": None}
     try:
         results = library_search(query)
-    except (InputError, ModelUnavailable) as error:
+    except InputError as error:
         return {"results": None, "error": str(error)}
+    except ModelUnavailable as error:
+        return {"results": None, "error": _model_problem(request, str(error))}
     params = request.GET.copy() if request.method == "GET" else request.POST.copy()
     params.pop("page", None)
     params.pop("query_file", None)
     params.pop("csrfmiddlewaretoken", None)
     return {
         "results": results,
+        "results_problem": _model_problem(request, results.model_problem),
         "query": query,
         "next_page": query.page + 1 if results.page.has_more else None,
         "previous_page": query.page - 1 if query.page > 1 else None,
@@ -120,7 +136,7 @@ def upload_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "searchapp/upload.html",
-        {"recent": recent, "note_form": TextNoteForm(), "model_problem": _model_banner()},
+        {"recent": recent, "note_form": TextNoteForm(), "model_problem": _model_banner(request)},
     )
 
 

@@ -402,7 +402,7 @@ def test_embed_when_the_model_cannot_load_says_how_to_fix_it(
     assert_error(response, 503, "model_unavailable", "download_model", "EMBEDDINGS_MODEL")
     home = Client().get("/")
     assert home.status_code == 200
-    assert "download_model" in home.content.decode()
+    assert "The embedding model is unavailable" in home.content.decode()
 
 
 @pytest.mark.parametrize(

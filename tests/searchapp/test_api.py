@@ -194,6 +194,19 @@ def test_bad_searches_are_a_400(api_client: Client, fields: dict) -> None:  # ty
     assert response.json()["message"]
 
 
+def test_a_failed_item_reads_without_exception_names_or_server_paths(
+    api_client: Client, settings, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_MODEL = str(tmp_path / "gone")
+    added = api_client.post("/api/items", {"text": "call the plumber"}).json()
+
+    item = api_client.get(f"/api/items/{added['id']}").json()
+
+    assert item["status"] == "failed"
+    assert "not available on the server" in item["error_message"]
+    assert str(tmp_path) not in item["error_message"] and "Error:" not in item["error_message"]
+
+
 def test_openapi_describes_the_library_api_next_to_embed() -> None:
     paths = Client().get("/openapi.json").json()["paths"]
 

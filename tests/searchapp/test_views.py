@@ -27,14 +27,22 @@ def test_search_page_can_require_sign_in(settings) -> None:  # type: ignore[no-u
     assert response["Location"].startswith("/accounts/login/")
 
 
-def test_search_page_says_when_the_model_is_unavailable(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_search_page_says_when_the_model_is_unavailable_and_only_staff_why(
+    admin_client: Client, settings, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     settings.EMBEDDINGS_MODEL = str(tmp_path / "gone")
-    item_add_text(text="still here")  # fails to embed; the page must still load
+    item_add_text(text="harbour lights")  # fails to embed; the pages must still load
 
-    response = Client().get("/?q=here")
+    visitor = Client().get("/?q=harbour").content.decode()
+    staff = admin_client.get("/?q=harbour").content.decode()
+    file_search = Client().post(
+        "/search/results", {"query_file": SimpleUploadedFile("q.png", make_image("png"))}
+    )
 
-    assert response.status_code == 200
-    assert b"download_model" in response.content
+    assert "The embedding model is unavailable" in visitor
+    assert "Showing word matches only" in visitor
+    assert str(tmp_path) not in visitor + file_search.content.decode()
+    assert "download_model" in staff and str(tmp_path) in staff
 
 
 def test_text_search_partial_returns_every_modality(model) -> None:  # type: ignore[no-untyped-def]
@@ -148,6 +156,22 @@ def test_a_note_with_a_media_placeholder_token_ends_ready(user_client: Client) -
 
     assert response.status_code == 201
     assert Item.objects.get().status == Status.READY
+
+
+def test_a_failed_item_shows_a_reason_without_exception_names_or_server_paths(
+    user_client: Client, settings, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_MODEL = str(tmp_path / "gone")
+    user_client.post("/upload/note", {"text": "call the plumber"})
+    item = Item.objects.get()
+
+    pages = [user_client.get(f"/items/{item.pk}/row"), user_client.get(f"/items/{item.pk}/")]
+    pages.append(user_client.get("/upload/"))  # the banner too
+
+    for page in pages:
+        html = page.content.decode()
+        assert "not available on the server" in html
+        assert str(tmp_path) not in html and "Error:" not in html
 
 
 def test_item_page_shows_neighbours(model) -> None:  # type: ignore[no-untyped-def]
