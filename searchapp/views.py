@@ -158,6 +158,7 @@ def upload_file(request: HttpRequest) -> HttpResponse:
             filename=upload.name or "upload",
             details=details,
             added_by_id=request.user.pk,
+            can_open_hidden=request.user.is_staff,
         )
     except InputError as error:
         return _message(request, f"{upload.name}: {error}", status=error.status)
@@ -182,6 +183,7 @@ def add_note(request: HttpRequest) -> HttpResponse:
                 title=form.cleaned_data["title"], tags=split_tags(form.cleaned_data["tags"])
             ),
             added_by_id=request.user.pk,
+            can_open_hidden=request.user.is_staff,
         )
     except InputError as error:
         return _message(request, str(error), status=error.status)

@@ -21,6 +21,13 @@ MAX_TEXT_CHARACTERS = 20_000
 MAX_DESCRIPTION_CHARACTERS = 5_000
 
 
+class HiddenDuplicate(InputError):
+    """The content is in the library already, as an item the caller may not open (hidden)."""
+
+    status = 409
+    code = "resource_conflict"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ItemDetails:
     title: str = ""
@@ -53,13 +60,19 @@ def item_add_file(
     filename: str,
     details: ItemDetails = ItemDetails(),
     added_by_id: int | None = None,
+    can_open_hidden: bool = False,
 ) -> tuple[Item, bool]:
-    """Store an uploaded file as an item and queue its embedding: (item, created)."""
+    """Store an uploaded file as an item and queue its embedding: (item, created).
+
+    Content already in the library gives its item, unless that is hidden and the caller may
+    not open hidden items (`can_open_hidden`: staff): then HiddenDuplicate, which says nothing
+    of the item.
+    """
     if not data:
         raise InputError("the file is empty.")
     _refuse_too_long(details.description, name="description", limit=MAX_DESCRIPTION_CHARACTERS)
     digest = content_hash(data)
-    existing = Item.objects.filter(content_hash=digest).first()
+    existing = _existing(digest, can_open_hidden=can_open_hidden)
     if existing is not None:
         return existing, False
     info = probe_media(data)
@@ -76,19 +89,24 @@ def item_add_file(
         **_details_fields(details),
     )
     item.file.save(_storage_name(digest, filename), ContentFile(data), save=False)
-    return _insert_or_discard(item)
+    return _insert_or_discard(item, can_open_hidden=can_open_hidden)
 
 
 def item_add_text(
-    *, text: str, details: ItemDetails = ItemDetails(), added_by_id: int | None = None
+    *,
+    text: str,
+    details: ItemDetails = ItemDetails(),
+    added_by_id: int | None = None,
+    can_open_hidden: bool = False,
 ) -> tuple[Item, bool]:
+    """A text note as an item, as `item_add_file` stores a file."""
     text = storable(text).strip()
     if not text:
         raise InputError("the text is empty.")
     _refuse_too_long(text, name="text", limit=MAX_TEXT_CHARACTERS)
     _refuse_too_long(details.description, name="description", limit=MAX_DESCRIPTION_CHARACTERS)
     digest = content_hash(b"text:" + text.encode())
-    existing = Item.objects.filter(content_hash=digest).first()
+    existing = _existing(digest, can_open_hidden=can_open_hidden)
     if existing is not None:
         return existing, False
     item = Item(
@@ -100,7 +118,16 @@ def item_add_text(
         added_by_id=added_by_id,
         **_details_fields(details),
     )
-    return _insert_or_discard(item)
+    return _insert_or_discard(item, can_open_hidden=can_open_hidden)
+
+
+def _existing(digest: str, *, can_open_hidden: bool) -> Item | None:
+    existing = Item.objects.filter(content_hash=digest).first()
+    if existing is not None and existing.hidden and not can_open_hidden:
+        raise HiddenDuplicate(
+            "this content is already in the library but is not available; it cannot be added again."
+        )
+    return existing
 
 
 def _refuse_too_long(value: str, *, name: str, limit: int) -> None:
@@ -122,7 +149,7 @@ def _storage_name(digest: str, filename: str) -> str:
     return f"{digest[:16]}.{suffix[:8]}"
 
 
-def _insert_or_discard(item: Item) -> tuple[Item, bool]:
+def _insert_or_discard(item: Item, *, can_open_hidden: bool) -> tuple[Item, bool]:
     """Save the row; if that fails, the stored file goes too, and a racing twin wins."""
     try:
         with transaction.atomic():
@@ -131,7 +158,7 @@ def _insert_or_discard(item: Item) -> tuple[Item, bool]:
             transaction.on_commit(lambda: _enqueue_embedding(item.pk))
     except IntegrityError:
         _delete_files(item)
-        twin = Item.objects.filter(content_hash=item.content_hash).first()
+        twin = _existing(item.content_hash, can_open_hidden=can_open_hidden)
         if twin is None:
             raise
         return twin, False

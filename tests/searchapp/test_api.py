@@ -10,7 +10,7 @@ from django.test import Client
 
 from bench.media_factory import make_audio, make_image, png_declaring
 from searchapp.models import Item
-from searchapp.services.items import item_add_text, items_set_hidden
+from searchapp.services.items import ItemDetails, item_add_file, item_add_text, items_set_hidden
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -176,6 +176,26 @@ def test_hidden_items_do_not_leak_through_the_api(api_client: Client) -> None:
         "results"
     ]
     assert item.pk not in {r["id"] for r in results}
+
+
+def test_resending_a_hidden_items_bytes_or_text_is_refused_without_revealing_it(
+    api_client: Client,
+) -> None:
+    png = make_image("png")
+    secret = ItemDetails(title="the plan", description="top secret", tags=["classified"])
+    image, _ = item_add_file(data=png, filename="plan.png", details=secret)
+    note, _ = item_add_text(text="meet at dawn", details=secret)
+    items_set_hidden(items=Item.objects.filter(pk__in=[image.pk, note.pk]), hidden=True)
+
+    for fields in ({"file": SimpleUploadedFile("copy.png", png)}, {"text": "meet at dawn"}):
+        response = api_client.post("/api/items", fields)
+
+        assert response.status_code == 409
+        assert set(response.json()) == {"code", "message"}
+        assert response.json()["code"] == "resource_conflict"
+        for secret_word in ("plan", "secret", "classified", "dawn"):
+            assert secret_word not in response.json()["message"]
+    assert Item.objects.count() == 2
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from searchapp.models import Item, ItemEmbedding, Modality, Status
 from searchapp.services import items as items_service
 from searchapp.services.items import (
     ItemDetails,
+    content_hash,
     item_add_file,
     item_add_text,
     items_add_tag,
@@ -189,6 +190,27 @@ def test_two_identical_uploads_at_once_end_as_one_item_and_one_file(
     assert len({item.pk for item, _ in results}) == 1
     assert Item.objects.get().status == Status.READY
     assert len(stored_files(settings)) == 2  # the file and its thumbnail
+
+
+def test_an_upload_racing_a_hidden_twin_is_refused_like_one_that_finds_it(
+    settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    data = make_image("png")
+    probe = items_service.probe_media
+
+    def probe_while_a_hidden_twin_commits(data: bytes) -> object:
+        Item.objects.create(
+            modality="image", file="twin.png", content_hash=content_hash(data), hidden=True
+        )
+        return probe(data)
+
+    monkeypatch.setattr(items_service, "probe_media", probe_while_a_hidden_twin_commits)
+
+    with pytest.raises(items_service.HiddenDuplicate):
+        item_add_file(data=data, filename="b.png")
+
+    assert Item.objects.count() == 1
+    assert stored_files(settings) == []
 
 
 def test_two_identical_notes_at_once_end_as_one_item(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,7 @@ from django.test import Client
 
 from bench.media_factory import make_audio, make_image
 from searchapp.models import Item, Status
-from searchapp.services.items import item_add_file, item_add_text, items_set_hidden
+from searchapp.services.items import ItemDetails, item_add_file, item_add_text, items_set_hidden
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -133,6 +133,38 @@ def test_uploading_a_duplicate_says_so(user_client: Client) -> None:
     assert response.status_code == 200
     assert "already in the library" in response.content.decode()
     assert Item.objects.count() == 1
+
+
+def test_uploading_a_hidden_items_file_or_note_again_reveals_it_only_to_staff(
+    user_client: Client, admin_client: Client
+) -> None:
+    png = make_image("png")
+    secret = ItemDetails(title="the plan", tags=["classified"])
+    image, _ = item_add_file(data=png, filename="plan.png", details=secret)
+    note, _ = item_add_text(text="meet at dawn", details=secret)
+    items_set_hidden(items=Item.objects.filter(pk__in=[image.pk, note.pk]), hidden=True)
+    file_again = {"file": SimpleUploadedFile("copy.png", png)}
+    note_again = {"text": "meet at dawn"}
+
+    refusals = [
+        user_client.post("/upload/file", file_again),
+        user_client.post("/upload/note", note_again),
+    ]
+    file_again["file"].seek(0)
+    staff = [
+        admin_client.post("/upload/file", file_again),
+        admin_client.post("/upload/note", note_again),
+    ]
+
+    for response in refusals:
+        assert response.status_code == 409
+        html = response.content.decode()
+        assert "already in the library" in html
+        assert "the plan" not in html and "dawn" not in html and "classified" not in html
+    for response in staff:
+        assert response.status_code == 200
+        assert "the plan" in response.content.decode()
+    assert Item.objects.count() == 2
 
 
 def test_uploading_something_unsupported_is_a_clear_400(user_client: Client) -> None:
