@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -20,6 +22,8 @@ from searchapp.search import LibraryQuery, library_search
 from searchapp.search_space import search_model_key
 from searchapp.selectors import SearchFilters, item_neighbours
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
+
+logger = logging.getLogger(__name__)
 
 # Served inline: everything else is a download, so no upload can run in the site's origin.
 INLINE_TYPES = {*IMAGE_MIME_TYPES.values(), *AUDIO_MIME_TYPES.values()}
@@ -238,10 +242,15 @@ def _serve(request: HttpRequest, pk: int, *, thumbnail: bool) -> FileResponse:
     field = item.thumbnail if thumbnail else item.file
     if not field:
         raise Http404("No file.")
+    try:
+        stream = field.open("rb")
+    except FileNotFoundError:
+        logger.error("The file %s of item %s is missing from storage", field.name, pk)
+        raise Http404("No file.") from None
     content_type = "image/webp" if thumbnail else item.mime_type
     inline = content_type in INLINE_TYPES
     response = FileResponse(
-        field.open("rb"),
+        stream,
         content_type=content_type if inline else "application/octet-stream",
         as_attachment=not inline,
         filename=item.original_filename or None,

@@ -3,17 +3,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.contrib.postgres.search import SearchVector
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Func, QuerySet, TextField, Value
 from django.utils import timezone
 
 from embeddings.errors import InputError
 from searchapp.media_info import probe_media
 from searchapp.models import Item, ItemEmbedding, Modality, Status
+from searchapp.services.jobs import enqueue_embeddings
 
 MAX_TAGS = 32
 # Longer text would not fit PostgreSQL's word index (1 MB per item).
@@ -150,12 +150,13 @@ def _storage_name(digest: str, filename: str) -> str:
 
 
 def _insert_or_discard(item: Item, *, can_open_hidden: bool) -> tuple[Item, bool]:
-    """Save the row; if that fails, the stored file goes too, and a racing twin wins."""
+    """Save the row and queue the embedding. A row that did not commit takes the stored file
+    with it, and a racing twin wins; a committed row keeps it, queued or not."""
     try:
         with transaction.atomic():
             item.save()
             _refresh_search_document(Item.objects.filter(pk=item.pk))
-            transaction.on_commit(lambda: _enqueue_embedding(item.pk))
+            transaction.on_commit(lambda: enqueue_embeddings([item.pk]))
     except IntegrityError:
         _delete_files(item)
         twin = _existing(item.content_hash, can_open_hidden=can_open_hidden)
@@ -163,15 +164,19 @@ def _insert_or_discard(item: Item, *, can_open_hidden: bool) -> tuple[Item, bool
             raise
         return twin, False
     except BaseException:
-        _delete_files(item)
+        if not _maybe_saved(item):
+            _delete_files(item)
         raise
     return item, True
 
 
-def _enqueue_embedding(item_id: int) -> None:
-    from searchapp.tasks import embed_item
-
-    embed_item.enqueue(item_id, queued_at=timezone.now().isoformat())
+def _maybe_saved(item: Item) -> bool:
+    if item.pk is None:
+        return False
+    try:
+        return Item.objects.filter(pk=item.pk).exists()
+    except DatabaseError:
+        return True  # a commit cut off may still have happened; the database cannot say
 
 
 def _refresh_search_document(items: QuerySet[Item]) -> None:
@@ -234,14 +239,6 @@ def _delete_files(item: Item) -> None:
             field.storage.delete(field.name)
 
 
-def items_requeue_stale(
-    *, older_than: timedelta, statuses: Sequence[Status] = (Status.PENDING, Status.PROCESSING)
-) -> int:
-    """Queue again items whose job was lost, e.g. with a worker that was killed."""
-    stale = Item.objects.filter(status__in=statuses, updated_at__lt=timezone.now() - older_than)
-    return items_reembed(items=stale)
-
-
 def items_reembed(*, items: QuerySet[Item]) -> int:
     """Queue new vectors; ready items stay searchable on their current ones meanwhile."""
     ids = list(items.values_list("pk", flat=True))
@@ -249,5 +246,6 @@ def items_reembed(*, items: QuerySet[Item]) -> int:
         Item.objects.filter(pk__in=ids).exclude(status=Status.READY).update(
             status=Status.PENDING, error_message="", updated_at=timezone.now()
         )
-        transaction.on_commit(lambda: [_enqueue_embedding(item_id) for item_id in ids])
+        Item.objects.filter(pk__in=ids).update(lost_jobs=0)
+        transaction.on_commit(lambda: enqueue_embeddings(ids))
     return len(ids)

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, OperationalError, connection
+from django.utils import timezone
+from django_tasks.backends.immediate import ImmediateBackend
 
 from bench.media_factory import make_audio, make_image
 from embeddings.errors import InputError
@@ -20,6 +23,7 @@ from searchapp.services.items import (
     items_delete,
     items_set_hidden,
 )
+from searchapp.services.jobs import items_requeue_lost
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,6 +106,26 @@ def test_a_failure_between_file_and_row_leaves_neither(
         item_add_file(data=make_image("png"), filename="a.png")
 
     assert stored_files(settings) == []
+
+
+def test_an_item_whose_queueing_fails_after_commit_keeps_its_file_and_is_queued_later(
+    settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    def cut_off(*args: object) -> None:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    data = make_image("png")
+    with monkeypatch.context() as during_the_cut:
+        during_the_cut.setattr(ImmediateBackend, "enqueue", cut_off)
+        item, created = item_add_file(data=data, filename="a.png")
+
+    assert created
+    assert Item.objects.get(pk=item.pk).status == Status.PENDING
+    assert len(stored_files(settings)) == 1
+    assert item_add_file(data=data, filename="again.png") == (item, False)
+    Item.objects.filter(pk=item.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+    assert items_requeue_lost() == 1
+    assert Item.objects.get(pk=item.pk).status == Status.READY
 
 
 def test_audio_the_engine_refuses_fails_with_a_readable_reason(settings) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from django.utils import timezone
 from searchapp import tasks
 from searchapp.models import Item, ItemEmbedding, Status
 from searchapp.services import embedding
-from searchapp.services.items import item_add_text, items_requeue_stale
+from searchapp.services.items import item_add_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -95,18 +95,6 @@ def test_embedding_twice_keeps_one_set_of_vectors() -> None:
     tasks.embed_item.call(item.pk)
 
     assert item.embeddings.count() == 1
-
-
-def test_items_left_processing_by_a_dead_worker_are_queued_again(settings) -> None:  # type: ignore[no-untyped-def]
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
-    item, _ = item_add_text(text="half done")
-    Item.objects.filter(pk=item.pk).update(status=Status.PROCESSING)
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
-
-    assert items_requeue_stale(older_than=timedelta(0)) == 1
-
-    item.refresh_from_db()
-    assert item.status == Status.READY
 
 
 def queued_text_items(count: int) -> list[Item]:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -237,6 +239,16 @@ def test_media_is_served_so_it_cannot_run_in_the_site(model) -> None:  # type: i
     assert response["Content-Type"] == "image/png"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in response["Content-Security-Policy"]
+
+
+def test_media_whose_file_is_gone_is_a_404_that_names_no_path(settings) -> None:  # type: ignore[no-untyped-def]
+    item, _ = item_add_file(data=make_image("png"), filename="a.png")
+    Path(settings.MEDIA_ROOT, item.file.name).unlink()
+
+    response = Client().get(f"/items/{item.pk}/media")
+
+    assert response.status_code == 404
+    assert str(settings.MEDIA_ROOT) not in response.content.decode()
 
 
 def test_asking_the_same_text_again_does_not_run_the_model_again(model, monkeypatch) -> None:  # type: ignore[no-untyped-def]
