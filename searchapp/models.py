@@ -45,7 +45,8 @@ class Item(models.Model):
     # The job embedding the item renews this while it runs (services/jobs.py, ItemLease); an item
     # processing whose heartbeat stopped lost its worker, and lost_jobs counts how often.
     heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
-    lost_jobs = models.PositiveSmallIntegerField(default=0, editable=False)
+    # db_default too, for rows inserted by SQL (the benchmarks).
+    lost_jobs = models.PositiveSmallIntegerField(default=0, db_default=0, editable=False)
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
