@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,16 +36,11 @@ class SentenceTransformerModel(EmbeddingModel):
         self._model.eval()
         self._check_modalities()
         processor = self._model[0].processor
-        # User text is plain text. The processor takes <|image|>, <|audio|> or <|video|> in text
-        # for media it was not given (and raises), and passes other special tokens such as <eos>
-        # on as control tokens; so texts skip it, and this tokenizer reads every special token
-        # as the characters it is made of. A copy, because the processor needs its own to keep
-        # them special, and the flag lives in the shared Rust tokenizer.
-        self._text_tokenizer = copy.deepcopy(processor.tokenizer)
-        self._text_tokenizer.split_special_tokens = True
-        # Request threads count tokens while the model thread tokenises a batch; a call that
-        # pads and one that does not change the Rust tokenizer's state, so never at once.
-        self._text_tokenizer_lock = threading.Lock()
+        self._tokenizer = processor.tokenizer
+        # Each call sets the padding and whether special tokens are split in the Rust tokenizer
+        # it shares with the processor; request threads count tokens while the model thread
+        # tokenises, so one call at a time.
+        self._tokenizer_lock = threading.Lock()
         self._sampling_rate = int(processor.feature_extractor.sampling_rate)
         self._dimension = int(self._model.get_embedding_dimension())
         # Every forward pass runs on this one thread, one at a time: the model is shared by all
@@ -104,15 +98,20 @@ class SentenceTransformerModel(EmbeddingModel):
         return self._embed(clips, self._preprocess, batch_size=self.batch_size)
 
     def _tokenize(self, texts: str | list[str], **options: Any) -> Any:
-        with self._text_tokenizer_lock:
-            return self._text_tokenizer(texts, **options)
+        # User text is plain text. The processor takes <|image|>, <|audio|> or <|video|> in text
+        # for media it was not given (and raises), and passes other special tokens such as <eos>
+        # on as control tokens; so texts skip it, and every special token in them is read as the
+        # characters it is made of.
+        with self._tokenizer_lock:
+            return self._tokenizer(texts, split_special_tokens=True, **options)
 
     def _text_features(self, texts: list[str]) -> dict[str, Any]:
         return {**self._tokenize(texts, padding=True, return_tensors="pt"), "modality": "text"}
 
     def _preprocess(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         try:
-            return self._model.preprocess(inputs)
+            with self._tokenizer_lock:  # the processor tokenises its media placeholders
+                return self._model.preprocess(inputs)
         except ValueError as error:
             raise InputError(f"the model cannot read this input: {error}") from error
 

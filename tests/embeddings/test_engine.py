@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from transformers import AutoTokenizer
 
 from bench.media_factory import make_image, sine
@@ -96,6 +98,25 @@ def test_special_tokens_in_text_are_counted_truncated_and_embedded_as_plain_text
     assert model.count_tokens(text) == len(plain) > 2
     assert model.count_tokens(head) == 3
     assert model.embed_texts([text, head, token]).shape == (3, model.dimension)
+
+
+def test_counting_special_tokens_while_images_are_embedded_disturbs_neither(
+    model: EmbeddingModel,
+) -> None:
+    # Text splits special tokens, the processor keeps its image placeholders whole, and both
+    # go through one tokenizer.
+    image = Image.open(io.BytesIO(make_image("png"))).convert("RGB")
+    expected_vector, expected_count = (
+        model.embed_images([image])[0],
+        model.count_tokens("<|image|>"),
+    )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        counts = pool.map(lambda _: model.count_tokens("<|image|>"), range(2000))
+        vectors = [model.embed_images([image])[0] for _ in range(20)]
+
+    assert set(counts) == {expected_count}
+    np.testing.assert_allclose(np.stack(vectors), [expected_vector] * 20, atol=1e-5)
 
 
 def test_missing_model_is_unavailable_with_instructions(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
