@@ -108,6 +108,21 @@ def test_a_failure_between_file_and_row_leaves_neither(
     assert stored_files(settings) == []
 
 
+def test_a_failure_after_the_row_is_written_but_before_it_commits_leaves_neither(
+    settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    def broken_index(items: object) -> None:
+        raise OperationalError("canceling statement due to statement timeout")
+
+    monkeypatch.setattr(items_service, "_refresh_search_document", broken_index)
+
+    with pytest.raises(OperationalError):
+        item_add_file(data=make_image("png"), filename="a.png")
+
+    assert Item.objects.count() == 0
+    assert stored_files(settings) == []
+
+
 def test_an_item_whose_queueing_fails_after_commit_keeps_its_file_and_is_queued_later(
     settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
