@@ -28,16 +28,15 @@ logger = logging.getLogger(__name__)
 # Served inline: everything else is a download, so no upload can run in the site's origin.
 INLINE_TYPES = {*IMAGE_MIME_TYPES.values(), *AUDIO_MIME_TYPES.values()}
 
-
-def _search_allowed(request: HttpRequest) -> bool:
-    return request.user.is_authenticated or not settings.SEARCH_REQUIRES_LOGIN
-
-
 # What visitors read when the model cannot load; staff read why and how to fix it (the log has it
 # too), since that names the server's paths and the loader's errors.
 MODEL_UNAVAILABLE_NOTICE = (
     "Search by meaning is off until an administrator fixes the model; the server's log says why."
 )
+
+
+def _search_allowed(request: HttpRequest) -> bool:
+    return request.user.is_authenticated or not settings.SEARCH_REQUIRES_LOGIN
 
 
 def _model_problem(request: HttpRequest, detail: str) -> str:
