@@ -23,7 +23,6 @@ install-dev: $(VENV)/.installed-dev
 # Web server and background worker together; Ctrl-C stops both.
 run: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py recover_items --older-than 0
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	trap 'kill 0' INT TERM EXIT; \
 	$(PY) manage.py worker & \

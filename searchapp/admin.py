@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -88,6 +89,8 @@ class ItemAdmin(admin.ModelAdmin[Item]):
         "updated_at",
     ]
     readonly_fields = [name for name in fields if name not in EDITABLE_FIELDS]
+    # Django 5.2 warns that a scheme-less URL will mean https in 6.0; say so now.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)

@@ -42,6 +42,11 @@ class Item(models.Model):
     error_message = models.TextField(blank=True)
     embedded_with = models.CharField(max_length=255, blank=True, editable=False)
     embedded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The job embedding the item renews this while it runs (services/jobs.py, ItemLease); an item
+    # processing whose heartbeat stopped lost its worker, and lost_jobs counts how often.
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # db_default too, for rows inserted by SQL (the benchmarks).
+    lost_jobs = models.PositiveSmallIntegerField(default=0, db_default=0, editable=False)
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

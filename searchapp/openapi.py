@@ -87,6 +87,9 @@ def library_paths() -> dict[str, Any]:
                     ),
                     "200": _json({"$ref": "#/components/schemas/Item"}, "Already in the library."),
                     **_errors("400", "401", "411", "413", "429"),
+                    "409": error_response_schema(
+                        "Already in the library as an item that is hidden; nothing of it is told."
+                    ),
                 },
             }
         },

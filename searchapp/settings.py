@@ -184,7 +184,7 @@ SEARCH_MIN_SCORE = env_float("SEARCH_MIN_SCORE", default=0.1)
 SEARCH_PAGE_SIZE = env_int("SEARCH_PAGE_SIZE", default=24)
 SEARCH_EF_SEARCH = env_int("SEARCH_EF_SEARCH", default=200)
 # A job still "processing" after this long lost its worker and is queued again.
-EMBEDDING_JOB_LEASE_SEC = env_float("EMBEDDING_JOB_LEASE_SEC", default=1800.0)
+EMBEDDING_JOB_LEASE_SEC = env_float("EMBEDDING_JOB_LEASE_SEC", default=45.0)
 LOGIN_URL = "login"
 # Failed sign-ins (the site's and the admin's) pause signing in from an address: to one account
 # after LOGIN_FAILURES_PER_ACCOUNT, to any after LOGIN_FAILURES_PER_ADDRESS, for LOGIN_LOCKOUT_SEC

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -23,17 +25,31 @@ from searchapp.search_space import search_model_key
 from searchapp.selectors import SearchFilters, item_neighbours
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
 
+logger = logging.getLogger(__name__)
+
 # Served inline: everything else is a download, so no upload can run in the site's origin.
 INLINE_TYPES = {*IMAGE_MIME_TYPES.values(), *AUDIO_MIME_TYPES.values()}
+
+# What visitors read when the model cannot load; staff read why and how to fix it (the log has it
+# too), since that names the server's paths and the loader's errors.
+MODEL_UNAVAILABLE_NOTICE = (
+    "Search by meaning is off until an administrator fixes the model; the server's log says why."
+)
 
 
 def _search_allowed(request: HttpRequest) -> bool:
     return request.user.is_authenticated or not settings.SEARCH_REQUIRES_LOGIN
 
 
-def _model_banner() -> str:
+def _model_problem(request: HttpRequest, detail: str) -> str:
+    if not detail or request.user.is_staff:
+        return detail
+    return MODEL_UNAVAILABLE_NOTICE
+
+
+def _model_banner(request: HttpRequest) -> str:
     state, detail = model_status()
-    return detail if state == "unavailable" else ""
+    return _model_problem(request, detail if state == "unavailable" else "")
 
 
 @require_GET
@@ -44,7 +60,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "min_score_default": settings.SEARCH_MIN_SCORE,
-        "model_problem": _model_banner(),
+        "model_problem": _model_banner(request),
     }
     if form.is_valid() and _asks(form):
         refused = search_refusal(request, by_file=False)
@@ -111,14 +127,17 @@ def _results_context(
         return {"results": None}
     try:
         results = library_search(query)
-    except (InputError, ModelUnavailable) as error:
+    except InputError as error:
         return {"results": None, "error": str(error)}
+    except ModelUnavailable as error:
+        return {"results": None, "error": _model_problem(request, str(error))}
     params = request.GET.copy() if request.method == "GET" else request.POST.copy()
     params.pop("page", None)
     params.pop("query_file", None)
     params.pop("csrfmiddlewaretoken", None)
     return {
         "results": results,
+        "results_problem": _model_problem(request, results.model_problem),
         "query": query,
         "next_page": query.page + 1 if results.page.has_more else None,
         "previous_page": query.page - 1 if query.page > 1 else None,
@@ -142,7 +161,7 @@ def upload_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "searchapp/upload.html",
-        {"recent": recent, "note_form": TextNoteForm(), "model_problem": _model_banner()},
+        {"recent": recent, "note_form": TextNoteForm(), "model_problem": _model_banner(request)},
     )
 
 
@@ -164,6 +183,7 @@ def upload_file(request: HttpRequest) -> HttpResponse:
             filename=upload.name or "upload",
             details=details,
             added_by_id=request.user.pk,
+            can_open_hidden=request.user.is_staff,
         )
     except InputError as error:
         return _message(request, f"{upload.name}: {error}", status=error.status)
@@ -188,6 +208,7 @@ def add_note(request: HttpRequest) -> HttpResponse:
                 title=form.cleaned_data["title"], tags=split_tags(form.cleaned_data["tags"])
             ),
             added_by_id=request.user.pk,
+            can_open_hidden=request.user.is_staff,
         )
     except InputError as error:
         return _message(request, str(error), status=error.status)
@@ -242,10 +263,15 @@ def _serve(request: HttpRequest, pk: int, *, thumbnail: bool) -> FileResponse:
     field = item.thumbnail if thumbnail else item.file
     if not field:
         raise Http404("No file.")
+    try:
+        stream = field.open("rb")
+    except FileNotFoundError:
+        logger.error("The file %s of item %s is missing from storage", field.name, pk)
+        raise Http404("No file.") from None
     content_type = "image/webp" if thumbnail else item.mime_type
     inline = content_type in INLINE_TYPES
     response = FileResponse(
-        field.open("rb"),
+        stream,
         content_type=content_type if inline else "application/octet-stream",
         as_attachment=not inline,
         filename=item.original_filename or None,

@@ -57,6 +57,7 @@ def get_model(*, source: str | None = None) -> EmbeddingModel:
         try:
             model = load_model(config)
         except ModelUnavailable as error:
+            logger.warning("The embedding model is not available: %s", error)
             _failed[config] = (time.monotonic(), error)
             raise
         # One model per process: a settings change replaces the old one.
@@ -121,9 +122,8 @@ def warm_up() -> None:
     started = time.monotonic()
     try:
         get_model().embed_texts(["warm-up"])
-    except ModelUnavailable as error:
-        logger.warning("The embedding model is not available: %s", error)
-        return
+    except ModelUnavailable:
+        return  # get_model logged why
     logger.info("Embedding model ready in %.1f s", time.monotonic() - started)
 
 

@@ -1,16 +1,21 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import torch
 from PIL.Image import Image
+from sentence_transformers.util import batch_to_device
 
 from embeddings.engine.base import EmbeddingModel, ModelUnavailable, TruncateSide, l2_normalise
+from embeddings.errors import InputError
 
 REQUIRED_MODALITIES = ("text", "image", "audio")
+
+Featurize = Callable[[list[Any]], dict[str, Any]]
 
 
 class SentenceTransformerModel(EmbeddingModel):
@@ -32,6 +37,10 @@ class SentenceTransformerModel(EmbeddingModel):
         self._check_modalities()
         processor = self._model[0].processor
         self._tokenizer = processor.tokenizer
+        # Each call sets the padding and whether special tokens are split in the Rust tokenizer
+        # it shares with the processor; request threads count tokens while the model thread
+        # tokenises, so one call at a time.
+        self._tokenizer_lock = threading.Lock()
         self._sampling_rate = int(processor.feature_extractor.sampling_rate)
         self._dimension = int(self._model.get_embedding_dimension())
         # Every forward pass runs on this one thread, one at a time: the model is shared by all
@@ -57,10 +66,10 @@ class SentenceTransformerModel(EmbeddingModel):
         return self._sampling_rate
 
     def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self._tokenize(text, add_special_tokens=False)["input_ids"])
 
     def truncate_text(self, text: str, *, max_tokens: int, side: TruncateSide) -> str:
-        offsets = self._tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)[
+        offsets = self._tokenize(text, add_special_tokens=False, return_offsets_mapping=True)[
             "offset_mapping"
         ]
         if len(offsets) <= max_tokens:
@@ -70,12 +79,11 @@ class SentenceTransformerModel(EmbeddingModel):
         return text[offsets[-max_tokens][0] :] if max_tokens else ""
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        # Wrapped in dicts so sentence-transformers never takes a text for a media URL or path.
-        return self._encode([{"text": text} for text in texts], batch_size=self.batch_size)
+        return self._embed(list(texts), self._text_features, batch_size=self.batch_size)
 
     def embed_images(self, images: Sequence[Image]) -> np.ndarray:
-        # sentence-transformers 6.2 merges a list of images into one sample, so one call each.
-        return self._stack([self._encode([{"image": image}], batch_size=1) for image in images])
+        # sentence-transformers 6.2 merges a list of images into one sample, so one batch each.
+        return self._embed([{"image": image} for image in images], self._preprocess, batch_size=1)
 
     def embed_audio(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
         clips = [
@@ -87,25 +95,36 @@ class SentenceTransformerModel(EmbeddingModel):
             }
             for w in waveforms
         ]
-        return self._encode(clips, batch_size=self.batch_size)
+        return self._embed(clips, self._preprocess, batch_size=self.batch_size)
 
-    def _stack(self, parts: list[np.ndarray]) -> np.ndarray:
-        if not parts:
-            return np.empty((0, self.dimension), dtype=np.float32)
-        return np.concatenate(parts)
+    def _tokenize(self, texts: str | list[str], **options: Any) -> Any:
+        # User text is plain text. The processor takes <|image|>, <|audio|> or <|video|> in text
+        # for media it was not given (and raises), and passes other special tokens such as <eos>
+        # on as control tokens; so texts skip it, and every special token in them is read as the
+        # characters it is made of.
+        with self._tokenizer_lock:
+            return self._tokenizer(texts, split_special_tokens=True, **options)
 
-    def _encode(self, inputs: list[dict[str, Any]], *, batch_size: int) -> np.ndarray:
+    def _text_features(self, texts: list[str]) -> dict[str, Any]:
+        return {**self._tokenize(texts, padding=True, return_tensors="pt"), "modality": "text"}
+
+    def _preprocess(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        try:
+            with self._tokenizer_lock:  # the processor tokenises its media placeholders
+                return self._model.preprocess(inputs)
+        except ValueError as error:
+            raise InputError(f"the model cannot read this input: {error}") from error
+
+    def _embed(self, inputs: list[Any], featurize: Featurize, *, batch_size: int) -> np.ndarray:
         if not inputs:
             return np.empty((0, self.dimension), dtype=np.float32)
-        return self._runner.submit(self._encode_here, inputs, batch_size).result()
+        return self._runner.submit(self._embed_here, inputs, featurize, batch_size).result()
 
-    def _encode_here(self, inputs: list[dict[str, Any]], batch_size: int) -> np.ndarray:
+    def _embed_here(self, inputs: list[Any], featurize: Featurize, batch_size: int) -> np.ndarray:
+        parts = []
         with torch.inference_mode():
-            vectors = self._model.encode(
-                inputs,
-                batch_size=batch_size,
-                convert_to_numpy=False,
-                convert_to_tensor=True,
-                show_progress_bar=False,
-            )
-        return l2_normalise(vectors.float().cpu().numpy())
+            for start in range(0, len(inputs), batch_size):
+                features = featurize(inputs[start : start + batch_size])
+                output = self._model(batch_to_device(features, self._model.device))
+                parts.append(output["sentence_embedding"].float().cpu().numpy())
+        return l2_normalise(np.concatenate(parts))

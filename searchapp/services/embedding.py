@@ -4,6 +4,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from embeddings.conf import embeddings_settings
@@ -12,6 +13,7 @@ from embeddings.errors import InputError
 from embeddings.services import Embedding, embed_audio, embed_image, embed_texts, prepare_text
 from searchapp.models import Item, ItemEmbedding, Modality, Status
 from searchapp.search_space import embedding_model_key, forget_search_model
+from searchapp.services.jobs import ItemLease
 from searchapp.thumbnails import make_thumbnail
 from searchapp.vector_index import ensure_vector_index
 
@@ -25,24 +27,36 @@ def item_embed(*, item_id: int, queued_at: datetime | None = None) -> None:
     item = Item.objects.filter(pk=item_id).first()
     if item is None or _embedded_since(item, queued_at):
         return
-    Item.objects.filter(pk=item_id).exclude(status=Status.READY).update(
-        status=Status.PROCESSING, updated_at=timezone.now()
+    with ItemLease() as lease:
+        lease.hold([item_id])
+        Item.objects.filter(pk=item_id).exclude(status=Status.READY).update(
+            status=Status.PROCESSING, heartbeat_at=Now(), updated_at=timezone.now()
+        )
+        if item.modality == Modality.TEXT:
+            _texts_embed(first=item, lease=lease)
+        else:
+            _media_embed(item)
+
+
+def item_fail(*, item_id: int, reason: str) -> None:
+    Item.objects.filter(pk=item_id).update(
+        status=Status.FAILED, error_message=reason[:2000], updated_at=timezone.now()
     )
-    if item.modality == Modality.TEXT:
-        _texts_embed(first=item)
-        return
+
+
+def _media_embed(item: Item) -> None:
     try:
         embeddings = _embed_content(item)
         thumbnail_name = _store_thumbnail(item)
     except InputError as error:
-        item_fail(item_id=item_id, reason=str(error))
+        item_fail(item_id=item.pk, reason=str(error))
         return
     model_key = embedding_model_key()
     ensure_vector_index(model_key=model_key, dimension=len(embeddings[0].vector))
     stored = False
     try:
         stored = _store_embeddings(
-            item_id=item_id,
+            item_id=item.pk,
             model_key=model_key,
             embeddings=embeddings,
             thumbnail_name=thumbnail_name,
@@ -50,12 +64,6 @@ def item_embed(*, item_id: int, queued_at: datetime | None = None) -> None:
     finally:
         if thumbnail_name and not stored:
             item.thumbnail.storage.delete(thumbnail_name)
-
-
-def item_fail(*, item_id: int, reason: str) -> None:
-    Item.objects.filter(pk=item_id).update(
-        status=Status.FAILED, error_message=reason[:2000], updated_at=timezone.now()
-    )
 
 
 def _embedded_since(item: Item, queued_at: datetime | None) -> bool:
@@ -68,13 +76,12 @@ def _embedded_since(item: Item, queued_at: datetime | None) -> bool:
     )
 
 
-def _texts_embed(*, first: Item) -> None:
+def _texts_embed(*, first: Item, lease: ItemLease) -> None:
     """Embed the text item with other queued text items in one batch, which is several times
     faster per item than one at a time (docs/performance.md)."""
-    items = [
-        first,
-        *_claim_queued_texts(exclude_id=first.pk, limit=settings.EMBEDDINGS_BATCH_SIZE - 1),
-    ]
+    others = _claim_queued_texts(exclude_id=first.pk, limit=settings.EMBEDDINGS_BATCH_SIZE - 1)
+    lease.hold([item.pk for item in others])
+    items = [first, *others]
     model, config = get_model(), embeddings_settings()
     prepared: list[tuple[Item, str]] = []
     for item in items:
@@ -106,7 +113,9 @@ def _claim_queued_texts(*, exclude_id: int, limit: int) -> list[Item]:
             .order_by("pk")
             .values_list("pk", flat=True)[:limit]
         )
-        Item.objects.filter(pk__in=ids).update(status=Status.PROCESSING, updated_at=timezone.now())
+        Item.objects.filter(pk__in=ids).update(
+            status=Status.PROCESSING, heartbeat_at=Now(), updated_at=timezone.now()
+        )
     return list(Item.objects.filter(pk__in=ids).order_by("pk"))
 
 
@@ -152,12 +161,14 @@ def _store_embeddings(
             item.thumbnail.name = thumbnail_name
         item.status = Status.READY
         item.error_message = ""
+        item.lost_jobs = 0
         item.embedded_with = model_key
         item.embedded_at = timezone.now()
         item.save(
             update_fields=[
                 "status",
                 "error_message",
+                "lost_jobs",
                 "embedded_with",
                 "embedded_at",
                 "thumbnail",

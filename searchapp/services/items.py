@@ -3,22 +3,29 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.contrib.postgres.search import SearchVector
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Func, QuerySet, TextField, Value
 from django.utils import timezone
 
 from embeddings.errors import InputError
 from searchapp.media_info import probe_media
 from searchapp.models import Item, ItemEmbedding, Modality, Status
+from searchapp.services.jobs import enqueue_embeddings
 
 MAX_TAGS = 32
 # Longer text would not fit PostgreSQL's word index (1 MB per item).
 MAX_TEXT_CHARACTERS = 20_000
 MAX_DESCRIPTION_CHARACTERS = 5_000
+
+
+class HiddenDuplicate(InputError):
+    """The content is in the library already, as an item the caller may not open (hidden)."""
+
+    status = 409
+    code = "resource_conflict"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,13 +60,19 @@ def item_add_file(
     filename: str,
     details: ItemDetails = ItemDetails(),
     added_by_id: int | None = None,
+    can_open_hidden: bool = False,
 ) -> tuple[Item, bool]:
-    """Store an uploaded file as an item and queue its embedding: (item, created)."""
+    """Store an uploaded file as an item and queue its embedding: (item, created).
+
+    Content already in the library gives its item, unless that is hidden and the caller may
+    not open hidden items (`can_open_hidden`: staff): then HiddenDuplicate, which says nothing
+    of the item.
+    """
     if not data:
         raise InputError("the file is empty.")
     _refuse_too_long(details.description, name="description", limit=MAX_DESCRIPTION_CHARACTERS)
     digest = content_hash(data)
-    existing = Item.objects.filter(content_hash=digest).first()
+    existing = _existing(digest, can_open_hidden=can_open_hidden)
     if existing is not None:
         return existing, False
     info = probe_media(data)
@@ -76,19 +89,24 @@ def item_add_file(
         **_details_fields(details),
     )
     item.file.save(_storage_name(digest, filename), ContentFile(data), save=False)
-    return _insert_or_discard(item)
+    return _insert_or_discard(item, can_open_hidden=can_open_hidden)
 
 
 def item_add_text(
-    *, text: str, details: ItemDetails = ItemDetails(), added_by_id: int | None = None
+    *,
+    text: str,
+    details: ItemDetails = ItemDetails(),
+    added_by_id: int | None = None,
+    can_open_hidden: bool = False,
 ) -> tuple[Item, bool]:
+    """A text note as an item, as `item_add_file` stores a file."""
     text = storable(text).strip()
     if not text:
         raise InputError("the text is empty.")
     _refuse_too_long(text, name="text", limit=MAX_TEXT_CHARACTERS)
     _refuse_too_long(details.description, name="description", limit=MAX_DESCRIPTION_CHARACTERS)
     digest = content_hash(b"text:" + text.encode())
-    existing = Item.objects.filter(content_hash=digest).first()
+    existing = _existing(digest, can_open_hidden=can_open_hidden)
     if existing is not None:
         return existing, False
     item = Item(
@@ -100,7 +118,16 @@ def item_add_text(
         added_by_id=added_by_id,
         **_details_fields(details),
     )
-    return _insert_or_discard(item)
+    return _insert_or_discard(item, can_open_hidden=can_open_hidden)
+
+
+def _existing(digest: str, *, can_open_hidden: bool) -> Item | None:
+    existing = Item.objects.filter(content_hash=digest).first()
+    if existing is not None and existing.hidden and not can_open_hidden:
+        raise HiddenDuplicate(
+            "this content is already in the library but is not available; it cannot be added again."
+        )
+    return existing
 
 
 def _refuse_too_long(value: str, *, name: str, limit: int) -> None:
@@ -122,29 +149,34 @@ def _storage_name(digest: str, filename: str) -> str:
     return f"{digest[:16]}.{suffix[:8]}"
 
 
-def _insert_or_discard(item: Item) -> tuple[Item, bool]:
-    """Save the row; if that fails, the stored file goes too, and a racing twin wins."""
+def _insert_or_discard(item: Item, *, can_open_hidden: bool) -> tuple[Item, bool]:
+    """Save the row and queue the embedding. A row that did not commit takes the stored file
+    with it, and a racing twin wins; a committed row keeps it, queued or not."""
     try:
         with transaction.atomic():
             item.save()
             _refresh_search_document(Item.objects.filter(pk=item.pk))
-            transaction.on_commit(lambda: _enqueue_embedding(item.pk))
+            transaction.on_commit(lambda: enqueue_embeddings([item.pk]))
     except IntegrityError:
         _delete_files(item)
-        twin = Item.objects.filter(content_hash=item.content_hash).first()
+        twin = _existing(item.content_hash, can_open_hidden=can_open_hidden)
         if twin is None:
             raise
         return twin, False
     except BaseException:
-        _delete_files(item)
+        if not _maybe_saved(item):
+            _delete_files(item)
         raise
     return item, True
 
 
-def _enqueue_embedding(item_id: int) -> None:
-    from searchapp.tasks import embed_item
-
-    embed_item.enqueue(item_id, queued_at=timezone.now().isoformat())
+def _maybe_saved(item: Item) -> bool:
+    if item.pk is None:
+        return False
+    try:
+        return Item.objects.filter(pk=item.pk).exists()
+    except DatabaseError:
+        return True  # a commit cut off may still have happened; the database cannot say
 
 
 def _refresh_search_document(items: QuerySet[Item]) -> None:
@@ -207,14 +239,6 @@ def _delete_files(item: Item) -> None:
             field.storage.delete(field.name)
 
 
-def items_requeue_stale(
-    *, older_than: timedelta, statuses: Sequence[Status] = (Status.PENDING, Status.PROCESSING)
-) -> int:
-    """Queue again items whose job was lost, e.g. with a worker that was killed."""
-    stale = Item.objects.filter(status__in=statuses, updated_at__lt=timezone.now() - older_than)
-    return items_reembed(items=stale)
-
-
 def items_reembed(*, items: QuerySet[Item]) -> int:
     """Queue new vectors; ready items stay searchable on their current ones meanwhile."""
     ids = list(items.values_list("pk", flat=True))
@@ -222,5 +246,6 @@ def items_reembed(*, items: QuerySet[Item]) -> int:
         Item.objects.filter(pk__in=ids).exclude(status=Status.READY).update(
             status=Status.PENDING, error_message="", updated_at=timezone.now()
         )
-        transaction.on_commit(lambda: [_enqueue_embedding(item_id) for item_id in ids])
+        Item.objects.filter(pk__in=ids).update(lost_jobs=0)
+        transaction.on_commit(lambda: enqueue_embeddings(ids))
     return len(ids)

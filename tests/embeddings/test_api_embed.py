@@ -7,6 +7,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
+from sentence_transformers import SentenceTransformer
 
 from bench.media_factory import make_audio, make_image
 from embeddings.engine.base import EmbeddingModel
@@ -181,6 +182,33 @@ def test_embed_text_over_the_limit_with_truncate_none_is_refused(
     assert response.status_code == 400
     assert response.json()["code"] == "parameter_invalid"
     assert "less than or equal to 5" in response.json()["message"]
+
+
+@pytest.mark.parametrize("token", ["<|image|>", "<|audio|>", "<|video|>"])
+def test_embed_text_with_a_media_placeholder_token_is_embedded_as_text(
+    api_client: Client, token: str
+) -> None:
+    response = post(api_client, text=f"what is in this {token}?")
+
+    assert response.status_code == 200
+    assert np.linalg.norm(vector(response.json()["text_embedding"]["segments"][0])) == (
+        pytest.approx(1.0, abs=1e-5)
+    )
+
+
+def test_embed_input_the_models_processor_refuses_is_a_400(
+    api_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: SentenceTransformer, inputs: object, **kwargs: object) -> None:
+        raise ValueError("Attempting to resize to a 0 x 0 image.")
+
+    monkeypatch.setattr(SentenceTransformer, "preprocess", refuse)
+
+    response = post(api_client, image_file=upload("a.png", make_image("png")))
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "parameter_invalid"
+    assert "0 x 0 image" in response.json()["message"]
 
 
 def test_embed_default_text_limit_is_77_tokens(api_client: Client, model: EmbeddingModel) -> None:
@@ -374,7 +402,7 @@ def test_embed_when_the_model_cannot_load_says_how_to_fix_it(
     assert_error(response, 503, "model_unavailable", "download_model", "EMBEDDINGS_MODEL")
     home = Client().get("/")
     assert home.status_code == 200
-    assert "download_model" in home.content.decode()
+    assert "The embedding model is unavailable" in home.content.decode()
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -8,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+from transformers import AutoTokenizer
 
 from bench.media_factory import make_image, sine
 from bench.random_model import build_tiny_model
@@ -81,6 +84,41 @@ def test_truncate_text_keeps_whole_tokens_from_either_side(model: EmbeddingModel
     assert model.truncate_text(text, max_tokens=500, side="end") == text
 
 
+@pytest.mark.parametrize("token", ["<|image|>", "<|audio|>", "<|video|>", "<bos>", "<pad>"])
+def test_special_tokens_in_text_are_counted_truncated_and_embedded_as_plain_text(
+    model: EmbeddingModel, tiny_model_dir: Path, token: str
+) -> None:
+    text = f"{token} a cat {token}"
+    plain = AutoTokenizer.from_pretrained(tiny_model_dir)(
+        text, add_special_tokens=False, split_special_tokens=True
+    )["input_ids"]
+
+    head = model.truncate_text(text, max_tokens=3, side="end")
+
+    assert model.count_tokens(text) == len(plain) > 2
+    assert model.count_tokens(head) == 3
+    assert model.embed_texts([text, head, token]).shape == (3, model.dimension)
+
+
+def test_counting_special_tokens_while_images_are_embedded_disturbs_neither(
+    model: EmbeddingModel,
+) -> None:
+    # Text splits special tokens, the processor keeps its image placeholders whole, and both
+    # go through one tokenizer.
+    image = Image.open(io.BytesIO(make_image("png"))).convert("RGB")
+    expected_vector, expected_count = (
+        model.embed_images([image])[0],
+        model.count_tokens("<|image|>"),
+    )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        counts = pool.map(lambda _: model.count_tokens("<|image|>"), range(2000))
+        vectors = [model.embed_images([image])[0] for _ in range(20)]
+
+    assert set(counts) == {expected_count}
+    np.testing.assert_allclose(np.stack(vectors), [expected_vector] * 20, atol=1e-5)
+
+
 def test_missing_model_is_unavailable_with_instructions(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     settings.EMBEDDINGS_MODEL = str(tmp_path / "nowhere")
 
@@ -152,13 +190,13 @@ def test_forward_passes_from_many_request_threads_all_run_on_one_model_thread(
 ) -> None:
     # torch keeps an intra-op thread pool per calling thread; one thread means one pool.
     ran_on: set[str] = set()
-    encode = model._model.encode  # type: ignore[attr-defined]
+    forward = model._model.forward  # type: ignore[attr-defined]
 
-    def recording_encode(*args: object, **kwargs: object) -> object:
+    def recording_forward(*args: object, **kwargs: object) -> object:
         ran_on.add(threading.current_thread().name)
-        return encode(*args, **kwargs)
+        return forward(*args, **kwargs)
 
-    monkeypatch.setattr(model._model, "encode", recording_encode)  # type: ignore[attr-defined]
+    monkeypatch.setattr(model._model, "forward", recording_forward)  # type: ignore[attr-defined]
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda i: model.embed_texts([f"text {i}"]), range(8)))
 

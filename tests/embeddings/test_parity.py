@@ -38,6 +38,10 @@ def transformers_embedding(reference: tuple[Any, Any], **inputs: Any) -> np.ndar
     features = processor(**inputs, return_tensors="pt")
     for unused in processor.unused_input_names:
         features.pop(unused, None)
+    return pooled_embedding(model, features)
+
+
+def pooled_embedding(model: Any, features: Any) -> np.ndarray:
     with torch.inference_mode():
         tokens = model(**features).last_hidden_state
     mask = features["attention_mask"].unsqueeze(-1).to(tokens.dtype)
@@ -86,6 +90,19 @@ def test_text_matches_transformers(
     expected = transformers_embedding(reference_transformers, text=[TEXT])
 
     assert cosine(api_vector(api_client, "text", text=TEXT), expected) >= MIN_COSINE
+
+
+def test_text_with_special_tokens_matches_transformers_reading_them_as_plain_text(
+    api_client: Client, reference_transformers: tuple[Any, Any]
+) -> None:
+    processor, model = reference_transformers
+    text = "<|image|> a <|audio|> dog <|video|><eos>"
+    features = processor.tokenizer([text], split_special_tokens=True, return_tensors="pt")
+    expected = pooled_embedding(model, features)
+
+    actual = api_vector(api_client, "text", text=text, text_truncate="none")
+
+    assert cosine(actual, expected) >= MIN_COSINE
 
 
 def test_image_matches_sentence_transformers(

@@ -10,9 +10,10 @@ import psycopg
 import pytest
 from django.db import connection
 
+from bench.media_factory import make_audio
 from bench.processes import Processes, wait_for
 from searchapp.models import Item, Status
-from searchapp.services.items import item_add_text
+from searchapp.services.items import item_add_file, item_add_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,3 +105,26 @@ def test_the_worker_waits_for_a_database_that_refuses_connections_for_a_while(
 
     wait_for(lambda: ready(item.pk), seconds=60)
     assert worker.poll() is None
+
+
+def test_a_job_cut_off_by_an_outage_longer_than_the_retry_window_runs_again(
+    processes: Processes,
+) -> None:
+    item, _ = item_add_file(data=make_audio("flac", seconds=120.0), filename="long.flac")
+    worker = processes.worker(DATABASE_CONNECT_RETRY_SEC="1", EMBEDDING_JOB_LEASE_SEC="3")
+    wait_for(lambda: Item.objects.get(pk=item.pk).status == Status.PROCESSING, seconds=60)
+
+    def gave_up_reconnecting() -> bool:
+        lines = processes.output(worker).splitlines()
+        return any(
+            "Could not renew" in line and "not currently accepting" in line for line in lines
+        )
+
+    with database_refusing_connections():
+        wait_for(lambda: cut_idle_connections("worker") >= 1, seconds=30)
+        wait_for(gave_up_reconnecting, seconds=30)
+
+    wait_for(lambda: ready(item.pk), seconds=120)
+    assert worker.poll() is None
+    assert "Queued 1 items again whose job was lost" in processes.output(worker)
+    assert Item.objects.get(pk=item.pk).embeddings.count() == 12

@@ -19,10 +19,17 @@ from tests.reliability.examples import fixed_examples
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FUZZ = fixed_examples(max_examples=120)
+# The tokenizer's special tokens (the processor's media placeholders among them), whole and in
+# pieces, among words.
+TOKEN_PIECES = (
+    *("<|image|>", "<|audio|>", "<|video|>", "<|image>", "<image|>", "<|audio>", "<audio|>"),
+    *("<bos>", "<eos>", "<pad>", "<unk>", "<", "|", ">", "a", " "),
+)
 # Control characters, NUL, right-to-left marks and astral characters among ordinary words.
 awkward_text = st.one_of(
     st.text(max_size=200),
     st.text(st.sampled_from("ab \x00\x01\x1b\x7f\u200f\ufeff\U0001f600\n\t"), max_size=50),
+    st.lists(st.sampled_from(TOKEN_PIECES), min_size=1, max_size=20).map("".join),
     st.integers(0, 30_000).map(lambda words: "word " * words),
     st.just(" \n\t "),
 )

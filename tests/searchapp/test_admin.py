@@ -33,6 +33,18 @@ def test_item_list_shows_previews_and_filters(admin_client: Client) -> None:
     assert "<img" in admin_client.get("/admin/searchapp/item/").content.decode()
 
 
+def test_item_page_shows_why_an_item_failed_without_server_paths(
+    admin_client: Client, settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_MODEL = str(tmp_path / "gone")
+    item, _ = item_add_text(text="call the plumber")
+
+    html = admin_client.get(f"/admin/searchapp/item/{item.pk}/change/").content.decode()
+
+    assert "not available on the server" in html
+    assert str(tmp_path) not in html and "Error:" not in html
+
+
 def test_hide_and_show_actions(admin_client: Client) -> None:
     item, _ = item_add_text(text="private")
 

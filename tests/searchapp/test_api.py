@@ -10,7 +10,7 @@ from django.test import Client
 
 from bench.media_factory import make_audio, make_image, png_declaring
 from searchapp.models import Item
-from searchapp.services.items import item_add_text, items_set_hidden
+from searchapp.services.items import ItemDetails, item_add_file, item_add_text, items_set_hidden
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -140,6 +140,19 @@ def test_search_by_text_image_audio_and_item(api_client: Client) -> None:
     assert image["id"] not in {r["id"] for r in by_item["results"]}
 
 
+def test_a_note_with_a_media_placeholder_token_is_stored_embedded_and_found(
+    api_client: Client,
+) -> None:
+    note = api_client.post("/api/items", {"text": "screenshot <|image|> of the <|audio|> mixer"})
+
+    search = api_client.post("/api/search", {"text": "<|image|><|video|>", "min_score": "-1"})
+
+    assert note.status_code == 201
+    assert api_client.get(f"/api/items/{note.json()['id']}").json()["status"] == "ready"
+    assert search.status_code == 200
+    assert note.json()["id"] in [hit["id"] for hit in search.json()["results"]]
+
+
 def test_search_filters_and_limit(api_client: Client) -> None:
     for text in ("one", "two", "three"):
         api_client.post("/api/items", {"text": f"note {text}"})
@@ -165,6 +178,26 @@ def test_hidden_items_do_not_leak_through_the_api(api_client: Client) -> None:
     assert item.pk not in {r["id"] for r in results}
 
 
+def test_resending_a_hidden_items_bytes_or_text_is_refused_without_revealing_it(
+    api_client: Client,
+) -> None:
+    png = make_image("png")
+    secret = ItemDetails(title="the plan", description="top secret", tags=["classified"])
+    image, _ = item_add_file(data=png, filename="plan.png", details=secret)
+    note, _ = item_add_text(text="meet at dawn", details=secret)
+    items_set_hidden(items=Item.objects.filter(pk__in=[image.pk, note.pk]), hidden=True)
+
+    for fields in ({"file": SimpleUploadedFile("copy.png", png)}, {"text": "meet at dawn"}):
+        response = api_client.post("/api/items", fields)
+
+        assert response.status_code == 409
+        assert set(response.json()) == {"code", "message"}
+        assert response.json()["code"] == "resource_conflict"
+        for secret_word in ("plan", "secret", "classified", "dawn"):
+            assert secret_word not in response.json()["message"]
+    assert Item.objects.count() == 2
+
+
 @pytest.mark.parametrize(
     "fields",
     [
@@ -179,6 +212,19 @@ def test_bad_searches_are_a_400(api_client: Client, fields: dict) -> None:  # ty
 
     assert response.status_code == 400
     assert response.json()["message"]
+
+
+def test_a_failed_item_reads_without_exception_names_or_server_paths(
+    api_client: Client, settings, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_MODEL = str(tmp_path / "gone")
+    added = api_client.post("/api/items", {"text": "call the plumber"}).json()
+
+    item = api_client.get(f"/api/items/{added['id']}").json()
+
+    assert item["status"] == "failed"
+    assert "not available on the server" in item["error_message"]
+    assert str(tmp_path) not in item["error_message"] and "Error:" not in item["error_message"]
 
 
 def test_openapi_describes_the_library_api_next_to_embed() -> None:

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, OperationalError, connection
+from django.utils import timezone
+from django_tasks.backends.immediate import ImmediateBackend
 
 from bench.media_factory import make_audio, make_image
 from embeddings.errors import InputError
@@ -13,12 +16,14 @@ from searchapp.models import Item, ItemEmbedding, Modality, Status
 from searchapp.services import items as items_service
 from searchapp.services.items import (
     ItemDetails,
+    content_hash,
     item_add_file,
     item_add_text,
     items_add_tag,
     items_delete,
     items_set_hidden,
 )
+from searchapp.services.jobs import items_requeue_lost
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -101,6 +106,41 @@ def test_a_failure_between_file_and_row_leaves_neither(
         item_add_file(data=make_image("png"), filename="a.png")
 
     assert stored_files(settings) == []
+
+
+def test_a_failure_after_the_row_is_written_but_before_it_commits_leaves_neither(
+    settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    def broken_index(items: object) -> None:
+        raise OperationalError("canceling statement due to statement timeout")
+
+    monkeypatch.setattr(items_service, "_refresh_search_document", broken_index)
+
+    with pytest.raises(OperationalError):
+        item_add_file(data=make_image("png"), filename="a.png")
+
+    assert Item.objects.count() == 0
+    assert stored_files(settings) == []
+
+
+def test_an_item_whose_queueing_fails_after_commit_keeps_its_file_and_is_queued_later(
+    settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    def cut_off(*args: object) -> None:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    data = make_image("png")
+    with monkeypatch.context() as during_the_cut:
+        during_the_cut.setattr(ImmediateBackend, "enqueue", cut_off)
+        item, created = item_add_file(data=data, filename="a.png")
+
+    assert created
+    assert Item.objects.get(pk=item.pk).status == Status.PENDING
+    assert len(stored_files(settings)) == 1
+    assert item_add_file(data=data, filename="again.png") == (item, False)
+    Item.objects.filter(pk=item.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+    assert items_requeue_lost() == 1
+    assert Item.objects.get(pk=item.pk).status == Status.READY
 
 
 def test_audio_the_engine_refuses_fails_with_a_readable_reason(settings) -> None:  # type: ignore[no-untyped-def]
@@ -189,6 +229,27 @@ def test_two_identical_uploads_at_once_end_as_one_item_and_one_file(
     assert len({item.pk for item, _ in results}) == 1
     assert Item.objects.get().status == Status.READY
     assert len(stored_files(settings)) == 2  # the file and its thumbnail
+
+
+def test_an_upload_racing_a_hidden_twin_is_refused_like_one_that_finds_it(
+    settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    data = make_image("png")
+    probe = items_service.probe_media
+
+    def probe_while_a_hidden_twin_commits(data: bytes) -> object:
+        Item.objects.create(
+            modality="image", file="twin.png", content_hash=content_hash(data), hidden=True
+        )
+        return probe(data)
+
+    monkeypatch.setattr(items_service, "probe_media", probe_while_a_hidden_twin_commits)
+
+    with pytest.raises(items_service.HiddenDuplicate):
+        item_add_file(data=data, filename="b.png")
+
+    assert Item.objects.count() == 1
+    assert stored_files(settings) == []
 
 
 def test_two_identical_notes_at_once_end_as_one_item(monkeypatch: pytest.MonkeyPatch) -> None:

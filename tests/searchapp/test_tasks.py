@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -9,7 +10,7 @@ from django.utils import timezone
 from searchapp import tasks
 from searchapp.models import Item, ItemEmbedding, Status
 from searchapp.services import embedding
-from searchapp.services.items import item_add_text, items_requeue_stale
+from searchapp.services.items import item_add_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,17 +49,36 @@ def test_transient_failures_are_retried_until_the_item_is_ready(flaky_engine: Fl
     assert item.embeddings.count() == 1
 
 
-def test_an_item_that_keeps_failing_ends_failed_with_the_reason(flaky_engine: FlakyEngine) -> None:
+def test_an_item_that_keeps_failing_ends_failed_with_a_reason_for_users_and_the_detail_logged(
+    flaky_engine: FlakyEngine, caplog: pytest.LogCaptureFixture
+) -> None:
     flaky_engine.failures_left = 100
 
     item, _ = item_add_text(text="thunder over the hills")
 
     item.refresh_from_db()
     assert item.status == Status.FAILED
-    assert f"Gave up after {tasks.MAX_ATTEMPTS} attempts" in item.error_message
-    assert "the model server went away" in item.error_message
+    assert item.error_message == (
+        f"Gave up after {tasks.MAX_ATTEMPTS} attempts: {tasks.SERVER_ERROR_REASON}"
+    )
     assert len(flaky_engine.calls) == tasks.MAX_ATTEMPTS
     assert item.embeddings.count() == 0
+    assert "ConnectionError: the model server went away" in caplog.text
+
+
+def test_an_item_the_model_could_not_load_for_says_so_without_the_servers_paths(
+    settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_MODEL = str(tmp_path / "models" / "gone")
+
+    item, _ = item_add_text(text="thunder over the hills")
+
+    item.refresh_from_db()
+    assert item.status == Status.FAILED
+    assert tasks.MODEL_UNAVAILABLE_REASON in item.error_message
+    assert str(tmp_path) not in item.error_message
+    assert "ModelUnavailable" not in item.error_message
+    assert str(tmp_path / "models" / "gone") in caplog.text
 
 
 def test_retry_delays_grow() -> None:
@@ -75,18 +95,6 @@ def test_embedding_twice_keeps_one_set_of_vectors() -> None:
     tasks.embed_item.call(item.pk)
 
     assert item.embeddings.count() == 1
-
-
-def test_items_left_processing_by_a_dead_worker_are_queued_again(settings) -> None:  # type: ignore[no-untyped-def]
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
-    item, _ = item_add_text(text="half done")
-    Item.objects.filter(pk=item.pk).update(status=Status.PROCESSING)
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
-
-    assert items_requeue_stale(older_than=timedelta(0)) == 1
-
-    item.refresh_from_db()
-    assert item.status == Status.READY
 
 
 def queued_text_items(count: int) -> list[Item]:

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from bench.media_factory import make_audio, make_image
 from searchapp.models import Item, Status
-from searchapp.services.items import item_add_file, item_add_text, items_set_hidden
+from searchapp.services.items import ItemDetails, item_add_file, item_add_text, items_set_hidden
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,14 +29,22 @@ def test_search_page_can_require_sign_in(settings) -> None:  # type: ignore[no-u
     assert response["Location"].startswith("/accounts/login/")
 
 
-def test_search_page_says_when_the_model_is_unavailable(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_search_page_says_when_the_model_is_unavailable_and_only_staff_why(
+    admin_client: Client, settings, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     settings.EMBEDDINGS_MODEL = str(tmp_path / "gone")
-    item_add_text(text="still here")  # fails to embed; the page must still load
+    item_add_text(text="harbour lights")  # fails to embed; the pages must still load
 
-    response = Client().get("/?q=here")
+    visitor = Client().get("/?q=harbour").content.decode()
+    staff = admin_client.get("/?q=harbour").content.decode()
+    file_search = Client().post(
+        "/search/results", {"query_file": SimpleUploadedFile("q.png", make_image("png"))}
+    )
 
-    assert response.status_code == 200
-    assert b"download_model" in response.content
+    assert "The embedding model is unavailable" in visitor
+    assert "Showing word matches only" in visitor
+    assert str(tmp_path) not in visitor + file_search.content.decode()
+    assert "download_model" in staff and str(tmp_path) in staff
 
 
 def test_text_search_partial_returns_every_modality(model) -> None:  # type: ignore[no-untyped-def]
@@ -51,6 +61,16 @@ def test_text_search_partial_returns_every_modality(model) -> None:  # type: ign
     assert html.count('class="card card-') == 3
     for modality in ("image", "audio", "text"):
         assert f"card-{modality}" in html
+
+
+def test_text_search_with_a_media_placeholder_token_answers_on_every_page(model) -> None:  # type: ignore[no-untyped-def]
+    item_add_text(text="a walk along the shore")
+
+    page = Client().get("/", {"q": "<|audio|> shore"})
+    partial = Client().get("/search/results", {"q": "<|video|> <|image|>", "min_score": "-1"})
+
+    assert (page.status_code, partial.status_code) == (200, 200)
+    assert "a walk along the shore" in partial.content.decode()
 
 
 def test_file_search_partial(model) -> None:  # type: ignore[no-untyped-def]
@@ -117,6 +137,38 @@ def test_uploading_a_duplicate_says_so(user_client: Client) -> None:
     assert Item.objects.count() == 1
 
 
+def test_uploading_a_hidden_items_file_or_note_again_reveals_it_only_to_staff(
+    user_client: Client, admin_client: Client
+) -> None:
+    png = make_image("png")
+    secret = ItemDetails(title="the plan", tags=["classified"])
+    image, _ = item_add_file(data=png, filename="plan.png", details=secret)
+    note, _ = item_add_text(text="meet at dawn", details=secret)
+    items_set_hidden(items=Item.objects.filter(pk__in=[image.pk, note.pk]), hidden=True)
+    file_again = {"file": SimpleUploadedFile("copy.png", png)}
+    note_again = {"text": "meet at dawn"}
+
+    refusals = [
+        user_client.post("/upload/file", file_again),
+        user_client.post("/upload/note", note_again),
+    ]
+    file_again["file"].seek(0)
+    staff = [
+        admin_client.post("/upload/file", file_again),
+        admin_client.post("/upload/note", note_again),
+    ]
+
+    for response in refusals:
+        assert response.status_code == 409
+        html = response.content.decode()
+        assert "already in the library" in html
+        assert "the plan" not in html and "dawn" not in html and "classified" not in html
+    for response in staff:
+        assert response.status_code == 200
+        assert "the plan" in response.content.decode()
+    assert Item.objects.count() == 2
+
+
 def test_uploading_something_unsupported_is_a_clear_400(user_client: Client) -> None:
     response = user_client.post("/upload/file", {"file": SimpleUploadedFile("x.svg", b"<svg/>")})
 
@@ -131,6 +183,29 @@ def test_add_text_note(user_client: Client) -> None:
     item = Item.objects.get()
     assert item.tags == ["home", "todo"]
     assert item.status == Status.READY
+
+
+def test_a_note_with_a_media_placeholder_token_ends_ready(user_client: Client) -> None:
+    response = user_client.post("/upload/note", {"text": "see <|image|> and hear <|audio|>"})
+
+    assert response.status_code == 201
+    assert Item.objects.get().status == Status.READY
+
+
+def test_a_failed_item_shows_a_reason_without_exception_names_or_server_paths(
+    user_client: Client, settings, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_MODEL = str(tmp_path / "gone")
+    user_client.post("/upload/note", {"text": "call the plumber"})
+    item = Item.objects.get()
+
+    pages = [user_client.get(f"/items/{item.pk}/row"), user_client.get(f"/items/{item.pk}/")]
+    pages.append(user_client.get("/upload/"))  # the banner too
+
+    for page in pages:
+        html = page.content.decode()
+        assert "not available on the server" in html
+        assert str(tmp_path) not in html and "Error:" not in html
 
 
 def test_item_page_shows_neighbours(model) -> None:  # type: ignore[no-untyped-def]
@@ -164,6 +239,16 @@ def test_media_is_served_so_it_cannot_run_in_the_site(model) -> None:  # type: i
     assert response["Content-Type"] == "image/png"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in response["Content-Security-Policy"]
+
+
+def test_media_whose_file_is_gone_is_a_404_that_names_no_path(settings) -> None:  # type: ignore[no-untyped-def]
+    item, _ = item_add_file(data=make_image("png"), filename="a.png")
+    Path(settings.MEDIA_ROOT, item.file.name).unlink()
+
+    response = Client().get(f"/items/{item.pk}/media")
+
+    assert response.status_code == 404
+    assert str(settings.MEDIA_ROOT) not in response.content.decode()
 
 
 def test_asking_the_same_text_again_does_not_run_the_model_again(model, monkeypatch) -> None:  # type: ignore[no-untyped-def]
