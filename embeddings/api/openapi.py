@@ -16,6 +16,7 @@ ERROR_CODES = (
     "model_unavailable",
     "method_not_allowed",
     "resource_not_exists",
+    "resource_conflict",
 )
 
 
