@@ -2,11 +2,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import av
-
 from embeddings.conf import embeddings_settings
 from embeddings.errors import InputError
-from embeddings.media.audio import open_audio
+from embeddings.media.audio import audio_stream, declared_duration_sec, open_audio
 from embeddings.media.images import UnsupportedImage, open_image
 from searchapp.models import Modality
 
@@ -38,8 +36,8 @@ class MediaInfo:
 
 
 def probe_media(data: bytes) -> MediaInfo:
-    """What an uploaded file is, read from its content, never from its name; an image that
-    is too large or damaged in its header is refused here, before it is stored."""
+    """What an uploaded file is, read from its content, never from its name; an image or
+    audio file that its header rules out is refused here, before it is stored."""
     image = _probe_image(data)
     if image is not None:
         return image
@@ -74,9 +72,9 @@ def _probe_audio(data: bytes) -> MediaInfo | None:
     with container:
         if not container.streams.audio:
             return None
-        duration = container.duration / av.time_base if container.duration else None
+        audio_stream(container, limits=embeddings_settings().audio_limits)
         return MediaInfo(
             modality=Modality.AUDIO,
             mime_type=AUDIO_MIME_TYPES.get(container.format.name, "application/octet-stream"),
-            duration_sec=duration,
+            duration_sec=declared_duration_sec(container),
         )

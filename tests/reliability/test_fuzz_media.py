@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.media_factory import make_image, png_declaring
+from embeddings.conf import AudioLimits
 from embeddings.errors import InputError
 from embeddings.media.audio import check_audio, split_clip
 from embeddings.media.images import decode_image
@@ -26,6 +27,13 @@ from tests.reliability.examples import fixed_examples
 MAX_SIDE = 64
 MAX_PIXELS = 1_000_000
 MAX_AUDIO_SEC = 5.0
+LIMITS = AudioLimits(
+    min_sample_rate=1000,
+    max_sample_rate=384_000,
+    max_channels=32,
+    min_duration_sec=0.1,
+    max_duration_sec=MAX_AUDIO_SEC,
+)
 FUZZ = fixed_examples(max_examples=300)
 
 
@@ -43,15 +51,13 @@ def decode_image_or_refusal(data: bytes) -> str | None:
 
 def decode_audio_or_refusal(data: bytes, *, offset: float = 0.0) -> str | None:
     try:
-        clip = check_audio(
-            data, sampling_rate=RATE, start_offset_sec=offset, max_duration_sec=MAX_AUDIO_SEC
-        )
+        clip = check_audio(data, sampling_rate=RATE, limits=LIMITS, start_offset_sec=offset)
     except InputError as error:
         assert str(error)
         return str(error)
     samples = np.concatenate([segment.samples for segment in split_clip(clip)])
     assert samples.dtype == np.float32 and samples.ndim == 1
-    assert 0 < len(samples) == clip.length <= MAX_AUDIO_SEC * RATE
+    assert LIMITS.min_duration_sec * RATE <= len(samples) == clip.length <= MAX_AUDIO_SEC * RATE
     assert np.isfinite(samples).all()
     return None
 

@@ -8,9 +8,15 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from bench.media_factory import make_audio, make_image, png_declaring
+from bench.media_factory import (
+    make_audio,
+    make_image,
+    png_declaring,
+    wav_declaring,
+)
 from searchapp.models import Item
 from searchapp.services.items import item_add_text, items_set_hidden
+from tests.conftest import Resampled
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,8 +82,18 @@ def aiff_audio() -> bytes:
     [
         (png_declaring(10_000, 6_000), "the image has 60000000 pixels; the limit is 50000000"),
         (aiff_audio(), "neither a supported image"),
+        (
+            wav_declaring(sample_rate=1_610_612_736, channels=1, frames=10_000),
+            "the audio's sample rate (1610612736 Hz) is outside the accepted range",
+        ),
+        (wav_declaring(sample_rate=16000, channels=33), "the audio has 33 channels"),
     ],
-    ids=["over-the-pixel-limit", "unsupported-audio-container"],
+    ids=[
+        "over-the-pixel-limit",
+        "unsupported-audio-container",
+        "1.6GHz",
+        "33-channels",
+    ],
 )
 def test_files_the_worker_could_not_embed_are_refused_at_upload(
     api_client: Client, content: bytes, message: str
@@ -138,6 +154,18 @@ def test_search_by_text_image_audio_and_item(api_client: Client) -> None:
         "/api/search", {"item_id": str(image["id"]), "min_score": "-1"}
     ).json()
     assert image["id"] not in {r["id"] for r in by_item["results"]}
+
+
+def test_search_by_audio_whose_header_is_out_of_bounds_is_a_400(
+    api_client: Client, resampled: Resampled
+) -> None:
+    data = wav_declaring(sample_rate=1_610_612_736, channels=1, frames=10_000)
+
+    response = api_client.post("/api/search", {"audio_file": SimpleUploadedFile("q.wav", data)})
+
+    assert response.status_code == 400
+    assert "sample rate (1610612736 Hz)" in response.json()["message"]
+    assert resampled.frames == []
 
 
 def test_search_filters_and_limit(api_client: Client) -> None:

@@ -4,9 +4,16 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from bench.media_factory import make_audio, make_image
+from bench.media_factory import (
+    encode_audio,
+    make_audio,
+    make_image,
+    sine,
+    wav_declaring,
+)
 from searchapp.models import Item, Status
 from searchapp.services.items import item_add_file, item_add_text, items_set_hidden
+from tests.conftest import Resampled
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -73,6 +80,25 @@ def test_file_search_with_a_file_that_is_not_media() -> None:
     assert "neither a supported image" in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (wav_declaring(sample_rate=1_610_612_736, channels=1, frames=10_000), "sample rate"),
+        (wav_declaring(sample_rate=16000, channels=64), "64 channels"),
+        (encode_audio(sine(0.005, sampling_rate=16000), "wav", sampling_rate=16000), "shortest"),
+    ],
+    ids=["1.6GHz", "64-channels", "5ms"],
+)
+def test_file_search_with_audio_out_of_bounds_says_why(
+    data: bytes, words: str, resampled: Resampled
+) -> None:
+    response = Client().post("/search/results", {"query_file": SimpleUploadedFile("q.wav", data)})
+
+    assert response.status_code == 200
+    assert 'class="notice notice-error"' in response.content.decode()
+    assert words in response.content.decode()
+
+
 def test_upload_needs_an_account() -> None:
     assert Client().get("/upload/").status_code == 302
     response = Client().post(
@@ -122,6 +148,19 @@ def test_uploading_something_unsupported_is_a_clear_400(user_client: Client) -> 
 
     assert response.status_code == 400
     assert "x.svg" in response.content.decode()
+
+
+def test_uploading_audio_whose_header_is_out_of_bounds_is_a_clear_400(
+    user_client: Client, resampled: Resampled
+) -> None:
+    data = wav_declaring(sample_rate=1_610_612_736, channels=1, frames=10_000)
+
+    response = user_client.post("/upload/file", {"file": SimpleUploadedFile("a.wav", data)})
+
+    assert response.status_code == 400
+    assert "sample rate (1610612736 Hz)" in response.content.decode()
+    assert Item.objects.count() == 0
+    assert resampled.frames == []
 
 
 def test_add_text_note(user_client: Client) -> None:
