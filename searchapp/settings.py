@@ -155,6 +155,7 @@ SEARCH_REQUIRES_LOGIN = env_bool("SEARCH_REQUIRES_LOGIN", default=False)
 SEARCH_MIN_SCORE = env_float("SEARCH_MIN_SCORE", default=0.1)
 SEARCH_PAGE_SIZE = env_int("SEARCH_PAGE_SIZE", default=24)
 SEARCH_EF_SEARCH = env_int("SEARCH_EF_SEARCH", default=200)
+SEARCH_QUERY_AUDIO_MAX_SEC = env_float("SEARCH_QUERY_AUDIO_MAX_SEC", default=30.0)
 # A job still "processing" after this long lost its worker and is queued again.
 EMBEDDING_JOB_LEASE_SEC = env_float("EMBEDDING_JOB_LEASE_SEC", default=1800.0)
 LOGIN_URL = "login"

@@ -153,3 +153,17 @@ def resampled(monkeypatch: pytest.MonkeyPatch) -> Resampled:
 
     monkeypatch.setattr(av, "AudioResampler", Watched)
     return seen
+
+
+@pytest.fixture
+def embedded_audio(model: EmbeddingModel, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Seconds of audio in each waveform the model is given during the test."""
+    seen: list[float] = []
+    embed_audio = model.embed_audio
+
+    def watched(waveforms: Any) -> Any:
+        seen.extend(len(waveform) / model.sampling_rate for waveform in waveforms)
+        return embed_audio(waveforms)
+
+    monkeypatch.setattr(model, "embed_audio", watched)
+    return seen

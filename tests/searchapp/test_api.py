@@ -156,6 +156,38 @@ def test_search_by_text_image_audio_and_item(api_client: Client) -> None:
     assert image["id"] not in {r["id"] for r in by_item["results"]}
 
 
+def test_search_by_an_hour_long_clip_uses_its_first_30_s_and_says_so(
+    api_client: Client, embedded_audio: list[float], resampled: Resampled
+) -> None:
+    api_client.post("/api/items", {"text": "a note about the sea"})
+    embedded_audio.clear()
+    resampled.frames.clear()
+    hour_long_clip = wav_declaring(sample_rate=1000, channels=1, frames=3600 * 1000)
+
+    response = api_client.post(
+        "/api/search",
+        {"audio_file": SimpleUploadedFile("hour.wav", hour_long_clip), "min_score": "-1"},
+    )
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["query_audio_seconds"] == 30.0
+    assert body["warning"] == "Searched with the first 30 s of the audio clip."
+    assert len(body["results"]) == 1
+    assert sum(embedded_audio) == 30.0
+    assert resampled.seconds <= 2 * 31
+
+
+def test_search_by_a_short_clip_reports_its_length_without_a_warning(api_client: Client) -> None:
+    clip = SimpleUploadedFile("q.flac", make_audio("flac", seconds=3.0, sampling_rate=16000))
+
+    body = api_client.post("/api/search", {"audio_file": clip}).json()
+
+    assert body["query_audio_seconds"] == pytest.approx(3.0, abs=0.01)
+    assert body["warning"] is None
+    assert api_client.post("/api/search", {"text": "x"}).json()["query_audio_seconds"] is None
+
+
 def test_search_by_audio_whose_header_is_out_of_bounds_is_a_400(
     api_client: Client, resampled: Resampled
 ) -> None:

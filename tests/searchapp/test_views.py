@@ -80,6 +80,46 @@ def test_file_search_with_a_file_that_is_not_media() -> None:
     assert "neither a supported image" in response.content.decode()
 
 
+# An hour of 16-bit silence at 1 kHz: 7.2 MB, made without an encoder.
+HOUR_LONG_CLIP = wav_declaring(sample_rate=1000, channels=1, frames=3600 * 1000)
+
+
+def test_search_page_says_a_clip_is_searched_by_its_start(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.SEARCH_QUERY_AUDIO_MAX_SEC = 12.5
+
+    response = Client().get("/")
+
+    assert "A clip is searched by its first 12.5 s." in response.content.decode()
+
+
+def test_file_search_with_an_hour_long_clip_decodes_and_embeds_only_its_start(
+    embedded_audio: list[float], resampled: Resampled
+) -> None:
+    item_add_text(text="a walk along the shore")
+    embedded_audio.clear()
+    resampled.frames.clear()
+
+    response = Client().post(
+        "/search/results",
+        {"query_file": SimpleUploadedFile("hour.wav", HOUR_LONG_CLIP), "min_score": "-1"},
+    )
+
+    assert response.status_code == 200
+    assert "Searched with the first 30 s of hour.wav" in response.content.decode()
+    assert 'class="card card-text"' in response.content.decode()
+    assert sum(embedded_audio) == 30.0
+    # Checked once and split once, each stopping at 30 s: not the hour.
+    assert resampled.seconds <= 2 * 31
+
+
+def test_file_search_with_a_short_clip_uses_all_of_it(model) -> None:  # type: ignore[no-untyped-def]
+    clip = SimpleUploadedFile("short.flac", make_audio("flac", seconds=3.0))
+
+    response = Client().post("/search/results", {"query_file": clip, "min_score": "-1"})
+
+    assert "Results for your audio clip" in response.content.decode()
+
+
 @pytest.mark.parametrize(
     ("data", "words"),
     [
