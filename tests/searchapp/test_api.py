@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from PIL import Image
 
 from bench.media_factory import (
+    encode_image,
     make_audio,
     make_image,
     png_declaring,
@@ -103,6 +105,38 @@ def test_files_the_worker_could_not_embed_are_refused_at_upload(
     assert response.status_code == 400
     assert message in response.json()["message"]
     assert Item.objects.count() == 0
+
+
+def multi_picture_jpeg() -> bytes:
+    pictures = [Image.new("RGB", (64, 48), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    return encode_image(pictures[0], "MPO", save_all=True, append_images=pictures[1:])
+
+
+def test_a_multi_picture_jpeg_is_added_and_searched_with_as_a_jpeg(api_client: Client) -> None:
+    added = api_client.post(
+        "/api/items", {"file": SimpleUploadedFile("p.jpg", multi_picture_jpeg())}
+    )
+    searched = api_client.post(
+        "/api/search", {"image_file": SimpleUploadedFile("q.jpg", multi_picture_jpeg())}
+    )
+
+    assert added.status_code == 201, added.content
+    assert added.json()["mime_type"] == "image/jpeg"
+    assert api_client.get(f"/api/items/{added.json()['id']}").json()["status"] == "ready"
+    assert searched.status_code == 200, searched.content
+
+
+def test_a_raw_aac_upload_is_stored_as_audio_aac(api_client: Client) -> None:
+    response = api_client.post(
+        "/api/items", {"file": SimpleUploadedFile("a.aac", make_audio("aac", seconds=1.0))}
+    )
+
+    assert response.status_code == 201
+    assert response.json()["mime_type"] == "audio/aac"
+    media = api_client.get(response.json()["media_url"])
+    media.close()
+    assert media["Content-Type"] == "audio/aac"
+    assert "attachment" not in media.get("Content-Disposition", "")
 
 
 @pytest.mark.parametrize("path", ["/api/items/abc", "/api/nothing", "/v1.3/nothing"])

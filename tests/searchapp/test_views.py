@@ -3,9 +3,11 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from PIL import Image
 
 from bench.media_factory import (
     encode_audio,
+    encode_image,
     make_audio,
     make_image,
     sine,
@@ -201,6 +203,23 @@ def test_uploading_audio_whose_header_is_out_of_bounds_is_a_clear_400(
     assert "sample rate (1610612736 Hz)" in response.content.decode()
     assert Item.objects.count() == 0
     assert resampled.frames == []
+
+
+def test_a_multi_picture_jpeg_is_uploaded_and_searched_with_as_a_jpeg(
+    user_client: Client,
+) -> None:
+    pictures = [Image.new("RGB", (64, 48), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    photo = encode_image(pictures[0], "MPO", save_all=True, append_images=pictures[1:])
+
+    uploaded = user_client.post("/upload/file", {"file": SimpleUploadedFile("p.jpg", photo)})
+    searched = Client().post(
+        "/search/results", {"query_file": SimpleUploadedFile("q.jpg", photo), "min_score": "-1"}
+    )
+
+    assert uploaded.status_code == 201
+    assert Item.objects.get().mime_type == "image/jpeg"
+    assert searched.status_code == 200
+    assert 'class="card card-image"' in searched.content.decode()
 
 
 def test_add_text_note(user_client: Client) -> None:
