@@ -11,6 +11,7 @@ from PIL import Image
 
 from bench.media_factory import (
     encode_image,
+    jpeg_repeating_its_last_scan,
     make_audio,
     make_image,
     png_declaring,
@@ -89,12 +90,17 @@ def aiff_audio() -> bytes:
             "the audio's sample rate (1610612736 Hz) is outside the accepted range",
         ),
         (wav_declaring(sample_rate=16000, channels=33), "the audio has 33 channels"),
+        (
+            jpeg_repeating_its_last_scan(make_image("jpeg", progressive=True), times=200),
+            "the JPEG has 210 scans; the limit is 100",
+        ),
     ],
     ids=[
         "over-the-pixel-limit",
         "unsupported-audio-container",
         "1.6GHz",
         "33-channels",
+        "jpeg-scans",
     ],
 )
 def test_files_the_worker_could_not_embed_are_refused_at_upload(
