@@ -187,6 +187,16 @@ def matroska_pcm(
     return data
 
 
+def flac_declaring(data: bytes, *, sample_rate: int, channels: int, total_samples: int) -> bytes:
+    """`data` (a FLAC file) with its STREAMINFO claiming another sample rate (20 bits),
+    channel count (1 to 8) and length (36 bits); FLAC's metadata has no checksum."""
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0, "STREAMINFO comes first"
+    packed = int.from_bytes(data[18:26], "big")
+    bits_per_sample = (packed >> 36) & 0x1F
+    packed = (sample_rate << 44) | ((channels - 1) << 41) | (bits_per_sample << 36) | total_samples
+    return data[:18] + packed.to_bytes(8, "big") + data[26:]
+
+
 def jpeg_repeating_its_last_scan(data: bytes, *, times: int) -> bytes:
     """A progressive JPEG with its last scan `times` more times: still a valid picture, and
     each repeat one more decoding pass over all of it."""
