@@ -164,7 +164,8 @@ def audio_stream(container: InputContainer, *, limits: AudioLimits) -> AudioStre
 
 
 def declared_duration_sec(container: InputContainer) -> float | None:
-    return container.duration / av.time_base if container.duration else None
+    duration = container.duration or 0
+    return duration / av.time_base if duration > 0 else None
 
 
 def _check_format(*, sample_rate: int, channels: int, limits: AudioLimits) -> None:
