@@ -1,31 +1,35 @@
 from __future__ import annotations
 
+from importlib import import_module
+
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+from django.apps import apps
 
 from searchapp.models import Item
 
-BEFORE = ("searchapp", "0004_item_embedded_at")
+pytestmark = pytest.mark.django_db
+
+adts_aac_mime_type = import_module("searchapp.migrations.0005_adts_aac_mime_type")
 
 
-@pytest.mark.django_db(transaction=True)
 def test_raw_aac_items_stored_before_it_had_a_type_get_audio_aac() -> None:
-    executor = MigrationExecutor(connection)
-    executor.migrate([BEFORE])
-    Stored = executor.loader.project_state([BEFORE]).apps.get_model("searchapp", "Item")
-    for index, (modality, mime_type) in enumerate(
-        [("audio", "application/octet-stream"), ("audio", "audio/mpeg"), ("image", "image/png")]
-    ):
-        Stored.objects.create(
-            modality=modality, file=f"items/{index}", content_hash=str(index), mime_type=mime_type
-        )
-
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
-
-    assert sorted(Item.objects.values_list("modality", "mime_type")) == [
-        ("audio", "audio/aac"),
+    stored = [
+        ("audio", "application/octet-stream"),
         ("audio", "audio/mpeg"),
         ("image", "image/png"),
+    ]
+    for index, (modality, mime_type) in enumerate(stored):
+        Item.objects.create(
+            modality=modality,
+            file=f"items/{index}",
+            content_hash=f"{index:064d}",
+            mime_type=mime_type,
+        )
+
+    adts_aac_mime_type.label_adts_aac(apps, None)
+
+    assert list(Item.objects.order_by("pk").values_list("mime_type", flat=True)) == [
+        "audio/aac",
+        "audio/mpeg",
+        "image/png",
     ]
