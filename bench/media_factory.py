@@ -129,3 +129,77 @@ def _frame(chunk: np.ndarray, *, sample_format: av.AudioFormat) -> av.AudioFrame
     return av.AudioFrame.from_ndarray(
         np.ascontiguousarray(values), format=sample_format.name, layout=LAYOUTS[len(chunk)]
     )
+
+
+def wav_declaring(
+    *, sample_rate: int, channels: int, frames: int = 1000, data_size: int | None = None
+) -> bytes:
+    """Silent 16-bit PCM WAV whose header claims `sample_rate`, `channels` and a data chunk of
+    `data_size` bytes (by default the real size), whatever they are."""
+    data = bytes(frames * channels * 2)
+    fmt = struct.pack(
+        "<HHIIHH",
+        1,
+        channels,
+        sample_rate,
+        (sample_rate * channels * 2) % 2**32,
+        (channels * 2) % 2**16,
+        16,
+    )
+    size = len(data) if data_size is None else data_size
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data"
+    body += struct.pack("<I", size) + data
+    return b"RIFF" + struct.pack("<I", len(body) % 2**32) + body
+
+
+def matroska_pcm(
+    signal: np.ndarray,
+    *,
+    sampling_rate: int,
+    declared_rate: float | None = None,
+    declared_channels: int | None = None,
+) -> bytes:
+    """16-bit PCM in Matroska with all of `signal` (channels, samples) in one block, which
+    decodes as one frame; the header may claim another sample rate (any float) or channel
+    count (up to 255)."""
+    channels = len(signal)
+    buffer = io.BytesIO()
+    # Without CRC-32 elements the header can be edited in place.
+    with av.open(buffer, mode="w", format="matroska", options={"write_crc32": "0"}) as container:
+        stream = container.add_stream("pcm_s16le", rate=sampling_rate)
+        stream.layout = LAYOUTS[channels]
+        frame = _frame(signal, sample_format=av.AudioFormat("s16"))
+        frame.sample_rate, frame.pts = sampling_rate, 0
+        frame.time_base = Fraction(1, sampling_rate)
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    data = buffer.getvalue()
+    if declared_rate is not None:
+        data = data.replace(
+            b"\xb5\x88" + struct.pack(">d", sampling_rate),
+            b"\xb5\x88" + struct.pack(">d", declared_rate),
+            1,
+        )
+    if declared_channels is not None:
+        data = data.replace(
+            bytes([0x9F, 0x81, channels]), bytes([0x9F, 0x81, declared_channels]), 1
+        )
+    return data
+
+
+def flac_declaring(data: bytes, *, sample_rate: int, channels: int, total_samples: int) -> bytes:
+    """`data` (a FLAC file) with its STREAMINFO claiming another sample rate (20 bits),
+    channel count (1 to 8) and length (36 bits); FLAC's metadata has no checksum."""
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0, "STREAMINFO comes first"
+    packed = int.from_bytes(data[18:26], "big")
+    bits_per_sample = (packed >> 36) & 0x1F
+    packed = (sample_rate << 44) | ((channels - 1) << 41) | (bits_per_sample << 36) | total_samples
+    return data[:18] + packed.to_bytes(8, "big") + data[26:]
+
+
+def jpeg_repeating_its_last_scan(data: bytes, *, times: int) -> bytes:
+    """A progressive JPEG with its last scan `times` more times: still a valid picture, and
+    each repeat one more decoding pass over all of it."""
+    # A scan runs from its marker to the next; inside a scan every 0xFF byte is escaped.
+    start, end = data.rindex(b"\xff\xda"), data.rindex(b"\xff\xd9")
+    return data[:end] + data[start:end] * times + data[end:]

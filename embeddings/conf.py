@@ -14,13 +14,25 @@ class ModelSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AudioLimits:
+    """What audio is accepted, checked from the container's header and every decoded frame."""
+
+    min_sample_rate: int
+    max_sample_rate: int
+    max_channels: int
+    min_duration_sec: float
+    # Counted from the file's start, whatever the offset, so no offset makes decoding longer.
+    max_duration_sec: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class EmbeddingsSettings:
     model: ModelSettings
     model_name: str
     model_aliases: tuple[str, ...]
     text_max_tokens: int
     audio_segment_sec: float
-    audio_max_duration_sec: float
+    audio_limits: AudioLimits
     image_max_pixels: int
     max_upload_bytes: int
     url_allowlist: tuple[str, ...]
@@ -53,7 +65,13 @@ def embeddings_settings() -> EmbeddingsSettings:
         model_aliases=tuple(settings.EMBEDDINGS_MODEL_ALIASES),
         text_max_tokens=settings.EMBEDDINGS_TEXT_MAX_TOKENS,
         audio_segment_sec=settings.EMBEDDINGS_AUDIO_SEGMENT_SEC,
-        audio_max_duration_sec=settings.EMBEDDINGS_AUDIO_MAX_DURATION_SEC,
+        audio_limits=AudioLimits(
+            min_sample_rate=settings.EMBEDDINGS_AUDIO_MIN_SAMPLE_RATE,
+            max_sample_rate=settings.EMBEDDINGS_AUDIO_MAX_SAMPLE_RATE,
+            max_channels=settings.EMBEDDINGS_AUDIO_MAX_CHANNELS,
+            min_duration_sec=settings.EMBEDDINGS_AUDIO_MIN_DURATION_SEC,
+            max_duration_sec=settings.EMBEDDINGS_AUDIO_MAX_DURATION_SEC,
+        ),
         image_max_pixels=settings.EMBEDDINGS_IMAGE_MAX_PIXELS,
         max_upload_bytes=settings.EMBEDDINGS_MAX_UPLOAD_BYTES,
         url_allowlist=tuple(settings.EMBEDDINGS_URL_ALLOWLIST),

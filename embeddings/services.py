@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import itertools
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -12,7 +12,7 @@ from embeddings.conf import EmbeddingsSettings, embeddings_settings
 from embeddings.engine.base import EmbeddingModel
 from embeddings.engine.registry import get_model
 from embeddings.errors import InputError
-from embeddings.media.audio import AudioClip, check_audio, split_clip
+from embeddings.media.audio import AudioClip, BeyondLimit, check_audio, split_clip
 from embeddings.media.images import decode_image
 
 TextTruncate = Literal["start", "end", "none"]
@@ -48,13 +48,26 @@ def prepare_image(data: bytes, *, config: EmbeddingsSettings) -> Image:
 
 
 def prepare_audio(
-    data: bytes, *, start_offset_sec: float, model: EmbeddingModel, config: EmbeddingsSettings
+    data: bytes,
+    *,
+    start_offset_sec: float,
+    model: EmbeddingModel,
+    config: EmbeddingsSettings,
+    cut_at_sec: float | None = None,
 ) -> AudioClip:
+    """The clip to embed; with `cut_at_sec`, only the file's start up to that time, the
+    rest left undecoded."""
+    limits = config.audio_limits
+    beyond_limit: BeyondLimit = "refuse"
+    if cut_at_sec is not None:
+        limits = replace(limits, max_duration_sec=min(cut_at_sec, limits.max_duration_sec))
+        beyond_limit = "cut"
     return check_audio(
         data,
         sampling_rate=model.sampling_rate,
+        limits=limits,
         start_offset_sec=start_offset_sec,
-        max_duration_sec=config.audio_max_duration_sec,
+        beyond_limit=beyond_limit,
     )
 
 

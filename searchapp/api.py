@@ -124,7 +124,8 @@ def search(request: HttpRequest) -> JsonResponse:
         {
             "results": [_hit_json(request, hit) for hit in results.page.hits],
             "has_more": results.page.has_more,
-            "warning": results.model_problem or None,
+            "query_audio_seconds": results.query_audio_sec,
+            "warning": results.model_problem or results.query_audio_note or None,
         }
     )
 

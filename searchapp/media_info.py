@@ -2,14 +2,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import av
+from av.container import InputContainer
+from PIL import Image, JpegImagePlugin
 
 from embeddings.conf import embeddings_settings
 from embeddings.errors import InputError
-from embeddings.media.audio import open_audio
+from embeddings.media.audio import audio_stream, declared_duration_sec, open_audio
 from embeddings.media.images import UnsupportedImage, open_image
 from searchapp.models import Modality
 
+# One for each of the image decoder's FORMATS and the audio decoder's DEMUXERS (tests check).
 IMAGE_MIME_TYPES = {
     "JPEG": "image/jpeg",
     "PNG": "image/png",
@@ -21,10 +23,11 @@ IMAGE_MIME_TYPES = {
 AUDIO_MIME_TYPES = {
     "wav": "audio/wav",
     "mp3": "audio/mpeg",
-    "mov,mp4,m4a,3gp,3g2,mj2": "audio/mp4",
+    "mov": "audio/mp4",
+    "aac": "audio/aac",
     "ogg": "audio/ogg",
     "flac": "audio/flac",
-    "matroska,webm": "audio/webm",
+    "matroska": "audio/webm",
 }
 
 
@@ -38,8 +41,8 @@ class MediaInfo:
 
 
 def probe_media(data: bytes) -> MediaInfo:
-    """What an uploaded file is, read from its content, never from its name; an image that
-    is too large or damaged in its header is refused here, before it is stored."""
+    """What an uploaded file is, read from its content, never from its name; an image or
+    audio file that its header rules out is refused here, before it is stored."""
     image = _probe_image(data)
     if image is not None:
         return image
@@ -60,7 +63,7 @@ def _probe_image(data: bytes) -> MediaInfo | None:
     with image:
         return MediaInfo(
             modality=Modality.IMAGE,
-            mime_type=IMAGE_MIME_TYPES[image.format or "PNG"],
+            mime_type=_image_mime_type(image),
             width=image.width,
             height=image.height,
         )
@@ -74,9 +77,22 @@ def _probe_audio(data: bytes) -> MediaInfo | None:
     with container:
         if not container.streams.audio:
             return None
-        duration = container.duration / av.time_base if container.duration else None
+        audio_stream(container, limits=embeddings_settings().audio_limits)
         return MediaInfo(
             modality=Modality.AUDIO,
-            mime_type=AUDIO_MIME_TYPES.get(container.format.name, "application/octet-stream"),
-            duration_sec=duration,
+            mime_type=_audio_mime_type(container),
+            duration_sec=declared_duration_sec(container),
         )
+
+
+def _image_mime_type(image: Image.Image) -> str:
+    # Multi-picture files from phones (MPO) open as a kind of JPEG; browsers show the first.
+    if isinstance(image, JpegImagePlugin.JpegImageFile):
+        return IMAGE_MIME_TYPES["JPEG"]
+    return IMAGE_MIME_TYPES[str(image.format)]
+
+
+def _audio_mime_type(container: InputContainer) -> str:
+    # FFmpeg names a demuxer by all its formats ("mov,mp4,m4a,3gp,3g2,mj2"), the allowlist by one.
+    (demuxer,) = set(container.format.name.split(",")) & set(AUDIO_MIME_TYPES)
+    return AUDIO_MIME_TYPES[demuxer]

@@ -133,6 +133,12 @@ def library_paths() -> dict[str, Any]:
                             "properties": {
                                 "results": {"type": "array", "items": HIT},
                                 "has_more": {"type": "boolean"},
+                                "query_audio_seconds": {
+                                    "type": "number",
+                                    "nullable": True,
+                                    "description": "Seconds of the query clip searched with: "
+                                    "its start, up to SEARCH_QUERY_AUDIO_MAX_SEC.",
+                                },
                                 "warning": {"type": "string", "nullable": True},
                             },
                         },

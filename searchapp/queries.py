@@ -1,13 +1,26 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from django.conf import settings
 
+from embeddings.conf import embeddings_settings
+from embeddings.engine.registry import get_model
 from embeddings.errors import InputError
-from embeddings.services import embed_audio, embed_image, embed_text
+from embeddings.services import embed_clip, embed_image, embed_text, prepare_audio
 from searchapp.media_info import probe_media
 from searchapp.models import Modality
+
+
+@dataclass(frozen=True, kw_only=True)
+class MediaQuery:
+    vector: np.ndarray
+    modality: str
+    # The seconds of an audio clip the vector was made from, and whether the clip went on.
+    audio_sec: float | None = None
+    audio_cut: bool = False
 
 
 def text_query_vector(text: str, *, model_key: str) -> np.ndarray:
@@ -23,13 +36,27 @@ def _text_query_vector(text: str, model_key: str) -> np.ndarray:
     return vector
 
 
-def media_query_vector(data: bytes, *, model_key: str) -> tuple[np.ndarray, str]:
-    """The vector of a dropped image or audio clip, made as the library's own items are."""
+def media_query_vector(data: bytes, *, model_key: str) -> MediaQuery:
+    """The vector of a dropped image or audio clip, made as the library's own items are;
+    of a clip, only the start (SEARCH_QUERY_AUDIO_MAX_SEC) is decoded and embedded."""
     if not data:
         raise InputError("the file is empty.")
     info = probe_media(data)
     if info.modality == Modality.IMAGE:
-        return embed_image(data, source=model_key).vector, Modality.IMAGE
-    segments = embed_audio(data, source=model_key)
+        return MediaQuery(vector=embed_image(data, source=model_key).vector, modality=info.modality)
+    model, config = get_model(source=model_key), embeddings_settings()
+    clip = prepare_audio(
+        data,
+        start_offset_sec=0.0,
+        model=model,
+        config=config,
+        cut_at_sec=settings.SEARCH_QUERY_AUDIO_MAX_SEC,
+    )
+    segments = embed_clip(clip, model=model, config=config)
     mean = np.mean([segment.vector for segment in segments], axis=0)
-    return mean / np.linalg.norm(mean), Modality.AUDIO
+    return MediaQuery(
+        vector=mean / np.linalg.norm(mean),
+        modality=info.modality,
+        audio_sec=clip.duration_sec,
+        audio_cut=clip.cut,
+    )

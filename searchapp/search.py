@@ -6,7 +6,7 @@ import numpy as np
 
 from embeddings.engine.base import ModelUnavailable
 from searchapp.models import Item
-from searchapp.queries import media_query_vector, text_query_vector
+from searchapp.queries import MediaQuery, media_query_vector, text_query_vector
 from searchapp.search_space import search_model_key
 from searchapp.selectors import SearchFilters, SearchPage, item_search, item_vector, visible_items
 from searchapp.services.items import storable
@@ -33,6 +33,15 @@ class LibraryResults:
     query_item: Item | None = None
     query_modality: str = "text"
     model_problem: str = ""
+    # Of a query clip: the seconds searched with, and whether the clip went on past them.
+    query_audio_sec: float | None = None
+    query_audio_cut: bool = False
+
+    @property
+    def query_audio_note(self) -> str:
+        if not self.query_audio_cut or self.query_audio_sec is None:
+            return ""
+        return f"Searched with the first {self.query_audio_sec:g} s of the audio clip."
 
 
 def library_search(query: LibraryQuery) -> LibraryResults:
@@ -42,6 +51,7 @@ def library_search(query: LibraryQuery) -> LibraryResults:
     query_item = None
     modality = "text"
     problem = ""
+    media_query: MediaQuery | None = None
     filters = query.filters
     text = storable(query.text)
     try:
@@ -57,7 +67,8 @@ def library_search(query: LibraryQuery) -> LibraryResults:
                     exclude_item_id=query_item.pk,
                 )
         elif query.file_bytes is not None:
-            vector, modality = media_query_vector(query.file_bytes, model_key=model_key)
+            media_query = media_query_vector(query.file_bytes, model_key=model_key)
+            vector, modality = media_query.vector, media_query.modality
         elif text:
             vector = text_query_vector(text, model_key=model_key)
     except ModelUnavailable as error:
@@ -74,5 +85,10 @@ def library_search(query: LibraryQuery) -> LibraryResults:
         semantic_only=query.semantic_only and vector is not None,
     )
     return LibraryResults(
-        page=page, query_item=query_item, query_modality=modality, model_problem=problem
+        page=page,
+        query_item=query_item,
+        query_modality=modality,
+        model_problem=problem,
+        query_audio_sec=media_query.audio_sec if media_query else None,
+        query_audio_cut=media_query.audio_cut if media_query else False,
     )

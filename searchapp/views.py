@@ -60,6 +60,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "min_score_default": settings.SEARCH_MIN_SCORE,
+        "query_audio_max_sec": settings.SEARCH_QUERY_AUDIO_MAX_SEC,
         "model_problem": _model_banner(request),
     }
     if form.is_valid() and _asks(form):
@@ -98,7 +99,9 @@ def search_results(request: HttpRequest) -> HttpResponse:
         )
     except InputError as error:
         return _message(request, str(error), status=error.status)
-    context = _results_context(request, form, file_bytes=file_bytes)
+    context = _results_context(
+        request, form, file_bytes=file_bytes, file_name=upload.name if upload else ""
+    )
     return render(request, "searchapp/_results.html", context)
 
 
@@ -108,7 +111,7 @@ def _asks(form: SearchForm) -> bool:
 
 
 def _results_context(
-    request: HttpRequest, form: SearchForm, *, file_bytes: bytes | None
+    request: HttpRequest, form: SearchForm, *, file_bytes: bytes | None, file_name: str = ""
 ) -> dict[str, object]:
     data = form.cleaned_data
     min_score = data["min_score"] if data["min_score"] is not None else settings.SEARCH_MIN_SCORE
@@ -143,6 +146,7 @@ def _results_context(
         "previous_page": query.page - 1 if query.page > 1 else None,
         "page_params": params.urlencode(),
         "from_file": file_bytes is not None,
+        "file_name": file_name,
     }
 
 

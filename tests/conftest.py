@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import av
 import pytest
 from django.test import Client
 
@@ -120,3 +123,47 @@ def processes(settings, tmp_path: Path) -> Iterator[Processes]:  # type: ignore[
     )
     yield started
     started.stop()
+
+
+@dataclass
+class Resampled:
+    """(sample rate, channels, samples) of each decoded frame handed to a resampler: the audio
+    decoder's work, which grows with what a header claims."""
+
+    frames: list[tuple[int, int, int]] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return sum(samples / rate for rate, _, samples in self.frames)
+
+
+@pytest.fixture
+def resampled(monkeypatch: pytest.MonkeyPatch) -> Resampled:
+    seen = Resampled()
+    real = av.AudioResampler
+
+    class Watched:
+        def __init__(self, **options: Any) -> None:
+            self._resampler = real(**options)
+
+        def resample(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
+            if frame is not None:
+                seen.frames.append((frame.sample_rate, frame.layout.nb_channels, frame.samples))
+            return self._resampler.resample(frame)
+
+    monkeypatch.setattr(av, "AudioResampler", Watched)
+    return seen
+
+
+@pytest.fixture
+def embedded_audio(model: EmbeddingModel, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Seconds of audio in each waveform the model is given during the test."""
+    seen: list[float] = []
+    embed_audio = model.embed_audio
+
+    def watched(waveforms: Any) -> Any:
+        seen.extend(len(waveform) / model.sampling_rate for waveform in waveforms)
+        return embed_audio(waveforms)
+
+    monkeypatch.setattr(model, "embed_audio", watched)
+    return seen

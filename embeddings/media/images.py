@@ -9,6 +9,9 @@ from embeddings.errors import InputError
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 SUPPORTED_FORMATS = "JPEG, PNG, WebP, GIF, BMP, TIFF"
 ALPHA_MODES = ("RGBA", "LA", "PA")
+# Each scan of a progressive JPEG is a pass over every block of the picture, so a file of
+# repeated small scans decodes for minutes; encoders write about 10 (libjpeg's default).
+MAX_JPEG_SCANS = 100
 
 
 class UnsupportedImage(InputError):
@@ -34,7 +37,30 @@ def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
     if pixels > max_pixels:
         image.close()
         raise InputError(f"the image has {pixels} pixels; the limit is {max_pixels}.")
+    if isinstance(image, JpegImagePlugin.JpegImageFile):
+        scans = jpeg_scans(data)
+        if scans > MAX_JPEG_SCANS:
+            image.close()
+            raise InputError(f"the JPEG has {scans} scans; the limit is {MAX_JPEG_SCANS}.")
     return image
+
+
+def jpeg_scans(data: bytes) -> int:
+    """Start-of-scan markers of the first picture, found by walking its segments, so the
+    bytes inside them (EXIF thumbnails, an MPO's other pictures) are never counted."""
+    scans, at = 0, 2
+    while (at := data.find(b"\xff", at)) != -1 and at + 1 < len(data):
+        marker = data[at + 1]
+        if marker == 0xD9:  # end of the picture
+            break
+        if marker == 0xFF:  # fill byte
+            at += 1
+        elif marker in (0x00, 0x01) or 0xD0 <= marker <= 0xD7:  # stuffing, markers alone
+            at += 2
+        else:
+            scans += marker == 0xDA
+            at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    return scans
 
 
 def _open(data: bytes) -> Image.Image:

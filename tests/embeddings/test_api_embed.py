@@ -9,9 +9,10 @@ from django.test import Client
 from django.utils import timezone
 from sentence_transformers import SentenceTransformer
 
-from bench.media_factory import make_audio, make_image
+from bench.media_factory import encode_audio, make_audio, make_image, sine, wav_declaring
 from embeddings.engine.base import EmbeddingModel
 from embeddings.keys import api_key_create, api_key_revoke
+from tests.conftest import Resampled
 
 pytestmark = pytest.mark.django_db
 
@@ -295,6 +296,75 @@ def test_embed_with_audio_offset_beyond_the_end(api_client: Client) -> None:
     )
 
     assert_error(response, 400, "parameter_invalid", "audio")
+
+
+@pytest.mark.parametrize("offset", ["3600", "1e12", "1e304", "1e308"])
+def test_embed_with_audio_offset_past_the_longest_audio_is_refused_without_decoding(
+    api_client: Client, offset: str, resampled: Resampled
+) -> None:
+    response = post(
+        api_client,
+        audio_file=upload("a.wav", make_audio("wav", seconds=2.0)),
+        audio_start_offset_sec=offset,
+    )
+
+    assert_error(response, 400, "parameter_invalid", "beyond the longest audio accepted (3600 s)")
+    assert resampled.frames == []
+
+
+@pytest.mark.parametrize("source", ["file", "url"])
+@pytest.mark.parametrize(
+    ("rate", "channels", "words"),
+    [
+        (1_610_612_736, 1, ("sample rate (1610612736 Hz)", "1000 to 384000 Hz")),
+        (500, 1, ("sample rate (500 Hz)",)),
+        (16000, 64, ("64 channels", "1 to 32")),
+    ],
+)
+def test_embed_audio_whose_header_is_out_of_bounds_is_refused_before_decoding(
+    api_client: Client,
+    file_server,  # type: ignore[no-untyped-def]
+    settings,  # type: ignore[no-untyped-def]
+    resampled: Resampled,
+    source: str,
+    rate: int,
+    channels: int,
+    words: tuple[str, ...],
+) -> None:
+    data = wav_declaring(sample_rate=rate, channels=channels, frames=10_000)
+    base, files = file_server
+    files["/a.wav"] = data
+    settings.EMBEDDINGS_URL_ALLOWLIST = ["127.0.0.1"]
+    field = {"file": {"audio_file": upload("a.wav", data)}, "url": {"audio_url": f"{base}/a.wav"}}
+
+    response = post(api_client, **field[source])
+
+    assert_error(response, 400, "parameter_invalid", *words)
+    assert resampled.frames == []
+
+
+def test_embed_audio_sample_rate_bounds_are_settings(api_client: Client, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_AUDIO_MAX_SAMPLE_RATE = 22050
+    data = make_audio("wav", seconds=1.0, sampling_rate=44100)
+
+    response = post(api_client, audio_file=upload("a.wav", data))
+
+    assert_error(response, 400, "parameter_invalid", "sample rate (44100 Hz)", "1000 to 22050 Hz")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "offset"),
+    [(0.005, "0"), (0.0099, "0"), (1.0, "0.995")],
+    ids=["5ms", "9.9ms", "offset"],
+)
+def test_embed_audio_shorter_than_the_minimum_is_refused(
+    api_client: Client, seconds: float, offset: str
+) -> None:
+    data = encode_audio(sine(seconds, sampling_rate=16000), "wav", sampling_rate=16000)
+
+    response = post(api_client, audio_file=upload("a.wav", data), audio_start_offset_sec=offset)
+
+    assert_error(response, 400, "parameter_invalid", "the shortest accepted is 0.1 s")
 
 
 @pytest.mark.parametrize(

@@ -2,18 +2,38 @@ from __future__ import annotations
 
 import itertools
 import random
+import sys
 import tracemalloc
 import wave
+from dataclasses import replace
 from fractions import Fraction
+from functools import cache
 from io import BytesIO
 
 import av
 import numpy as np
 import pytest
 
-from bench.media_factory import AUDIO_FORMATS, encode_audio, make_audio, make_image, sine
+from bench.media_factory import (
+    AUDIO_FORMATS,
+    encode_audio,
+    make_audio,
+    make_image,
+    matroska_pcm,
+    sine,
+    wav_declaring,
+)
+from embeddings.conf import AudioLimits
 from embeddings.errors import InputError
-from embeddings.media.audio import AudioClip, check_audio, segment_lengths, split_clip
+from embeddings.media.audio import (
+    MAX_FRAME_SAMPLES,
+    AudioClip,
+    BeyondLimit,
+    check_audio,
+    segment_lengths,
+    split_clip,
+)
+from tests.conftest import Resampled
 
 RATE = 16000
 
@@ -23,14 +43,38 @@ def dominant_frequency(samples: np.ndarray, rate: int) -> float:
     return float(np.argmax(spectrum) * rate / len(samples))
 
 
-def decode(data: bytes, **options: float) -> AudioClip:
+LIMITS = AudioLimits(
+    min_sample_rate=1000,
+    max_sample_rate=384_000,
+    max_channels=32,
+    min_duration_sec=0.1,
+    max_duration_sec=600,
+)
+
+
+def decode(
+    data: bytes,
+    *,
+    start_offset_sec: float = 0.0,
+    beyond_limit: BeyondLimit = "refuse",
+    **limits: float,
+) -> AudioClip:
     return check_audio(
-        data, sampling_rate=RATE, max_duration_sec=options.pop("max_duration_sec", 600), **options
+        data,
+        sampling_rate=RATE,
+        limits=replace(LIMITS, **limits),
+        start_offset_sec=start_offset_sec,
+        beyond_limit=beyond_limit,
     )
 
 
 def samples_of(clip: AudioClip) -> np.ndarray:
     return np.concatenate([segment.samples for segment in split_clip(clip)])
+
+
+@cache
+def silence_flac(*, seconds: float) -> bytes:
+    return encode_audio(np.zeros((1, int(seconds * RATE)), np.float32), "flac", sampling_rate=RATE)
 
 
 @pytest.mark.parametrize("fmt", sorted(AUDIO_FORMATS))
@@ -115,12 +159,15 @@ def test_check_audio_start_offset_in_a_compressed_file() -> None:
 
 
 @pytest.mark.parametrize("offset", [2.0, 5.0])
-def test_check_audio_offset_at_or_beyond_the_end(offset: float) -> None:
+def test_check_audio_offset_at_or_beyond_the_end(offset: float, resampled: Resampled) -> None:
     with pytest.raises(
         InputError,
         match=rf"^audio_start_offset_sec \({offset}\) is beyond the end of the audio \(2\.0 s\)",
     ):
         decode(make_audio("wav", seconds=2.0), start_offset_sec=offset)
+
+    # The header's duration tells, so nothing was decoded to find out.
+    assert resampled.frames == []
 
 
 @pytest.mark.parametrize("offset", [-1.0, float("nan"), float("inf")])
@@ -129,21 +176,189 @@ def test_check_audio_refuses_an_offset_that_is_not_a_time(offset: float) -> None
         decode(make_audio("wav", seconds=1.0), start_offset_sec=offset)
 
 
-def test_check_audio_longer_than_the_limit() -> None:
-    with pytest.raises(
-        InputError, match=r"^the audio after the offset is longer than the limit of 2 s"
-    ):
+@pytest.mark.parametrize("offset", [600.0, 599.95, 1e12, 1e304, sys.float_info.max])
+def test_check_audio_refuses_an_offset_past_the_limit_without_decoding(
+    offset: float, resampled: Resampled
+) -> None:
+    # Silence compresses to almost nothing: ~1 MB of FLAC decodes for an hour.
+    data = silence_flac(seconds=700.0)
+
+    with pytest.raises(InputError, match=r"is beyond the longest audio accepted \(600 s\)"):
+        decode(data, start_offset_sec=offset)
+
+    assert resampled.frames == []
+
+
+def test_check_audio_longer_than_the_limit(resampled: Resampled) -> None:
+    with pytest.raises(InputError, match=r"^the audio is longer than the limit of 2 s"):
         decode(make_audio("mp3", seconds=5.0), max_duration_sec=2.0)
 
+    assert resampled.seconds < 2.1
 
-def test_check_audio_limit_counts_from_the_offset() -> None:
-    clip = decode(make_audio("wav", seconds=5.0), start_offset_sec=3.5, max_duration_sec=2.0)
 
-    assert clip.duration_sec == pytest.approx(1.5, abs=0.001)
+def test_check_audio_limit_counts_from_the_files_start(resampled: Resampled) -> None:
+    data = silence_flac(seconds=700.0)
+
+    with pytest.raises(InputError, match=r"^the audio is longer than the limit of 600 s"):
+        decode(data, start_offset_sec=599.0)
+
+    # Decoding stopped at the limit, not at the file's end or the offset plus the limit.
+    assert 600 <= resampled.seconds < 601
 
 
 def test_check_audio_exactly_at_the_limit() -> None:
     assert decode(make_audio("wav", seconds=2.0), max_duration_sec=2.0).duration_sec == 2.0
+
+
+def test_check_audio_cut_keeps_the_start_and_decodes_no_further(resampled: Resampled) -> None:
+    clip = decode(silence_flac(seconds=700.0), max_duration_sec=30.0, beyond_limit="cut")
+
+    assert clip.cut
+    assert clip.duration_sec == 30.0
+    assert resampled.seconds < 31
+    assert len(samples_of(clip)) == 30 * RATE
+
+
+def test_check_audio_cut_of_a_clip_within_the_limit_keeps_it_whole() -> None:
+    clip = decode(make_audio("wav", seconds=2.0), max_duration_sec=30.0, beyond_limit="cut")
+
+    assert not clip.cut
+    assert clip.duration_sec == 2.0
+
+
+@pytest.mark.parametrize("seconds", [0.001, 0.005, 0.0099, 0.099])
+def test_check_audio_refuses_a_clip_shorter_than_the_minimum(seconds: float) -> None:
+    data = encode_audio(sine(seconds, sampling_rate=RATE), "wav", sampling_rate=RATE)
+
+    with pytest.raises(
+        InputError, match=r"^the audio is 0\.\d+ s long; the shortest accepted is 0\.1 s"
+    ):
+        decode(data)
+
+
+def test_check_audio_refuses_an_offset_that_leaves_less_than_the_minimum() -> None:
+    with pytest.raises(InputError, match=r"^the audio after the offset is 0\.05 s long"):
+        decode(make_audio("wav", seconds=1.0, sampling_rate=RATE), start_offset_sec=0.95)
+
+
+def test_check_audio_the_minimum_itself_is_accepted() -> None:
+    data = encode_audio(sine(0.1, sampling_rate=RATE), "wav", sampling_rate=RATE)
+
+    assert decode(data).duration_sec == 0.1
+
+
+@pytest.mark.parametrize("rate", [1, 999, 384_001, 1_610_612_736, 1_234_567_890, 2**31 - 1])
+def test_check_audio_refuses_a_sample_rate_outside_the_range_before_decoding(
+    rate: int, resampled: Resampled
+) -> None:
+    with pytest.raises(
+        InputError,
+        match=rf"sample rate \({rate} Hz\) is outside the accepted range, 1000 to 384000 Hz",
+    ):
+        decode(wav_declaring(sample_rate=rate, channels=1, frames=10_000))
+
+    assert resampled.frames == []
+
+
+@pytest.mark.parametrize("rate", [1000, 384_000])
+def test_check_audio_accepts_the_ends_of_the_sample_rate_range(rate: int) -> None:
+    clip = decode(wav_declaring(sample_rate=rate, channels=2, frames=rate))
+
+    assert clip.duration_sec == pytest.approx(1.0, abs=0.001)
+
+
+@pytest.mark.parametrize("channels", [0, 33, 64, 65_535])
+def test_check_audio_refuses_a_channel_count_outside_the_range_before_decoding(
+    channels: int, resampled: Resampled
+) -> None:
+    with pytest.raises(InputError, match=r"channels; 1 to 32 are accepted"):
+        decode(wav_declaring(sample_rate=RATE, channels=channels))
+
+    assert resampled.frames == []
+
+
+@pytest.mark.parametrize(
+    ("declared_rate", "declared_channels"),
+    [(1.6e9, None), (400_000.0, None), (500.0, None), (None, 200)],
+    ids=["1.6GHz", "400kHz", "500Hz", "200-channels"],
+)
+def test_check_audio_refuses_what_a_matroska_header_claims_before_decoding(
+    declared_rate: float | None, declared_channels: int | None, resampled: Resampled
+) -> None:
+    data = matroska_pcm(
+        sine(1.0, sampling_rate=RATE),
+        sampling_rate=RATE,
+        declared_rate=declared_rate,
+        declared_channels=declared_channels,
+    )
+
+    with pytest.raises(InputError):
+        decode(data)
+
+    assert resampled.frames == []
+
+
+def chained_ogg(*links: tuple[int, int]) -> bytes:
+    """Ogg Vorbis streams one after another, each 1 s at (sample rate, channels)."""
+    return b"".join(
+        encode_audio(sine(1.0, sampling_rate=rate, channels=channels), "ogg", sampling_rate=rate)
+        for rate, channels in links
+    )
+
+
+def test_check_audio_follows_a_chained_ogg_changing_rate_and_channels() -> None:
+    clip = decode(chained_ogg((44100, 1), (22050, 2)))
+
+    assert clip.duration_sec == pytest.approx(2.0, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    ("links", "limits"),
+    [
+        (((22050, 1), (44100, 1)), {"max_sample_rate": 32000}),
+        (((44100, 1), (44100, 6)), {"max_channels": 2}),
+    ],
+    ids=["rate", "channels"],
+)
+def test_check_audio_checks_every_frame_not_only_the_header(
+    links: tuple[tuple[int, int], ...], limits: dict[str, int], resampled: Resampled
+) -> None:
+    with pytest.raises(InputError, match=r"sample rate|channels"):
+        decode(chained_ogg(*links), **limits)
+
+    # The first link was decoded; no frame of the second reached a resampler.
+    assert resampled.frames
+    assert {frame[:2] for frame in resampled.frames} == {links[0]}
+
+
+def test_check_audio_resamples_a_huge_frame_piece_by_piece(resampled: Resampled) -> None:
+    # One 20 MB block of 16-bit PCM at 1 kHz: 10 000 s; resampled whole it took 4 GB.
+    data = matroska_pcm(np.zeros((1, 10_000_000), np.float32), sampling_rate=1000)
+
+    with pytest.raises(InputError, match="longer than the limit of 600 s"):
+        decode(data)
+
+    assert max(samples for _, _, samples in resampled.frames) <= MAX_FRAME_SAMPLES
+    assert resampled.seconds < 600 + MAX_FRAME_SAMPLES / 1000
+
+
+def test_check_audio_a_huge_frame_within_the_limit_decodes_whole() -> None:
+    signal = sine(200.0, sampling_rate=8000, frequency=440.0)
+
+    clip = decode(matroska_pcm(signal, sampling_rate=8000))
+
+    assert clip.duration_sec == pytest.approx(200.0, abs=0.01)
+    samples = samples_of(clip)
+    assert len(samples) == clip.length
+    assert dominant_frequency(samples[: 10 * RATE], RATE) == pytest.approx(440.0, abs=1.0)
+
+
+def test_check_audio_an_ffmpeg_memory_error_is_an_input_error() -> None:
+    # With the rate check opened up, FFmpeg cannot build a resampler for this rate.
+    data = wav_declaring(sample_rate=1_234_567_890, channels=1, frames=10_000)
+
+    with pytest.raises(InputError, match="could not decode the audio"):
+        decode(data, max_sample_rate=2**32)
 
 
 def test_check_audio_refuses_an_empty_file() -> None:

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.media_factory import make_image, png_declaring
+from bench.media_factory import jpeg_repeating_its_last_scan, make_image, png_declaring
 from embeddings.errors import InputError
-from embeddings.media.images import decode_image
+from embeddings.media.images import MAX_JPEG_SCANS, decode_image, jpeg_scans, open_image
 
 LIMIT = 50_000_000
 FORMATS = ["png", "jpeg", "webp", "gif", "bmp", "tiff"]
@@ -162,6 +162,38 @@ def test_decode_image_large_jpeg_is_decoded_at_reduced_scale() -> None:
     image = decode(make_image("jpeg", size=(6000, 4000)), max_side=1000)
 
     assert image.size == (1000, 667)
+
+
+def progressive_jpeg() -> bytes:
+    return make_image("jpeg", size=(64, 64), progressive=True)
+
+
+def test_decode_image_a_progressive_jpeg_with_as_many_scans_as_the_limit_decodes() -> None:
+    data = jpeg_repeating_its_last_scan(progressive_jpeg(), times=MAX_JPEG_SCANS - 10)
+
+    assert jpeg_scans(data) == MAX_JPEG_SCANS
+    assert decode(data).size == (64, 64)
+
+
+@pytest.mark.parametrize("times", [91, 2000])
+def test_open_image_refuses_a_jpeg_with_more_scans_than_the_limit_before_decoding(
+    times: int,
+) -> None:
+    data = jpeg_repeating_its_last_scan(progressive_jpeg(), times=times)
+
+    # open_image reads headers only; the scans would be decoded by load().
+    with pytest.raises(InputError, match=rf"^the JPEG has {10 + times} scans; the limit is 100"):
+        open_image(data, max_pixels=LIMIT)
+
+
+def test_jpeg_scans_counts_only_the_first_pictures_own_scans() -> None:
+    pictures = [Image.new("RGB", (64, 48), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    # An MPO's second picture follows the first; a comment may hold any bytes.
+    mpo = encode(pictures[0], "MPO", save_all=True, append_images=pictures[1:], progressive=True)
+    commented = encode(pictures[0], "JPEG", comment=b"\xff\xda\x00\x02" * 500)
+
+    assert jpeg_scans(mpo) == jpeg_scans(encode(pictures[0], "JPEG", progressive=True)) == 10
+    assert jpeg_scans(commented) == 1
 
 
 def test_decode_image_refuses_an_empty_file() -> None:

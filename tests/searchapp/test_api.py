@@ -7,10 +7,19 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from PIL import Image
 
-from bench.media_factory import make_audio, make_image, png_declaring
+from bench.media_factory import (
+    encode_image,
+    jpeg_repeating_its_last_scan,
+    make_audio,
+    make_image,
+    png_declaring,
+    wav_declaring,
+)
 from searchapp.models import Item
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text, items_set_hidden
+from tests.conftest import Resampled
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,8 +85,23 @@ def aiff_audio() -> bytes:
     [
         (png_declaring(10_000, 6_000), "the image has 60000000 pixels; the limit is 50000000"),
         (aiff_audio(), "neither a supported image"),
+        (
+            wav_declaring(sample_rate=1_610_612_736, channels=1, frames=10_000),
+            "the audio's sample rate (1610612736 Hz) is outside the accepted range",
+        ),
+        (wav_declaring(sample_rate=16000, channels=33), "the audio has 33 channels"),
+        (
+            jpeg_repeating_its_last_scan(make_image("jpeg", progressive=True), times=200),
+            "the JPEG has 210 scans; the limit is 100",
+        ),
     ],
-    ids=["over-the-pixel-limit", "unsupported-audio-container"],
+    ids=[
+        "over-the-pixel-limit",
+        "unsupported-audio-container",
+        "1.6GHz",
+        "33-channels",
+        "jpeg-scans",
+    ],
 )
 def test_files_the_worker_could_not_embed_are_refused_at_upload(
     api_client: Client, content: bytes, message: str
@@ -87,6 +111,38 @@ def test_files_the_worker_could_not_embed_are_refused_at_upload(
     assert response.status_code == 400
     assert message in response.json()["message"]
     assert Item.objects.count() == 0
+
+
+def multi_picture_jpeg() -> bytes:
+    pictures = [Image.new("RGB", (64, 48), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    return encode_image(pictures[0], "MPO", save_all=True, append_images=pictures[1:])
+
+
+def test_a_multi_picture_jpeg_is_added_and_searched_with_as_a_jpeg(api_client: Client) -> None:
+    added = api_client.post(
+        "/api/items", {"file": SimpleUploadedFile("p.jpg", multi_picture_jpeg())}
+    )
+    searched = api_client.post(
+        "/api/search", {"image_file": SimpleUploadedFile("q.jpg", multi_picture_jpeg())}
+    )
+
+    assert added.status_code == 201, added.content
+    assert added.json()["mime_type"] == "image/jpeg"
+    assert api_client.get(f"/api/items/{added.json()['id']}").json()["status"] == "ready"
+    assert searched.status_code == 200, searched.content
+
+
+def test_a_raw_aac_upload_is_stored_as_audio_aac(api_client: Client) -> None:
+    response = api_client.post(
+        "/api/items", {"file": SimpleUploadedFile("a.aac", make_audio("aac", seconds=1.0))}
+    )
+
+    assert response.status_code == 201
+    assert response.json()["mime_type"] == "audio/aac"
+    media = api_client.get(response.json()["media_url"])
+    media.close()
+    assert media["Content-Type"] == "audio/aac"
+    assert "attachment" not in media.get("Content-Disposition", "")
 
 
 @pytest.mark.parametrize("path", ["/api/items/abc", "/api/nothing", "/v1.3/nothing"])
@@ -151,6 +207,50 @@ def test_a_note_with_a_media_placeholder_token_is_stored_embedded_and_found(
     assert api_client.get(f"/api/items/{note.json()['id']}").json()["status"] == "ready"
     assert search.status_code == 200
     assert note.json()["id"] in [hit["id"] for hit in search.json()["results"]]
+
+
+def test_search_by_an_hour_long_clip_uses_its_first_30_s_and_says_so(
+    api_client: Client, embedded_audio: list[float], resampled: Resampled
+) -> None:
+    api_client.post("/api/items", {"text": "a note about the sea"})
+    embedded_audio.clear()
+    resampled.frames.clear()
+    hour_long_clip = wav_declaring(sample_rate=1000, channels=1, frames=3600 * 1000)
+
+    response = api_client.post(
+        "/api/search",
+        {"audio_file": SimpleUploadedFile("hour.wav", hour_long_clip), "min_score": "-1"},
+    )
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["query_audio_seconds"] == 30.0
+    assert body["warning"] == "Searched with the first 30 s of the audio clip."
+    assert len(body["results"]) == 1
+    assert sum(embedded_audio) == 30.0
+    assert resampled.seconds <= 2 * 31
+
+
+def test_search_by_a_short_clip_reports_its_length_without_a_warning(api_client: Client) -> None:
+    clip = SimpleUploadedFile("q.flac", make_audio("flac", seconds=3.0, sampling_rate=16000))
+
+    body = api_client.post("/api/search", {"audio_file": clip}).json()
+
+    assert body["query_audio_seconds"] == pytest.approx(3.0, abs=0.01)
+    assert body["warning"] is None
+    assert api_client.post("/api/search", {"text": "x"}).json()["query_audio_seconds"] is None
+
+
+def test_search_by_audio_whose_header_is_out_of_bounds_is_a_400(
+    api_client: Client, resampled: Resampled
+) -> None:
+    data = wav_declaring(sample_rate=1_610_612_736, channels=1, frames=10_000)
+
+    response = api_client.post("/api/search", {"audio_file": SimpleUploadedFile("q.wav", data)})
+
+    assert response.status_code == 400
+    assert "sample rate (1610612736 Hz)" in response.json()["message"]
+    assert resampled.frames == []
 
 
 def test_search_filters_and_limit(api_client: Client) -> None:

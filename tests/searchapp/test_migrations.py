@@ -11,6 +11,7 @@ from searchapp.models import Item, Status
 pytestmark = pytest.mark.django_db
 
 failure_reasons = import_module("searchapp.migrations.0005_failure_reasons_for_users")
+adts_aac_mime_type = import_module("searchapp.migrations.0007_adts_aac_mime_type")
 
 
 def test_failures_stored_with_exception_text_are_reworded_for_users() -> None:
@@ -34,4 +35,27 @@ def test_failures_stored_with_exception_text_are_reworded_for_users() -> None:
         f"Gave up after 5 attempts: {tasks.SERVER_ERROR_REASON}",
         f"Gave up after 5 attempts: {tasks.MODEL_UNAVAILABLE_REASON}",
         "the audio file is empty.",
+    ]
+
+
+def test_raw_aac_items_stored_before_it_had_a_type_get_audio_aac() -> None:
+    stored = [
+        ("audio", "application/octet-stream"),
+        ("audio", "audio/mpeg"),
+        ("image", "image/png"),
+    ]
+    for index, (modality, mime_type) in enumerate(stored):
+        Item.objects.create(
+            modality=modality,
+            file=f"items/{index}",
+            content_hash=f"{index:064d}",
+            mime_type=mime_type,
+        )
+
+    adts_aac_mime_type.label_adts_aac(apps, None)
+
+    assert list(Item.objects.order_by("pk").values_list("mime_type", flat=True)) == [
+        "audio/aac",
+        "audio/mpeg",
+        "image/png",
     ]

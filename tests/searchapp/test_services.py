@@ -10,10 +10,11 @@ from django.db import IntegrityError, OperationalError, connection
 from django.utils import timezone
 from django_tasks.backends.immediate import ImmediateBackend
 
-from bench.media_factory import make_audio, make_image
+from bench.media_factory import make_audio, make_image, wav_declaring
 from embeddings.errors import InputError
 from searchapp.models import Item, ItemEmbedding, Modality, Status
 from searchapp.services import items as items_service
+from searchapp.services.embedding import item_embed
 from searchapp.services.items import (
     ItemDetails,
     content_hash,
@@ -151,6 +152,37 @@ def test_audio_the_engine_refuses_fails_with_a_readable_reason(settings) -> None
     assert item.status == Status.FAILED
     assert "longer than the limit of 2 s" in item.error_message
     assert item.embeddings.count() == 0
+
+
+def test_audio_out_of_the_sample_rate_bounds_fails_in_the_worker_with_a_readable_reason(
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    item, _ = item_add_file(data=make_audio("wav", seconds=1.0), filename="a.wav")
+    settings.EMBEDDINGS_AUDIO_MAX_SAMPLE_RATE = 22050  # tightened after the upload
+
+    item_embed(item_id=item.pk)
+
+    item.refresh_from_db()
+    assert item.status == Status.FAILED
+    assert "sample rate (44100 Hz) is outside the accepted range, 1000 to 22050 Hz" in (
+        item.error_message
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        wav_declaring(sample_rate=1_610_612_736, channels=1, frames=10_000),
+        wav_declaring(sample_rate=16000, channels=64),
+    ],
+    ids=["1.6GHz", "64-channels"],
+)
+def test_audio_whose_header_is_out_of_bounds_is_refused_at_upload(settings, data: bytes) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InputError, match=r"sample rate|channels"):
+        item_add_file(data=data, filename="a.wav")
+
+    assert stored_files(settings) == []
+    assert Item.objects.count() == 0
 
 
 def test_truncated_media_is_refused_at_upload() -> None:

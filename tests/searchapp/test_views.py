@@ -5,10 +5,19 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from PIL import Image
 
-from bench.media_factory import make_audio, make_image
+from bench.media_factory import (
+    encode_audio,
+    encode_image,
+    make_audio,
+    make_image,
+    sine,
+    wav_declaring,
+)
 from searchapp.models import Item, Status
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text, items_set_hidden
+from tests.conftest import Resampled
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,6 +102,65 @@ def test_file_search_with_a_file_that_is_not_media() -> None:
     assert "neither a supported image" in response.content.decode()
 
 
+# An hour of 16-bit silence at 1 kHz: 7.2 MB, made without an encoder.
+HOUR_LONG_CLIP = wav_declaring(sample_rate=1000, channels=1, frames=3600 * 1000)
+
+
+def test_search_page_says_a_clip_is_searched_by_its_start(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.SEARCH_QUERY_AUDIO_MAX_SEC = 12.5
+
+    response = Client().get("/")
+
+    assert "A clip is searched by its first 12.5 s." in response.content.decode()
+
+
+def test_file_search_with_an_hour_long_clip_decodes_and_embeds_only_its_start(
+    embedded_audio: list[float], resampled: Resampled
+) -> None:
+    item_add_text(text="a walk along the shore")
+    embedded_audio.clear()
+    resampled.frames.clear()
+
+    response = Client().post(
+        "/search/results",
+        {"query_file": SimpleUploadedFile("hour.wav", HOUR_LONG_CLIP), "min_score": "-1"},
+    )
+
+    assert response.status_code == 200
+    assert "Searched with the first 30 s of hour.wav" in response.content.decode()
+    assert 'class="card card-text"' in response.content.decode()
+    assert sum(embedded_audio) == 30.0
+    # Checked once and split once, each stopping at 30 s: not the hour.
+    assert resampled.seconds <= 2 * 31
+
+
+def test_file_search_with_a_short_clip_uses_all_of_it(model) -> None:  # type: ignore[no-untyped-def]
+    clip = SimpleUploadedFile("short.flac", make_audio("flac", seconds=3.0))
+
+    response = Client().post("/search/results", {"query_file": clip, "min_score": "-1"})
+
+    assert "Results for your audio clip" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (wav_declaring(sample_rate=1_610_612_736, channels=1, frames=10_000), "sample rate"),
+        (wav_declaring(sample_rate=16000, channels=64), "64 channels"),
+        (encode_audio(sine(0.005, sampling_rate=16000), "wav", sampling_rate=16000), "shortest"),
+    ],
+    ids=["1.6GHz", "64-channels", "5ms"],
+)
+def test_file_search_with_audio_out_of_bounds_says_why(
+    data: bytes, words: str, resampled: Resampled
+) -> None:
+    response = Client().post("/search/results", {"query_file": SimpleUploadedFile("q.wav", data)})
+
+    assert response.status_code == 200
+    assert 'class="notice notice-error"' in response.content.decode()
+    assert words in response.content.decode()
+
+
 def test_upload_needs_an_account() -> None:
     assert Client().get("/upload/").status_code == 302
     response = Client().post(
@@ -174,6 +242,36 @@ def test_uploading_something_unsupported_is_a_clear_400(user_client: Client) -> 
 
     assert response.status_code == 400
     assert "x.svg" in response.content.decode()
+
+
+def test_uploading_audio_whose_header_is_out_of_bounds_is_a_clear_400(
+    user_client: Client, resampled: Resampled
+) -> None:
+    data = wav_declaring(sample_rate=1_610_612_736, channels=1, frames=10_000)
+
+    response = user_client.post("/upload/file", {"file": SimpleUploadedFile("a.wav", data)})
+
+    assert response.status_code == 400
+    assert "sample rate (1610612736 Hz)" in response.content.decode()
+    assert Item.objects.count() == 0
+    assert resampled.frames == []
+
+
+def test_a_multi_picture_jpeg_is_uploaded_and_searched_with_as_a_jpeg(
+    user_client: Client,
+) -> None:
+    pictures = [Image.new("RGB", (64, 48), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    photo = encode_image(pictures[0], "MPO", save_all=True, append_images=pictures[1:])
+
+    uploaded = user_client.post("/upload/file", {"file": SimpleUploadedFile("p.jpg", photo)})
+    searched = Client().post(
+        "/search/results", {"query_file": SimpleUploadedFile("q.jpg", photo), "min_score": "-1"}
+    )
+
+    assert uploaded.status_code == 201
+    assert Item.objects.get().mime_type == "image/jpeg"
+    assert searched.status_code == 200
+    assert 'class="card card-image"' in searched.content.decode()
 
 
 def test_add_text_note(user_client: Client) -> None:
