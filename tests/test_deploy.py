@@ -36,7 +36,8 @@ HTTPS = ("HTTPS_ONLY", "TRUST_X_FORWARDED_PROTO")
 
 
 def manage(*arguments: str, **env: str) -> subprocess.CompletedProcess[str]:
-    ours = {*PRODUCTION, *HTTPS}
+    # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE for the whole session; no deployment does.
+    ours = {*PRODUCTION, *HTTPS, "DJANGO_ALLOW_ASYNC_UNSAFE"}
     clean = {name: value for name, value in os.environ.items() if name not in ours}
     return subprocess.run(
         [sys.executable, "manage.py", *arguments],

@@ -44,7 +44,12 @@ content_types = st.sampled_from(
 )
 filenames = st.one_of(
     st.sampled_from(["a.png", "b.wav", "c.mp3", "x.exe", "noext", ".png", "a" * 300 + ".jpg"]),
-    st.text(st.characters(exclude_characters='\x00/\\\r\n"'), min_size=1, max_size=40),
+    # Lone surrogates (Cs) cannot be encoded into a request at all: the client fails, not the app.
+    st.text(
+        st.characters(exclude_characters='\x00/\\\r\n"', exclude_categories=["Cs"]),
+        min_size=1,
+        max_size=40,
+    ),
 )
 
 
