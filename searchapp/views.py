@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
 
 from embeddings.api.request import read_upload
 from embeddings.conf import embeddings_settings
@@ -234,7 +235,12 @@ def _visible_item(request: HttpRequest, pk: int) -> Item:
 @login_required
 @require_GET
 def item_row(request: HttpRequest, pk: int) -> HttpResponse:
-    return render(request, "searchapp/_item_row.html", {"item": _visible_item(request, pk)})
+    try:
+        item = _visible_item(request, pk)
+    except Http404:
+        # Hidden or deleted while its row was polling: the row goes, and so does the polling.
+        return HttpResponseStopPolling()
+    return render(request, "searchapp/_item_row.html", {"item": item})
 
 
 @require_GET

@@ -150,6 +150,17 @@ function setUpUploads() {
 document.addEventListener("htmx:afterRequest", (event) => {
   const form = event.detail.elt;
   if (event.detail.successful && form.matches("form.reset-after-request")) form.reset();
+  const slot = form.dataset && form.dataset.errorTarget && document.querySelector(form.dataset.errorTarget);
+  if (slot && event.detail.successful) slot.replaceChildren();
+});
+
+// A form's refusal (its data-error-target) shows beside the form, not where its results go.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const form = event.detail.requestConfig.elt;
+  const slot = event.detail.isError && form.dataset && form.dataset.errorTarget && document.querySelector(form.dataset.errorTarget);
+  if (!slot) return;
+  event.detail.target = slot;
+  event.detail.swapOverride = "innerHTML";
 });
 
 document.addEventListener("DOMContentLoaded", () => {

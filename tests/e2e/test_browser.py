@@ -9,6 +9,7 @@ from playwright.sync_api import JSHandle, Page, Route, expect
 
 from bench.media_factory import make_audio, make_image
 from searchapp.models import Item
+from searchapp.services.items import items_set_hidden
 from tests.e2e.conftest import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -205,3 +206,25 @@ def test_too_many_searches_are_refused_in_place(
     expect(refusal).to_contain_text("Too many searches from your address: at most 1 a minute.")
     expect(refusal).to_contain_text("Try again in 30 seconds.")
     screenshot(page, "search-rate-limited")
+
+
+def test_a_refused_note_says_why_beside_the_form(page: Page, live_server, user, model) -> None:  # type: ignore[no-untyped-def]
+    sign_in(page, live_server.url, user.username)
+    note = page.get_by_label("Text", exact=True)
+    recent = page.locator("#recent")
+    note.fill("Rain on the tin roof of the boathouse")
+    page.get_by_role("button", name="Add note").click()
+    expect(recent.get_by_text("Rain on the tin roof of the boathouse")).to_be_visible()
+    items_set_hidden(items=Item.objects.all(), hidden=True)
+
+    note.fill("Rain on the tin roof of the boathouse")
+    page.get_by_role("button", name="Add note").click()
+
+    refusal = page.locator("#note-error").get_by_role("alert")
+    expect(refusal).to_contain_text("is not available; it cannot be added again")
+    expect(recent.get_by_role("alert")).to_have_count(0)
+    screenshot(page, "upload-note-refused")
+    note.fill("Gulls over the harbour")
+    page.get_by_role("button", name="Add note").click()
+    expect(recent.get_by_text("Gulls over the harbour")).to_be_visible()
+    expect(page.locator("#note-error")).to_be_empty()

@@ -194,6 +194,22 @@ def test_a_pending_row_polls_until_it_is_done(user_client: Client, settings) -> 
     assert 'hx-trigger="every 1s"' in row
 
 
+def test_a_polling_row_of_an_item_hidden_or_deleted_meanwhile_stops_polling(
+    user_client: Client, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    user_client.post("/upload/file", {"file": SimpleUploadedFile("a.png", make_image("png"))})
+    item = Item.objects.get()
+    items_set_hidden(items=Item.objects.all(), hidden=True)
+
+    hidden = user_client.get(f"/items/{item.pk}/row")
+    deleted = user_client.get(f"/items/{item.pk + 1}/row")
+
+    # htmx's "stop polling": the empty answer replaces the row, and its polling ends.
+    assert (hidden.status_code, hidden.content) == (286, b"")
+    assert (deleted.status_code, deleted.content) == (286, b"")
+
+
 def test_uploading_a_duplicate_says_so(user_client: Client) -> None:
     data = make_image("png")
     user_client.post("/upload/file", {"file": SimpleUploadedFile("a.png", data)})
