@@ -199,7 +199,7 @@ def _mono_chunks(
                 resampler = av.AudioResampler(format="flt", layout="mono", rate=sampling_rate)
                 source = parameters
             for piece in _pieces(frame):
-                yield from _arrays(resampler.resample(piece))
+                yield from _arrays(resampler.resample(_positioned(piece)))
         if resampler is not None:
             yield from _arrays(resampler.resample(None))
 
@@ -219,6 +219,21 @@ def _pieces(frame: av.AudioFrame) -> Iterator[av.AudioFrame]:
         )
         piece.sample_rate = frame.sample_rate
         yield piece
+
+
+def _positioned(frame: av.AudioFrame) -> av.AudioFrame:
+    """The frame as one FFmpeg can mix down to mono: channels without speaker positions (a WAV
+    with 9 channels and no channel mask) are averaged here, each counting the same."""
+    if all(channel.name != "NONE" for channel in frame.layout.channels):
+        return frame
+    samples = frame.to_ndarray()
+    channels = frame.layout.nb_channels
+    # Packed formats interleave the channels in one row.
+    per_channel = samples if frame.format.is_planar else samples.reshape(-1, channels).T
+    mixed = per_channel.mean(axis=0, dtype=np.float64).astype(samples.dtype)
+    mono = av.AudioFrame.from_ndarray(mixed[np.newaxis, :], format=frame.format.name, layout="mono")
+    mono.sample_rate = frame.sample_rate
+    return mono
 
 
 @contextmanager

@@ -131,6 +131,26 @@ def test_check_audio_downmixes_surround_to_mono() -> None:
     assert dominant_frequency(samples, RATE) == pytest.approx(500.0, abs=2.0)
 
 
+@pytest.mark.parametrize("channels", [9, 13, 32])
+def test_check_audio_downmixes_channels_without_positions(channels: int) -> None:
+    # A WAV without a channel mask gives FFmpeg no speaker positions to mix down from.
+    tone = sine(1.0, sampling_rate=RATE, frequency=300.0)[0]
+    interleaved = np.zeros((len(tone), channels), dtype="<i2")
+    interleaved[:, 0] = np.round(tone * 32767)
+    data = BytesIO()
+    with wave.open(data, "wb") as writer:
+        writer.setnchannels(channels)
+        writer.setsampwidth(2)
+        writer.setframerate(RATE)
+        writer.writeframes(interleaved.tobytes())
+
+    samples = samples_of(decode(data.getvalue()))
+
+    # Every channel counts the same: the one tone among `channels` keeps 1/channels of it.
+    assert np.abs(samples).max() == pytest.approx(np.abs(tone).max() / channels, rel=0.05)
+    assert dominant_frequency(samples, RATE) == pytest.approx(300.0, abs=2.0)
+
+
 def two_tones(first: float, second: float, *, seconds: float) -> bytes:
     signal = np.concatenate(
         [
