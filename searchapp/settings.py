@@ -209,6 +209,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # Successful sign-ins are not logged (the table would only grow).
 AXES_DISABLE_ACCESS_LOG = True
+# Its banner at every start (each manage.py command) says nothing the settings do not.
+AXES_VERBOSE = False
 # How many reverse proxies in front of the app append to X-Forwarded-For; per-client limits
 # (sign-in, search) read the client's address from it past that many. 0: REMOTE_ADDR.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", default=0)
