@@ -4,21 +4,22 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from searchapp import api, openapi, views
+from searchapp import api, openapi
+from searchapp.views import items, search, upload
 
 handler400 = "searchapp.errors.bad_request"
 handler404 = "searchapp.errors.not_found"
 
 urlpatterns = [
-    path("", views.search_page, name="search"),
-    path("search/results", views.search_results, name="search-results"),
-    path("upload/", views.upload_page, name="upload"),
-    path("upload/file", views.upload_file, name="upload-file"),
-    path("upload/note", views.add_note, name="add-note"),
-    path("items/<int:pk>/", views.item_detail, name="item"),
-    path("items/<int:pk>/row", views.item_row, name="item-row"),
-    path("items/<int:pk>/media", views.item_media, name="item-media"),
-    path("items/<int:pk>/thumbnail", views.item_thumbnail, name="item-thumbnail"),
+    path("", search.search_page, name="search"),
+    path("search/results", search.search_results, name="search-results"),
+    path("upload/", upload.upload_page, name="upload"),
+    path("upload/file", upload.upload_file, name="upload-file"),
+    path("upload/note", upload.add_note, name="add-note"),
+    path("items/<int:pk>/", items.item_detail, name="item"),
+    path("items/<int:pk>/row", upload.item_row, name="item-row"),
+    path("items/<int:pk>/media", items.item_media, name="item-media"),
+    path("items/<int:pk>/thumbnail", items.item_thumbnail, name="item-thumbnail"),
     path("api/items", api.items, name="api-items"),
     path("api/items/<int:pk>", api.item, name="api-item"),
     path("api/search", api.search, name="api-search"),

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from embeddings.engine.registry import model_status
+from searchapp.forms import SearchForm, TextNoteForm, UploadForm
+from searchapp.models import Item
+
+# What visitors read when the model cannot load; staff read why and how to fix it (the log has it
+# too), since that names the server's paths and the loader's errors.
+MODEL_UNAVAILABLE_NOTICE = (
+    "Search by meaning is off until an administrator fixes the model; the server's log says why."
+)
+
+
+def search_allowed(request: HttpRequest) -> bool:
+    return request.user.is_authenticated or not settings.SEARCH_REQUIRES_LOGIN
+
+
+def model_problem(request: HttpRequest, detail: str) -> str:
+    if not detail or request.user.is_staff:
+        return detail
+    return MODEL_UNAVAILABLE_NOTICE
+
+
+def model_banner(request: HttpRequest) -> str:
+    state, detail = model_status()
+    return model_problem(request, detail if state == "unavailable" else "")
+
+
+def message(request: HttpRequest, text: str, *, status: int) -> HttpResponse:
+    return render(request, "searchapp/_message.html", {"message": text}, status=status)
+
+
+def form_errors(form: SearchForm | UploadForm | TextNoteForm) -> str:
+    return "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+
+
+def visible_item(request: HttpRequest, pk: int) -> Item:
+    item = get_object_or_404(Item, pk=pk)
+    if item.hidden and not request.user.is_staff:
+        raise Http404("No such item.")
+    return item
