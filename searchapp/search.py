@@ -16,6 +16,8 @@ from searchapp.services.items import storable
 class LibraryQuery:
     text: str = ""
     file_bytes: bytes | None = None
+    # A file query's vector, already made (a kept file query: services/query_files.py).
+    media: MediaQuery | None = None
     item_id: int | None = None
     filters: SearchFilters = field(default_factory=SearchFilters)
     page: int = 1
@@ -24,7 +26,11 @@ class LibraryQuery:
 
     @property
     def is_empty(self) -> bool:
-        return not self.text and self.file_bytes is None and self.item_id is None
+        return not self.text and not self.by_file and self.item_id is None
+
+    @property
+    def by_file(self) -> bool:
+        return self.file_bytes is not None or self.media is not None
 
 
 @dataclass
@@ -66,19 +72,22 @@ def library_search(query: LibraryQuery) -> LibraryResults:
                     min_score=filters.min_score,
                     exclude_item_id=query_item.pk,
                 )
+        elif query.media is not None:
+            media_query = query.media
         elif query.file_bytes is not None:
             media_query = media_query_vector(query.file_bytes, model_key=model_key)
-            vector, modality = media_query.vector, media_query.modality
         elif text:
             vector = text_query_vector(text, model_key=model_key)
+        if media_query is not None:
+            vector, modality = media_query.vector, media_query.modality
     except ModelUnavailable as error:
-        if query.file_bytes is not None or not text:
+        if query.by_file or not text:
             raise
         problem = str(error)
     page = item_search(
         vector=vector,
         model_key=model_key,
-        text=text if query.file_bytes is None and query.item_id is None else "",
+        text=text if not query.by_file and query.item_id is None else "",
         filters=filters,
         offset=(query.page - 1) * query.page_size,
         limit=query.page_size,
