@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import math
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from searchapp.views.pages import search_allowed, visible_item
+
+
+@require_GET
+def item_viewer(request: HttpRequest, pk: int) -> HttpResponse:
+    """An item shown large, for the viewer over the result grid (static/js/viewer.js); `start`
+    is where an audio item's matching segment starts."""
+    if not search_allowed(request):
+        raise Http404("No such item.")
+    item = visible_item(request, pk)
+    return render(
+        request,
+        "searchapp/_viewer.html",
+        {"item": item, "start_sec": _seconds(request.GET.get("start", ""))},
+    )
+
+
+def _seconds(raw: str) -> float | None:
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
