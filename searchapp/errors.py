@@ -58,9 +58,14 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    return refusal(
-        request, status=404, code="resource_not_exists", message=f"No such resource: {request.path}"
-    )
+    if request.path.startswith(API_PATHS):
+        return refusal(
+            request,
+            status=404,
+            code="resource_not_exists",
+            message=f"No such resource: {request.path}",
+        )
+    return render(request, "404.html", status=404)
 
 
 def _reason(exception: Exception) -> str:

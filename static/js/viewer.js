@@ -27,7 +27,8 @@ function setUpViewer() {
     position.textContent = `${index + 1} of ${links.length}`;
     buttons.previous.setAttribute("aria-disabled", String(index === 0));
     buttons.next.setAttribute("aria-disabled", String(index === links.length - 1));
-    content.replaceChildren(notice("Loading…"));
+    // The item shown stays, dimmed, until the next one arrives (static/css/app.css).
+    if (!content.firstElementChild) content.replaceChildren(notice("Loading…"));
     window.htmx.ajax("GET", links[index].dataset.viewerUrl, {source: content, target: content});
   }
 
