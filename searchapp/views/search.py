@@ -42,10 +42,6 @@ from searchapp.views.pages import model_banner, model_problem, search_allowed
 DATE_SORTED_PAGES = 10
 # The parameters a file search keeps from the form it was started from.
 FILTERS = ("modality", "tag", "min_score", "semantic", "sort")
-FILE_QUERY_EXPIRED = (
-    "This file search has expired (they are kept for a while, not for good): "
-    "search with the file again."
-)
 
 
 @require_GET
@@ -166,7 +162,7 @@ def _search(request: HttpRequest, form: SearchForm) -> dict[str, object]:
     if data["qf"] and not data["item"]:
         query_file = query_file_find(key=data["qf"], model_key=search_model_key())
         if query_file is None:
-            return {"mode": "search", "error": FILE_QUERY_EXPIRED}
+            return {"mode": "search", "error": _expired()}
     min_score = data["min_score"] if data["min_score"] is not None else settings.SEARCH_MIN_SCORE
     page_number = data["page"] or 1
     by_date = data["sort"] == Sort.NEWEST
@@ -206,6 +202,14 @@ def _search(request: HttpRequest, form: SearchForm) -> dict[str, object]:
         **_paged(hits, page_number, has_more=has_more),
         "empty_library": not hits and library_is_empty(),
     }
+
+
+def _expired() -> str:
+    hours = settings.SEARCH_QUERY_FILE_TTL_SEC / 3600
+    return (
+        f"This file search has expired (files searched with are kept for {hours:g} hours): "
+        "search with the file again."
+    )
 
 
 def _paged(hits: list[SearchHit], page_number: int, *, has_more: bool) -> dict[str, object]:
