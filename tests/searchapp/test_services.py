@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.contrib.postgres.search import SearchQuery
 from django.db import IntegrityError, OperationalError, connection
 from django.utils import timezone
 from django_tasks.backends.immediate import ImmediateBackend
@@ -289,3 +290,32 @@ def test_two_identical_notes_at_once_end_as_one_item(monkeypatch: pytest.MonkeyP
 
     assert sorted(created for _, created in results) == [False, True]
     assert Item.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("filename", "word"),
+    [
+        ("coffee.png", "coffee"),
+        ("IMG_2041-harbourSeals.jpg", "harbour"),
+        ("IMG_2041-harbourSeals.jpg", "seals"),
+        ("IMG_2041-harbourSeals.jpg", "2041"),
+        ("IMG_2041-harbourSeals.jpg", "img"),
+        ("HTMLParser_notes2024.png", "parser"),
+        ("HTMLParser_notes2024.png", "notes"),
+        ("rain on a roof.png", "roof"),
+    ],
+)
+def test_words_inside_a_file_name_match_a_word_search(filename: str, word: str) -> None:
+    item, _ = item_add_file(data=make_image("png"), filename=filename)
+    query = SearchQuery(word, search_type="websearch", config="english")
+
+    assert list(Item.objects.filter(search_document=query).values_list("pk", flat=True)) == [
+        item.pk
+    ]
+
+
+def test_words_inside_a_title_match_a_word_search() -> None:
+    item, _ = item_add_text(text="a note", details=ItemDetails(title="harbourSeals_at-dawn"))
+    query = SearchQuery("seals dawn", search_type="websearch", config="english")
+
+    assert Item.objects.filter(search_document=query).get().pk == item.pk
