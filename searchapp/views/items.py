@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from embeddings.errors import InputError
 from searchapp.access import can_manage
+from searchapp.byte_ranges import FileSlice, Unsatisfiable, requested_range
 from searchapp.forms import ItemDetailsForm, split_tags
 from searchapp.media_info import AUDIO_MIME_TYPES, IMAGE_MIME_TYPES
 from searchapp.models import Item, Status
@@ -138,21 +139,21 @@ def retry_item(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def item_media(request: HttpRequest, pk: int) -> FileResponse:
+def item_media(request: HttpRequest, pk: int) -> HttpResponse:
     return _serve(request, pk, rendition="file")
 
 
 @require_GET
-def item_thumbnail(request: HttpRequest, pk: int) -> FileResponse:
+def item_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
     return _serve(request, pk, rendition="thumbnail")
 
 
 @require_GET
-def item_preview(request: HttpRequest, pk: int) -> FileResponse:
+def item_preview(request: HttpRequest, pk: int) -> HttpResponse:
     return _serve(request, pk, rendition="preview")
 
 
-def _serve(request: HttpRequest, pk: int, *, rendition: Rendition) -> FileResponse:
+def _serve(request: HttpRequest, pk: int, *, rendition: Rendition) -> HttpResponse:
     if not search_allowed(request):
         raise Http404("No such item.")
     item = visible_item(request, pk)
@@ -161,17 +162,31 @@ def _serve(request: HttpRequest, pk: int, *, rendition: Rendition) -> FileRespon
         raise Http404("No file.")
     try:
         stream = field.open("rb")
+        size = field.size
     except FileNotFoundError:
         logger.error("The file %s of item %s is missing from storage", field.name, pk)
         raise Http404("No file.") from None
+    try:
+        byte_range = requested_range(request.headers.get("Range", ""), size=size)
+    except Unsatisfiable as error:
+        stream.close()
+        response = HttpResponse(status=416)
+        response["Content-Range"] = str(error)
+        return response
     content_type = item.mime_type if rendition == "file" else "image/webp"
     inline = content_type in INLINE_TYPES and "download" not in request.GET
     response = FileResponse(
-        stream,
+        stream if byte_range is None else FileSlice(stream, start=byte_range[0], end=byte_range[1]),
         content_type=content_type if inline else "application/octet-stream",
         as_attachment=not inline,
         filename=item.original_filename or None,
     )
+    if byte_range is not None:
+        start, end = byte_range
+        response.status_code = 206
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+        response["Content-Length"] = str(end - start + 1)
+    response["Accept-Ranges"] = "bytes"
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "private, max-age=3600"

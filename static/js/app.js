@@ -169,6 +169,10 @@ document.addEventListener("DOMContentLoaded", () => {
 });
 
 // ---- Library items (issue 11, "library" part) ----
+// htmx carries a swapped element's style attribute over when it settles (setAttribute), which
+// the Content-Security-Policy refuses; tools that touch form fields leave style="" on them.
+if (window.htmx) window.htmx.config.attributesToSettle = ["class", "width", "height"];
+
 // An item page's waveform plays from where it is clicked and shades what has played.
 function setUpWaveformPlayers() {
   for (const box of document.querySelectorAll(".waveform-player[data-player]")) {

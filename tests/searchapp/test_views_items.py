@@ -22,15 +22,13 @@ PASSWORD = "a-long-password-1"
 
 
 @pytest.fixture
-def owner(django_user_model):  # type: ignore[no-untyped-def]
-    return django_user_model.objects.create_user("owner", password=PASSWORD)
+def owner(user):  # type: ignore[no-untyped-def]
+    return user
 
 
 @pytest.fixture
-def owner_client(owner) -> Client:  # type: ignore[no-untyped-def]
-    client = Client()
-    client.force_login(owner)
-    return client
+def owner_client(user_client: Client) -> Client:
+    return user_client
 
 
 @pytest.fixture
@@ -211,12 +209,12 @@ def test_retrying_an_item_that_did_not_fail_changes_nothing(
     assert Item.objects.get(pk=note.pk).embedded_at == embedded_at
 
 
-def test_uploading_a_failed_items_file_again_retries_it(user_client: Client, owner) -> None:  # type: ignore[no-untyped-def]
+def test_uploading_a_failed_items_file_again_retries_it(other_client: Client, owner) -> None:  # type: ignore[no-untyped-def]
     png = make_image("png")
     item, _ = item_add_file(data=png, filename="a.png", added_by=owner)
     item_fail(item_id=item.pk, reason="an error on the server stopped the embedding (5 attempts).")
 
-    response = user_client.post("/upload/file", {"file": SimpleUploadedFile("a.png", png)})
+    response = other_client.post("/upload/file", {"file": SimpleUploadedFile("a.png", png)})
 
     assert response.status_code == 200
     assert "already in the library" in response.content.decode()
@@ -322,3 +320,42 @@ def test_a_missing_page_asked_by_htmx_is_a_message_to_put_in_place() -> None:
 
     assert response.status_code == 404
     assert response.content.decode().startswith('<p class="notice notice-error" role="alert">')
+
+
+@pytest.mark.parametrize(
+    ("asked", "status", "content_range", "part"),
+    [
+        ("bytes=10-19", 206, "bytes 10-19/{size}", slice(10, 20)),
+        ("bytes=100-", 206, "bytes 100-{last}/{size}", slice(100, None)),
+        ("bytes=-16", 206, "bytes {tail}-{last}/{size}", slice(-16, None)),
+        ("bytes=0-99999999", 206, "bytes 0-{last}/{size}", slice(0, None)),
+        ("", 200, None, slice(0, None)),
+        ("bytes=0-1,5-9", 200, None, slice(0, None)),
+    ],
+)
+def test_media_is_served_in_the_byte_ranges_players_ask_for_to_seek(
+    settings, asked: str, status: int, content_range: str | None, part: slice
+) -> None:  # type: ignore[no-untyped-def]
+    item, _ = item_add_file(data=make_audio("wav", seconds=1.0), filename="a.wav")
+    data = Path(settings.MEDIA_ROOT, item.file.name).read_bytes()
+    size = len(data)
+
+    response = Client().get(f"/items/{item.pk}/media", headers={"Range": asked} if asked else {})
+
+    assert response.status_code == status
+    assert response["Accept-Ranges"] == "bytes"
+    assert b"".join(response.streaming_content) == data[part]
+    assert response["Content-Length"] == str(len(data[part]))
+    if content_range:
+        expected = content_range.format(size=size, last=size - 1, tail=size - 16)
+        assert response["Content-Range"] == expected
+
+
+def test_a_range_past_the_end_is_a_416(settings) -> None:  # type: ignore[no-untyped-def]
+    item, _ = item_add_file(data=make_image("png"), filename="a.png")
+    size = Path(settings.MEDIA_ROOT, item.file.name).stat().st_size
+
+    response = Client().get(f"/items/{item.pk}/media", headers={"Range": f"bytes={size}-"})
+
+    assert response.status_code == 416
+    assert response["Content-Range"] == f"bytes */{size}"
