@@ -86,7 +86,14 @@ def _probe_audio(data: bytes) -> MediaInfo | None:
 def _shown_size(image: Image.Image) -> tuple[int, int]:
     # Browsers and the decoder (decode_image) turn the picture as its EXIF orientation says;
     # orientations 5 to 8 turn it a quarter, swapping width and height.
-    turned = image.getexif().get(ExifTags.Base.Orientation) in (5, 6, 7, 8)
+    try:
+        orientation = image.getexif().get(ExifTags.Base.Orientation)
+    except MemoryError:
+        raise
+    except Exception as error:
+        # The decoder reads the same metadata and would fail on it in the worker.
+        raise InputError(f"could not read the image's metadata: {error}") from error
+    turned = orientation in (5, 6, 7, 8)
     return (image.height, image.width) if turned else (image.width, image.height)
 
 
