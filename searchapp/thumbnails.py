@@ -26,17 +26,27 @@ def needs_preview(*, width: int | None, height: int | None, mime_type: str) -> b
     return max(width or 0, height or 0) > PREVIEW_SIDE or mime_type not in BROWSER_IMAGE_TYPES
 
 
-def make_renditions(data: bytes, *, preview: bool) -> Renditions:
-    """A thumbnail, and with `preview` a display-size rendition, from one decode (WebP, turned
-    as the EXIF orientation says)."""
+def decode_for_renditions(data: bytes, *, preview: bool) -> Image.Image:
     side = PREVIEW_SIDE if preview else THUMBNAIL_SIDE
-    image = decode_image(data, max_pixels=MAX_SOURCE_PIXELS, max_side=side)
-    shown = _webp(image) if preview else None
-    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
-    return Renditions(thumbnail=_webp(image), preview=shown)
+    return decode_image(data, max_pixels=MAX_SOURCE_PIXELS, max_side=side)
 
 
-def _webp(image: Image.Image) -> ContentFile[bytes]:
+def make_renditions(image: Image.Image, *, preview: bool) -> Renditions:
+    """A thumbnail, and with `preview` a display-size rendition (WebP), of a decoded image (as
+    decode_image gives it: RGB, turned as its EXIF orientation says); the image is kept."""
+    shown = _fitted(image, PREVIEW_SIDE) if preview else image
+    thumbnail = _webp(_fitted(shown, THUMBNAIL_SIDE))
+    # WebP's method 2 encodes a 2048 px picture twice as fast as the default 4, 1 % larger.
+    return Renditions(thumbnail=thumbnail, preview=_webp(shown, method=2) if preview else None)
+
+
+def _fitted(image: Image.Image, side: int) -> Image.Image:
+    fitted = image.copy()
+    fitted.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return fitted
+
+
+def _webp(image: Image.Image, *, method: int = 4) -> ContentFile[bytes]:
     buffer = io.BytesIO()
-    image.save(buffer, format="WEBP", quality=82)
+    image.save(buffer, format="WEBP", quality=82, method=method)
     return ContentFile(buffer.getvalue())

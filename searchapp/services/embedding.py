@@ -15,9 +15,10 @@ from embeddings.errors import InputError
 from embeddings.services import (
     Embedding,
     embed_clip,
-    embed_image,
+    embed_images,
     embed_texts,
     prepare_audio,
+    prepare_image,
     prepare_text,
 )
 from searchapp.models import Item, ItemEmbedding, Modality, Status
@@ -66,7 +67,7 @@ def _media_embed(item: Item) -> None:
         data = stored_file.read()
     try:
         if item.modality == Modality.IMAGE:
-            embeddings, facts = [embed_image(data)], renditions_make(item, data)
+            embeddings, facts = _embed_image(item, data)
         else:
             embeddings, facts = _embed_audio(data)
     except InputError as error:
@@ -133,6 +134,18 @@ def _claim_queued_texts(*, exclude_id: int, limit: int) -> list[Item]:
             status=Status.PROCESSING, heartbeat_at=Now(), updated_at=timezone.now()
         )
     return list(Item.objects.filter(pk__in=ids).order_by("pk"))
+
+
+def _embed_image(item: Item, data: bytes) -> tuple[list[Embedding], MediaFacts]:
+    """The image's vector, and its renditions from the same decoding."""
+    model = get_model()
+    image = prepare_image(data, config=embeddings_settings())
+    facts = renditions_make(item, image)
+    try:
+        return embed_images([image], model=model), facts
+    except BaseException:
+        facts.discard(item)
+        raise
 
 
 def _embed_audio(data: bytes) -> tuple[list[Embedding], MediaFacts]:

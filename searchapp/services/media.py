@@ -5,13 +5,14 @@ from dataclasses import dataclass, replace
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from PIL import Image
 
 from embeddings.conf import embeddings_settings
 from embeddings.errors import InputError
 from embeddings.media.audio import check_audio, split_clip
 from searchapp.media_info import probe_media
 from searchapp.models import Item, Modality
-from searchapp.thumbnails import make_renditions, needs_preview
+from searchapp.thumbnails import decode_for_renditions, make_renditions, needs_preview
 from searchapp.waveforms import PeakEnvelope
 
 logger = logging.getLogger(__name__)
@@ -55,14 +56,21 @@ class MediaFacts:
             item.file.storage.delete(name)
 
 
-def renditions_make(item: Item, data: bytes) -> MediaFacts:
-    """The image renditions the item lacks (a re-embed keeps those it has)."""
+def renditions_needed(item: Item) -> tuple[bool, bool]:
+    """(thumbnail, preview): the image renditions the item lacks (a re-embed keeps those it
+    has)."""
     preview = not item.preview and needs_preview(
         width=item.width, height=item.height, mime_type=item.mime_type
     )
-    if item.thumbnail and not preview:
+    return not item.thumbnail, preview
+
+
+def renditions_make(item: Item, image: Image.Image) -> MediaFacts:
+    """Store the renditions the item lacks, made from its decoded image."""
+    thumbnail, preview = renditions_needed(item)
+    if not (thumbnail or preview):
         return MediaFacts()
-    renditions = make_renditions(data, preview=preview)
+    renditions = make_renditions(image, preview=preview)
     storage, name = item.file.storage, f"{item.content_hash[:16]}.webp"
     return MediaFacts(
         thumbnail=""
@@ -110,7 +118,11 @@ def _image_facts(item: Item, data: bytes) -> MediaFacts:
     # Whether it needs a preview is judged on the size it is shown at.
     item.width, item.height = info.width, info.height
     size = (info.width, info.height) if (info.width, info.height) != was else None
-    return replace(renditions_make(item, data), size=size)
+    thumbnail, preview = renditions_needed(item)
+    if not (thumbnail or preview):
+        return MediaFacts(size=size)
+    image = decode_for_renditions(data, preview=preview)
+    return replace(renditions_make(item, image), size=size)
 
 
 def _audio_facts(data: bytes) -> MediaFacts:
