@@ -66,7 +66,7 @@ def scene(kind: str, *, size: tuple[int, int] = (960, 640)) -> bytes:
 def fill_library(curator: AbstractBaseUser) -> None:
     def image(name: str, data: bytes, tags: list[str]) -> None:
         item_add_file(
-            data=data, filename=name, details=ItemDetails(tags=tags), added_by_id=curator.pk
+            data=data, filename=name, details=ItemDetails(tags=tags), added_by=curator
         )
 
     image("harbour-at-dawn.jpg", scene("dawn"), ["harbour", "sea"])
@@ -82,20 +82,20 @@ def fill_library(curator: AbstractBaseUser) -> None:
         data=make_audio("mp3", seconds=12.0),
         filename="gulls-over-the-harbour.mp3",
         details=ItemDetails(tags=["harbour", "birds"]),
-        added_by_id=curator.pk,
+        added_by=curator,
     )
     item_add_file(
         data=make_audio("wav", seconds=4.0, frequency=330.0),
         filename="rain-on-the-roof.wav",
         details=ItemDetails(tags=["weather"]),
-        added_by_id=curator.pk,
+        added_by=curator,
     )
     for text, tags in (
         ("Gulls circling over the harbour at dawn, fishing boats coming in.", ["harbour"]),
         ("Rain on the tin roof of the boathouse all night; the gutters overflowed.", ["weather"]),
         ("Walk: from the bridge along the river to the forest path, two hours.", ["walks"]),
     ):
-        item_add_text(text=text, details=ItemDetails(tags=tags), added_by_id=curator.pk)
+        item_add_text(text=text, details=ItemDetails(tags=tags), added_by=curator)
 
 
 def check(page: Page, name: str, *, full_page: bool = True) -> None:

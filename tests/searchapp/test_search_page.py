@@ -154,9 +154,9 @@ def test_browsing_shows_the_library_newest_first_by_type_tag_and_uploader(
 ) -> None:  # type: ignore[no-untyped-def]
     alice = django_user_model.objects.create_user("alice")
     bob = django_user_model.objects.create_user("bob")
-    item_add_text(text="first note", details=ItemDetails(tags=["sea"]), added_by_id=alice.pk)
-    item_add_file(data=make_image("png"), filename="boat.png", added_by_id=bob.pk)
-    item_add_text(text="second note", details=ItemDetails(tags=["sea"]), added_by_id=bob.pk)
+    item_add_text(text="first note", details=ItemDetails(tags=["sea"]), added_by=alice)
+    item_add_file(data=make_image("png"), filename="boat.png", added_by=bob)
+    item_add_text(text="second note", details=ItemDetails(tags=["sea"]), added_by=bob)
     hidden, _ = item_add_text(text="hidden note", details=ItemDetails(tags=["sea"]))
     items_set_hidden(items=Item.objects.filter(pk=hidden.pk), hidden=True)
 
