@@ -14,7 +14,7 @@ from embeddings.conf import embeddings_settings
 from embeddings.errors import InputTooLarge
 from searchapp.forms import MAX_QUERY_CHARACTERS, split_tags
 from searchapp.models import Item, Modality
-from searchapp.search import LibraryQuery, library_search
+from searchapp.search import MAX_EXCLUDED_ITEMS, LibraryQuery, library_search
 from searchapp.search_limits import search_refusal
 from searchapp.selectors import SearchFilters, SearchHit, visible_items
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
@@ -89,10 +89,14 @@ def item(request: HttpRequest, pk: int) -> JsonResponse:
 @api_endpoint("POST")
 def search(request: HttpRequest) -> JsonResponse:
     data, files = read_form(request)
+    if "image_file" in files and "audio_file" in files:
+        raise invalid("Send image_file or audio_file, not both.")
     upload = files.get("image_file") or files.get("audio_file")
     text = data.get("text", "").strip()
     if len(text) > MAX_QUERY_CHARACTERS:
         raise invalid(f"text is longer than {MAX_QUERY_CHARACTERS} characters.")
+    if text and "audio_file" in files:
+        raise invalid("text can refine an image_file, not an audio_file: send one of them.")
     query = LibraryQuery(
         text=text,
         file_bytes=(
@@ -101,6 +105,7 @@ def search(request: HttpRequest) -> JsonResponse:
             else None
         ),
         item_id=_int(data, "item_id"),
+        exclude_item_ids=_excluded(data),
         filters=SearchFilters(
             modality=_modality(data.get("modality", "")),
             min_score=_float(data, "min_score", default=settings.SEARCH_MIN_SCORE),
@@ -152,6 +157,21 @@ def _int(data: Any, name: str) -> int | None:
     if value < 1:
         raise invalid(f"{name} must be at least 1.")
     return value
+
+
+def _excluded(data: Any) -> tuple[int, ...]:
+    """exclude_item_ids, comma-separated, repeated or both; bounded before anything runs."""
+    raw = [part.strip() for value in data.getlist("exclude_item_ids") for part in value.split(",")]
+    parts = [part for part in raw if part]
+    if len(parts) > MAX_EXCLUDED_ITEMS:
+        raise invalid(f"exclude_item_ids can name at most {MAX_EXCLUDED_ITEMS} items.")
+    try:
+        ids = tuple(int(part) for part in parts)
+    except ValueError:
+        ids = ()
+    if len(ids) < len(parts) or not all(1 <= pk < 2**63 for pk in ids):
+        raise invalid("exclude_item_ids must be item ids: whole numbers from 1.")
+    return ids
 
 
 def _float(data: Any, name: str, *, default: float) -> float:
