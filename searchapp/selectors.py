@@ -13,7 +13,7 @@ from pgvector import Vector
 from psycopg import sql
 
 from embeddings.engine.base import l2_normalise
-from searchapp.models import Item, ItemEmbedding, Status
+from searchapp.models import Item, ItemEmbedding, NearDuplicate, Status
 from searchapp.vector_index import cosine_distance
 
 RRF_K = 60
@@ -229,3 +229,38 @@ def item_neighbours(*, item: Item, model_key: str, limit: int = 8) -> list[Searc
     )
     return page.hits
 
+
+def near_duplicate_groups(*, model_key: str, min_score: float) -> list[list[SearchHit]]:
+    """Visible items linked by near-duplicate pairs, the newest group first and the newest item
+    first in each; a hit's score is the item's highest similarity in its group. The hits have
+    no items yet (hits_with_items, for the page shown)."""
+    pairs = NearDuplicate.objects.filter(
+        model_key=model_key, score__gte=min_score, item__hidden=False, other__hidden=False
+    ).values_list("item_id", "other_id", "score")
+    parent: dict[int, int] = {}
+
+    def root(item_id: int) -> int:
+        while parent.setdefault(item_id, item_id) != item_id:
+            parent[item_id] = parent[parent[item_id]]
+            item_id = parent[item_id]
+        return item_id
+
+    best: dict[int, float] = {}
+    for item_id, other_id, score in pairs:
+        parent[root(item_id)] = root(other_id)
+        best[item_id] = max(score, best.get(item_id, score))
+        best[other_id] = max(score, best.get(other_id, score))
+    groups: dict[int, list[int]] = {}
+    for item_id in sorted(best, reverse=True):
+        groups.setdefault(root(item_id), []).append(item_id)
+    return [
+        [SearchHit(item_id=item_id, score=best[item_id]) for item_id in members]
+        for members in groups.values()
+    ]
+
+
+def hits_with_items(hits: Iterable[SearchHit]) -> None:
+    wanted = list(hits)
+    items = visible_items().in_bulk([hit.item_id for hit in wanted])
+    for hit in wanted:
+        hit.item = items.get(hit.item_id)

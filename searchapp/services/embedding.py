@@ -13,6 +13,7 @@ from embeddings.errors import InputError
 from embeddings.services import Embedding, embed_audio, embed_image, embed_texts, prepare_text
 from searchapp.models import Item, ItemEmbedding, Modality, Status
 from searchapp.search_space import embedding_model_key, forget_search_model
+from searchapp.services.duplicates import duplicates_find
 from searchapp.services.jobs import ItemLease
 from searchapp.thumbnails import make_thumbnail
 from searchapp.vector_index import ensure_vector_index
@@ -156,6 +157,9 @@ def _store_embeddings(
                 embedding=embedding.vector,
             )
             for index, embedding in enumerate(embeddings)
+        )
+        duplicates_find(
+            item_ids=[item_id], model_key=model_key, min_score=settings.SEARCH_DUPLICATE_MIN_SCORE
         )
         if thumbnail_name:
             item.thumbnail.name = thumbnail_name
