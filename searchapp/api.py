@@ -11,10 +11,10 @@ from embeddings.api.endpoint import api_endpoint
 from embeddings.api.errors import ApiError, invalid, not_provided
 from embeddings.api.request import read_form, read_upload
 from embeddings.conf import embeddings_settings
-from embeddings.errors import InputTooLarge
+from embeddings.errors import InputError, InputTooLarge
 from searchapp.forms import MAX_QUERY_CHARACTERS, split_tags
 from searchapp.models import Item, Modality
-from searchapp.search import MAX_EXCLUDED_ITEMS, LibraryQuery, library_search
+from searchapp.search import LibraryQuery, excluded_item_ids, library_search
 from searchapp.search_limits import search_refusal
 from searchapp.selectors import SearchFilters, SearchHit, visible_items
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
@@ -160,18 +160,10 @@ def _int(data: Any, name: str) -> int | None:
 
 
 def _excluded(data: Any) -> tuple[int, ...]:
-    """exclude_item_ids, comma-separated, repeated or both; bounded before anything runs."""
-    raw = [part.strip() for value in data.getlist("exclude_item_ids") for part in value.split(",")]
-    parts = [part for part in raw if part]
-    if len(parts) > MAX_EXCLUDED_ITEMS:
-        raise invalid(f"exclude_item_ids can name at most {MAX_EXCLUDED_ITEMS} items.")
     try:
-        ids = tuple(int(part) for part in parts)
-    except ValueError:
-        ids = ()
-    if len(ids) < len(parts) or not all(1 <= pk < 2**63 for pk in ids):
-        raise invalid("exclude_item_ids must be item ids: whole numbers from 1.")
-    return ids
+        return excluded_item_ids(data.getlist("exclude_item_ids"))
+    except InputError as error:
+        raise ApiError.from_input_error(error, field="exclude_item_ids") from None
 
 
 def _float(data: Any, name: str, *, default: float) -> float:

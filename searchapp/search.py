@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -66,8 +67,7 @@ class LibraryResults:
 def library_search(query: LibraryQuery) -> LibraryResults:
     """Search by text, a dropped file (with words or not) or an item, away from excluded items;
     the typed words also match the curators' words (fused by rank, selectors.item_search)."""
-    if len(query.exclude_item_ids) > MAX_EXCLUDED_ITEMS:
-        raise InputError(f"at most {MAX_EXCLUDED_ITEMS} items can be excluded from a search.")
+    _check_excluded_count(len(query.exclude_item_ids))
     model_key = search_model_key()
     vector: np.ndarray | None = None
     query_item = None
@@ -126,3 +126,22 @@ def _visible_in_order(item_ids: tuple[int, ...]) -> list[Item]:
         return []
     found = visible_items().in_bulk(item_ids)
     return [found[pk] for pk in dict.fromkeys(item_ids) if pk in found]
+
+
+def excluded_item_ids(values: Iterable[str]) -> tuple[int, ...]:
+    """Item ids from form values, each one id or several comma-separated ("12,40")."""
+    parts = [part.strip() for value in values for part in value.split(",")]
+    parts = [part for part in parts if part]
+    _check_excluded_count(len(parts))
+    try:
+        ids = tuple(int(part) for part in parts)
+    except ValueError:
+        ids = ()
+    if len(ids) < len(parts) or not all(1 <= pk < 2**63 for pk in ids):
+        raise InputError("items to exclude are named by their ids, whole numbers from 1.")
+    return ids
+
+
+def _check_excluded_count(count: int) -> None:
+    if count > MAX_EXCLUDED_ITEMS:
+        raise InputError(f"at most {MAX_EXCLUDED_ITEMS} items can be excluded from a search.")

@@ -110,7 +110,7 @@ def test_bad_exclude_item_ids_are_a_400(api_client: Client, excluded: str) -> No
     response = search(api_client, text="boat", exclude_item_ids=excluded)
 
     assert response.status_code == 400
-    assert response.json()["message"].startswith("exclude_item_ids ")
+    assert response.json()["message"].startswith("exclude_item_ids: ")
 
 
 def test_openapi_says_what_text_with_an_image_and_exclude_item_ids_mean() -> None:

@@ -8,7 +8,12 @@ from embeddings.errors import InputError
 from embeddings.services import embed_image, embed_image_with_text
 from searchapp.models import Item, ItemEmbedding
 from searchapp.queries import away_from
-from searchapp.search import MAX_EXCLUDED_ITEMS, LibraryQuery, library_search
+from searchapp.search import (
+    MAX_EXCLUDED_ITEMS,
+    LibraryQuery,
+    excluded_item_ids,
+    library_search,
+)
 from searchapp.selectors import SearchFilters
 from searchapp.services.items import ItemDetails, item_add_text, items_set_hidden
 
@@ -130,6 +135,12 @@ def test_more_than_the_most_excluded_items_is_refused(model) -> None:  # type: i
 
     with pytest.raises(InputError, match=f"at most {MAX_EXCLUDED_ITEMS} items"):
         library_search(LibraryQuery(text="x", exclude_item_ids=too_many))
+
+
+def test_excluded_item_ids_are_read_from_repeated_or_comma_separated_values() -> None:
+    assert excluded_item_ids(["12, 40", "7", "", " ,"]) == (12, 40, 7)
+    with pytest.raises(InputError, match="named by their ids"):
+        excluded_item_ids(["12,forty"])
 
 
 def test_away_from_subtracts_the_weighted_mean_of_the_negatives_and_normalises() -> None:
