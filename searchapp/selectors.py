@@ -234,9 +234,17 @@ def near_duplicate_groups(*, model_key: str, min_score: float) -> list[list[Sear
     """Visible items linked by near-duplicate pairs, the newest group first and the newest item
     first in each; a hit's score is the item's highest similarity in its group. The hits have
     no items yet (hits_with_items, for the page shown)."""
-    pairs = NearDuplicate.objects.filter(
-        model_key=model_key, score__gte=min_score, item__hidden=False, other__hidden=False
-    ).values_list("item_id", "other_id", "score")
+    pairs = list(
+        NearDuplicate.objects.filter(model_key=model_key, score__gte=min_score).values_list(
+            "item_id", "other_id", "score"
+        )
+    )
+    # Apart from the pairs: joined to them, the items table was scanned whole (40 ms at 100k).
+    hidden = set(
+        Item.objects.filter(
+            pk__in={pk for pair in pairs for pk in pair[:2]}, hidden=True
+        ).values_list("pk", flat=True)
+    )
     parent: dict[int, int] = {}
 
     def root(item_id: int) -> int:
@@ -247,6 +255,8 @@ def near_duplicate_groups(*, model_key: str, min_score: float) -> list[list[Sear
 
     best: dict[int, float] = {}
     for item_id, other_id, score in pairs:
+        if item_id in hidden or other_id in hidden:
+            continue
         parent[root(item_id)] = root(other_id)
         best[item_id] = max(score, best.get(item_id, score))
         best[other_id] = max(score, best.get(other_id, score))

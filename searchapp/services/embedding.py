@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -158,9 +159,6 @@ def _store_embeddings(
             )
             for index, embedding in enumerate(embeddings)
         )
-        duplicates_find(
-            item_ids=[item_id], model_key=model_key, min_score=settings.SEARCH_DUPLICATE_MIN_SCORE
-        )
         if thumbnail_name:
             item.thumbnail.name = thumbnail_name
         item.status = Status.READY
@@ -180,4 +178,14 @@ def _store_embeddings(
             ]
         )
         transaction.on_commit(forget_search_model)
+        # Once committed, so of two copies stored at once by two workers, the later to commit
+        # sees the other.
+        transaction.on_commit(
+            partial(
+                duplicates_find,
+                item_ids=[item_id],
+                model_key=model_key,
+                min_score=settings.SEARCH_DUPLICATE_MIN_SCORE,
+            )
+        )
     return True

@@ -1,15 +1,19 @@
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
 
 from bench.media_factory import encode_audio, make_image, noise
+from embeddings.services import Embedding
 from searchapp.models import Item, ItemEmbedding, Modality, NearDuplicate, Status
 from searchapp.search_space import embedding_model_key
 from searchapp.selectors import near_duplicate_groups
 from searchapp.services.duplicates import NEAR_DUPLICATES, duplicates_find_all
+from searchapp.services.embedding import _store_embeddings
 from searchapp.services.items import (
     item_add_file,
     item_add_text,
@@ -20,6 +24,12 @@ from searchapp.services.items import (
 from searchapp.vector_index import STORAGE, ensure_vector_index, index_name, indexed_expression
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def store(*, item_id: int, model_key: str, embeddings: list[Embedding]) -> None:
+    _store_embeddings(
+        item_id=item_id, model_key=model_key, embeddings=embeddings, thumbnail_name=""
+    )
 
 
 def pairs() -> set[tuple[int, int]]:
@@ -75,6 +85,32 @@ def test_an_audio_copy_in_another_format_is_found_by_its_averaged_segments(model
 
     assert ItemEmbedding.objects.filter(item=wav).count() == 2
     assert pairs() == {(wav.pk, flac.pk)}
+
+
+def test_two_copies_stored_at_once_by_two_workers_are_still_found(random_vectors) -> None:  # type: ignore[no-untyped-def]
+    first, second = Item.objects.bulk_create(
+        Item(modality=Modality.TEXT, text=f"copy {n}", content_hash=f"{n:064d}") for n in (1, 2)
+    )
+    vector = Embedding(random_vectors[0].astype(np.float32))
+    first_stored, second_committed = threading.Event(), threading.Event()
+
+    def first_worker() -> None:
+        try:
+            with transaction.atomic():
+                store(item_id=first.pk, model_key=embedding_model_key(), embeddings=[vector])
+                first_stored.set()
+                second_committed.wait(timeout=30)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=first_worker)
+    worker.start()
+    assert first_stored.wait(timeout=30)
+    store(item_id=second.pk, model_key=embedding_model_key(), embeddings=[vector])
+    second_committed.set()
+    worker.join()
+
+    assert pairs() == {(first.pk, second.pk)}
 
 
 def test_copies_link_into_one_group_newest_first_and_groups_newest_first(random_vectors) -> None:  # type: ignore[no-untyped-def]
