@@ -94,8 +94,8 @@ def library_search(query: LibraryQuery) -> LibraryResults:
         problem = str(error)
     excluded = _visible_in_order(query.exclude_item_ids)
     if excluded:
-        negatives = item_vectors(item_ids=[item.pk for item in excluded], model_key=model_key)
         if vector is not None:
+            negatives = item_vectors(item_ids=[item.pk for item in excluded], model_key=model_key)
             weight = settings.SEARCH_EXCLUDE_WEIGHT
             vector = away_from(vector, list(negatives.values()), weight=weight)
         filters = replace(

@@ -24,7 +24,10 @@ ANYTHING = SearchFilters(min_score=-1.0)
 
 def item_with_vector(vector: np.ndarray, *, title: str = "") -> Item:
     """An item whose stored vector is `vector`, whatever the model made of its text."""
-    item, _ = item_add_text(text=f"note {title or id(vector)}", details=ItemDetails(title=title))
+    item, created = item_add_text(
+        text=f"note {Item.objects.count()}", details=ItemDetails(title=title)
+    )
+    assert created
     ItemEmbedding.objects.filter(item=item).update(embedding=vector.tolist())
     return item
 
