@@ -66,6 +66,8 @@ def _media_embed(item: Item) -> None:
     finally:
         if thumbnail_name and not stored:
             item.thumbnail.storage.delete(thumbnail_name)
+    if stored:
+        _find_duplicates_once_committed(item_ids=[item.pk], model_key=model_key)
 
 
 def _embedded_since(item: Item, queued_at: datetime | None) -> bool:
@@ -99,10 +101,14 @@ def _texts_embed(*, first: Item, lease: ItemLease) -> None:
     model_key = embedding_model_key()
     ensure_vector_index(model_key=model_key, dimension=len(embeddings[0].vector))
     with transaction.atomic():  # one commit for the batch
-        for (item, _), embedding in zip(prepared, embeddings, strict=True):
-            _store_embeddings(
+        stored = [
+            item.pk
+            for (item, _), embedding in zip(prepared, embeddings, strict=True)
+            if _store_embeddings(
                 item_id=item.pk, model_key=model_key, embeddings=[embedding], thumbnail_name=""
             )
+        ]
+        _find_duplicates_once_committed(item_ids=stored, model_key=model_key)
 
 
 def _claim_queued_texts(*, exclude_id: int, limit: int) -> list[Item]:
@@ -178,14 +184,17 @@ def _store_embeddings(
             ]
         )
         transaction.on_commit(forget_search_model)
-        # Once committed, so of two copies stored at once by two workers, the later to commit
-        # sees the other.
-        transaction.on_commit(
-            partial(
-                duplicates_find,
-                item_ids=[item_id],
-                model_key=model_key,
-                min_score=settings.SEARCH_DUPLICATE_MIN_SCORE,
-            )
-        )
     return True
+
+
+def _find_duplicates_once_committed(*, item_ids: list[int], model_key: str) -> None:
+    # After the commit, so of two copies stored at once by two workers, the later to commit
+    # sees the other; one look-up for a whole text batch.
+    transaction.on_commit(
+        partial(
+            duplicates_find,
+            item_ids=item_ids,
+            model_key=model_key,
+            min_score=settings.SEARCH_DUPLICATE_MIN_SCORE,
+        )
+    )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -8,12 +9,11 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from bench.media_factory import encode_audio, make_image, noise
-from embeddings.services import Embedding
 from searchapp.models import Item, ItemEmbedding, Modality, NearDuplicate, Status
 from searchapp.search_space import embedding_model_key
 from searchapp.selectors import near_duplicate_groups
 from searchapp.services.duplicates import NEAR_DUPLICATES, duplicates_find_all
-from searchapp.services.embedding import _store_embeddings
+from searchapp.services.embedding import item_embed
 from searchapp.services.items import (
     item_add_file,
     item_add_text,
@@ -24,12 +24,6 @@ from searchapp.services.items import (
 from searchapp.vector_index import STORAGE, ensure_vector_index, index_name, indexed_expression
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def store(*, item_id: int, model_key: str, embeddings: list[Embedding]) -> None:
-    _store_embeddings(
-        item_id=item_id, model_key=model_key, embeddings=embeddings, thumbnail_name=""
-    )
 
 
 def pairs() -> set[tuple[int, int]]:
@@ -87,26 +81,34 @@ def test_an_audio_copy_in_another_format_is_found_by_its_averaged_segments(model
     assert pairs() == {(wav.pk, flac.pk)}
 
 
-def test_two_copies_stored_at_once_by_two_workers_are_still_found(random_vectors) -> None:  # type: ignore[no-untyped-def]
-    first, second = Item.objects.bulk_create(
-        Item(modality=Modality.TEXT, text=f"copy {n}", content_hash=f"{n:064d}") for n in (1, 2)
-    )
-    vector = Embedding(random_vectors[0].astype(np.float32))
-    first_stored, second_committed = threading.Event(), threading.Event()
+def test_two_copies_embedded_at_once_by_two_workers_still_find_each_other(
+    model, settings, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    first, _ = item_add_file(data=make_image("png", size=(160, 120)), filename="a.png")
+    second, _ = item_add_file(data=make_image("webp", size=(160, 120)), filename="b.webp")
+    # The first worker's transaction stays open until the second worker's has committed.
+    first_storing, second_committed = threading.Event(), threading.Event()
+    save = Item.save
+
+    def save_slowly(item: Item, *args: Any, **kwargs: Any) -> None:
+        save(item, *args, **kwargs)
+        if item.pk == first.pk:
+            first_storing.set()
+            second_committed.wait(timeout=30)
+
+    monkeypatch.setattr(Item, "save", save_slowly)
 
     def first_worker() -> None:
         try:
-            with transaction.atomic():
-                store(item_id=first.pk, model_key=embedding_model_key(), embeddings=[vector])
-                first_stored.set()
-                second_committed.wait(timeout=30)
+            item_embed(item_id=first.pk)
         finally:
             connection.close()
 
     worker = threading.Thread(target=first_worker)
     worker.start()
-    assert first_stored.wait(timeout=30)
-    store(item_id=second.pk, model_key=embedding_model_key(), embeddings=[vector])
+    assert first_storing.wait(timeout=30)
+    item_embed(item_id=second.pk)
     second_committed.set()
     worker.join()
 
