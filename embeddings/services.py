@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -12,7 +13,7 @@ from embeddings.conf import EmbeddingsSettings, embeddings_settings
 from embeddings.engine.base import EmbeddingModel
 from embeddings.engine.registry import get_model
 from embeddings.errors import InputError
-from embeddings.media.audio import AudioClip, BeyondLimit, check_audio, split_clip
+from embeddings.media.audio import AudioClip, AudioSegment, BeyondLimit, check_audio, split_clip
 from embeddings.media.images import decode_image
 
 TextTruncate = Literal["start", "end", "none"]
@@ -80,13 +81,21 @@ def embed_images(images: list[Image], *, model: EmbeddingModel) -> list[Embeddin
 
 
 def embed_clip(
-    clip: AudioClip, *, model: EmbeddingModel, config: EmbeddingsSettings
+    clip: AudioClip,
+    *,
+    model: EmbeddingModel,
+    config: EmbeddingsSettings,
+    on_segment: Callable[[AudioSegment], None] | None = None,
 ) -> list[Embedding]:
-    """One embedding per segment, decoded and embedded a batch at a time."""
+    """One embedding per segment, decoded and embedded a batch at a time; `on_segment` sees
+    each decoded segment, in order (a caller measuring the audio needs no decoding of its own)."""
     embeddings: list[Embedding] = []
     # Closed at once if the model fails, not when the collector gets to the open decoder.
     with closing(split_clip(clip, target_sec=config.audio_segment_sec)) as segments:
         while batch := list(itertools.islice(segments, config.model.batch_size)):
+            if on_segment is not None:
+                for segment in batch:
+                    on_segment(segment)
             vectors = model.embed_audio([segment.samples for segment in batch])
             embeddings += [
                 Embedding(vector, start_sec=segment.start_sec, end_sec=segment.end_sec)

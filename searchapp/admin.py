@@ -77,7 +77,7 @@ class AddTagForm(forms.Form):
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin[Item]):
     list_display = [
-        "preview",
+        "list_preview",
         "display_title",
         "modality",
         "status",
@@ -121,7 +121,7 @@ class ItemAdmin(admin.ModelAdmin[Item]):
         return False
 
     @admin.display(description="")
-    def preview(self, item: Item) -> str:
+    def list_preview(self, item: Item) -> str:
         return self._preview(item, size=72)
 
     @admin.display(description="Preview")

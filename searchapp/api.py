@@ -12,13 +12,15 @@ from embeddings.api.errors import ApiError, invalid, not_provided
 from embeddings.api.request import read_form, read_upload
 from embeddings.conf import embeddings_settings
 from embeddings.errors import InputError, InputTooLarge
+from searchapp.access import openable_items
 from searchapp.forms import MAX_QUERY_CHARACTERS, split_tags
 from searchapp.models import Item, Modality
 from searchapp.search import LibraryQuery, excluded_item_ids, library_search
 from searchapp.search_limits import search_refusal
-from searchapp.selectors import SearchFilters, SearchHit, visible_items
+from searchapp.selectors import SearchFilters, SearchHit
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
 
+DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 API_PATHS = ("/api/", "/v1.2/", "/v1.3/")
 
@@ -80,10 +82,15 @@ def items(request: HttpRequest) -> JsonResponse:
 
 @api_endpoint("GET")
 def item(request: HttpRequest, pk: int) -> JsonResponse:
-    found = visible_items().filter(pk=pk).first()
+    return JsonResponse(item_json(request, _openable_item(pk)))
+
+
+def _openable_item(pk: int) -> Item:
+    # A key names no person: hidden items are not there (searchapp/access.py).
+    found = openable_items(None).filter(pk=pk).first()
     if found is None:
         raise ApiError(status=404, code="resource_not_exists", message=f"No item {pk}.")
-    return JsonResponse(item_json(request, found))
+    return found
 
 
 @api_endpoint("POST")
@@ -110,10 +117,12 @@ def search(request: HttpRequest) -> JsonResponse:
             modality=_modality(data.get("modality", "")),
             min_score=_float(data, "min_score", default=settings.SEARCH_MIN_SCORE),
         ),
-        page_size=min(_int(data, "limit") or 20, MAX_LIMIT),
+        page_size=_int(data, "limit", most=MAX_LIMIT) or DEFAULT_LIMIT,
     )
     if query.is_empty:
         raise not_provided("Send text, image_file, audio_file or item_id.")
+    if query.item_id is not None:
+        _openable_item(query.item_id)
     # With a key, the key's limit counted the request (api_endpoint).
     if not request.headers.get(API_KEY_HEADER):
         refused = search_refusal(request, by_file=query.file_bytes is not None)
@@ -146,7 +155,7 @@ def _hit_json(request: HttpRequest, hit: SearchHit) -> dict[str, Any]:
     }
 
 
-def _int(data: Any, name: str) -> int | None:
+def _int(data: Any, name: str, *, most: int | None = None) -> int | None:
     raw = data.get(name, "")
     if not raw:
         return None
@@ -156,6 +165,8 @@ def _int(data: Any, name: str) -> int | None:
         raise invalid(f"{name} must be a whole number.") from None
     if value < 1:
         raise invalid(f"{name} must be at least 1.")
+    if most is not None and value > most:
+        raise invalid(f"{name} must be at most {most}.")
     return value
 
 

@@ -58,9 +58,34 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    return refusal(
-        request, status=404, code="resource_not_exists", message=f"No such resource: {request.path}"
+    return _page_or_refusal(
+        request,
+        status=404,
+        code="resource_not_exists",
+        title="Not found",
+        message=f"No such resource: {request.path}",
     )
+
+
+def forbidden(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _page_or_refusal(
+        request,
+        status=403,
+        code="access_denied",
+        title="Not allowed",
+        message=str(exception) or "You may not do this.",
+    )
+
+
+def _page_or_refusal(
+    request: HttpRequest, *, status: int, code: str, title: str, message: str
+) -> HttpResponse:
+    """A page of the site's own for a browser's navigation; the refusal in the path's
+    contract for the API and for the pages' own requests (htmx, scripts)."""
+    if request.path.startswith(API_PATHS) or request.headers.get("HX-Request"):
+        return refusal(request, status=status, code=code, message=message)
+    context = {"status": status, "title": title, "message": message}
+    return render(request, "searchapp/error.html", context, status=status)
 
 
 def _reason(exception: Exception) -> str:

@@ -35,5 +35,15 @@ class UploadForm(forms.Form):
     tags = forms.CharField(required=False, max_length=500)
 
 
+class ItemDetailsForm(forms.Form):
+    title = forms.CharField(required=False, max_length=255)
+    description = forms.CharField(
+        required=False,
+        max_length=MAX_DESCRIPTION_CHARACTERS,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    tags = forms.CharField(required=False, max_length=500, help_text="Comma-separated")
+
+
 def split_tags(raw: str) -> list[str]:
     return [tag for tag in (part.strip() for part in raw.split(",")) if tag]

@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from av.container import InputContainer
-from PIL import Image, JpegImagePlugin
+from PIL import ExifTags, Image, JpegImagePlugin
 
 from embeddings.conf import embeddings_settings
 from embeddings.errors import InputError
@@ -61,11 +61,9 @@ def _probe_image(data: bytes) -> MediaInfo | None:
     except UnsupportedImage:
         return None
     with image:
+        width, height = _shown_size(image)
         return MediaInfo(
-            modality=Modality.IMAGE,
-            mime_type=_image_mime_type(image),
-            width=image.width,
-            height=image.height,
+            modality=Modality.IMAGE, mime_type=_image_mime_type(image), width=width, height=height
         )
 
 
@@ -83,6 +81,20 @@ def _probe_audio(data: bytes) -> MediaInfo | None:
             mime_type=_audio_mime_type(container),
             duration_sec=declared_duration_sec(container),
         )
+
+
+def _shown_size(image: Image.Image) -> tuple[int, int]:
+    # Browsers and the decoder (decode_image) turn the picture as its EXIF orientation says;
+    # orientations 5 to 8 turn it a quarter, swapping width and height.
+    try:
+        orientation = image.getexif().get(ExifTags.Base.Orientation)
+    except MemoryError:
+        raise
+    except Exception as error:
+        # The decoder reads the same metadata and would fail on it in the worker.
+        raise InputError(f"could not read the image's metadata: {error}") from error
+    turned = orientation in (5, 6, 7, 8)
+    return (image.height, image.width) if turned else (image.width, image.height)
 
 
 def _image_mime_type(image: Image.Image) -> str:

@@ -19,12 +19,18 @@ class Status(models.TextChoices):
     PROCESSING = "processing", "Processing"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
+    # The model could not be loaded: not the item's fault, so no attempt is used up; the worker
+    # queues waiting items again once it has the model (services/jobs.py).
+    WAITING = "waiting", "Waiting for the model"
 
 
 class Item(models.Model):
     modality = models.CharField(max_length=5, choices=Modality.choices)
     file = models.FileField(upload_to="items/%Y/%m/", blank=True)
     thumbnail = models.ImageField(upload_to="thumbnails/%Y/%m/", blank=True)
+    # A display-size rendition of an image too large (or of a type browsers do not show) to
+    # put on the item page as it is; db_default for rows inserted by SQL (the benchmarks).
+    preview = models.ImageField(upload_to="previews/%Y/%m/", blank=True, db_default="")
     text = models.TextField(blank=True)
     original_filename = models.CharField(max_length=255, blank=True)
     content_hash = models.CharField(max_length=64, unique=True, editable=False)
@@ -37,7 +43,13 @@ class Item(models.Model):
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     duration_sec = models.FloatField(null=True, blank=True)
+    # Of audio: the peak level (0 to WAVEFORM_TOP) of each of WAVEFORM_BARS equal stretches,
+    # computed while the worker decodes the clip (searchapp/waveforms.py).
+    waveform = ArrayField(models.PositiveSmallIntegerField(), null=True, blank=True, editable=False)
     hidden = models.BooleanField(default=False)
+    # Hidden by its uploader, who may still open it and show it again; a curator's hide
+    # (staff, the admin) stands against the uploader (searchapp/access.py).
+    hidden_by_owner = models.BooleanField(default=False, db_default=False, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     error_message = models.TextField(blank=True)
     embedded_with = models.CharField(max_length=255, blank=True, editable=False)

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET
 
 from embeddings.api.openapi import error_response_schema, openapi_document
 from embeddings.conf import embeddings_settings
+from searchapp.api import DEFAULT_LIMIT, MAX_LIMIT
 from searchapp.forms import MAX_QUERY_CHARACTERS
 from searchapp.models import Modality, Status
 from searchapp.search import MAX_EXCLUDED_ITEMS
@@ -18,7 +19,12 @@ ITEM = {
     "properties": {
         "id": {"type": "integer"},
         "modality": {"type": "string", "enum": list(Modality.values)},
-        "status": {"type": "string", "enum": list(Status.values)},
+        "status": {
+            "type": "string",
+            "enum": list(Status.values),
+            "description": "waiting: the model could not be loaded; the item is embedded once "
+            "it loads, with nothing to do on the caller's side.",
+        },
         "error_message": {"type": "string"},
         "title": {"type": "string"},
         "description": {"type": "string"},
@@ -141,7 +147,12 @@ def library_paths() -> dict[str, Any]:
                         },
                         "image_file": {"type": "string", "format": "binary"},
                         "audio_file": {"type": "string", "format": "binary"},
-                        "item_id": {"type": "integer", "minimum": 1},
+                        "item_id": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "description": "Search by this item's vectors; a missing or hidden "
+                            "item is a 404.",
+                        },
                         "exclude_item_ids": {
                             "type": "array",
                             "items": {"type": "integer", "minimum": 1},
@@ -151,7 +162,13 @@ def library_paths() -> dict[str, Any]:
                             "hidden or unknown ids are ignored.",
                         },
                         "modality": {"type": "string", "enum": list(Modality.values)},
-                        "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+                        "limit": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_LIMIT,
+                            "default": DEFAULT_LIMIT,
+                            "description": f"Results per answer; over {MAX_LIMIT} is a 400.",
+                        },
                         "min_score": {"type": "number", "minimum": -1, "maximum": 1},
                     }
                 ),
@@ -174,7 +191,7 @@ def library_paths() -> dict[str, Any]:
                         },
                         "Ranked results from every modality.",
                     ),
-                    **_errors("400", "401", "411", "413", "429", "503"),
+                    **_errors("400", "401", "404", "411", "413", "429", "503"),
                 },
             }
         },

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 from django_tasks import default_task_backend, task
 
-from embeddings.engine.base import ModelUnavailable
 from searchapp.services.embedding import item_embed, item_fail
 
 logger = logging.getLogger(__name__)
@@ -14,24 +13,16 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 FIRST_RETRY_DELAY_SEC = 5.0
 # What users see of a failure that is not their input's fault; the detail (exception, paths)
-# goes to the worker's log only.
-MODEL_UNAVAILABLE_REASON = (
-    "the embedding model is not available on the server. An administrator can find out why "
-    "in the worker's log and then re-embed the item."
-)
-SERVER_ERROR_REASON = (
-    "an error on the server stopped the embedding. An administrator can find it in the worker's "
-    "log and then re-embed the item."
-)
+# goes to the worker's log only. (A missing model is no failure: the item waits for it.)
+SERVER_ERROR_REASON = "an error on the server stopped the embedding"
 
 
 def retry_delay(attempt: int) -> timedelta:
     return timedelta(seconds=FIRST_RETRY_DELAY_SEC * 2 ** (attempt - 1))
 
 
-def gave_up_reason(error: Exception, *, attempts: int) -> str:
-    cause = MODEL_UNAVAILABLE_REASON if isinstance(error, ModelUnavailable) else SERVER_ERROR_REASON
-    return f"Gave up after {attempts} attempts: {cause}"
+def gave_up_reason(*, attempts: int) -> str:
+    return f"{SERVER_ERROR_REASON} ({attempts} attempts)."
 
 
 @task()
@@ -43,7 +34,7 @@ def embed_item(item_id: int, attempt: int = 1, queued_at: str | None = None) -> 
     except Exception as error:
         if attempt >= MAX_ATTEMPTS:
             logger.exception("Embedding item %s failed for good (attempt %s)", item_id, attempt)
-            item_fail(item_id=item_id, reason=gave_up_reason(error, attempts=attempt))
+            item_fail(item_id=item_id, reason=gave_up_reason(attempts=attempt))
             return
         logger.warning(
             "Embedding item %s failed (attempt %s), retrying: %s: %s",

@@ -8,6 +8,7 @@ from searchapp import api, openapi
 from searchapp.views import duplicates, items, search, upload
 
 handler400 = "searchapp.errors.bad_request"
+handler403 = "searchapp.errors.forbidden"
 handler404 = "searchapp.errors.not_found"
 
 urlpatterns = [
@@ -21,6 +22,12 @@ urlpatterns = [
     path("items/<int:pk>/row", upload.item_row, name="item-row"),
     path("items/<int:pk>/media", items.item_media, name="item-media"),
     path("items/<int:pk>/thumbnail", items.item_thumbnail, name="item-thumbnail"),
+    path("items/<int:pk>/preview", items.item_preview, name="item-preview"),
+    path("items/<int:pk>/edit", items.edit_item, name="item-edit"),
+    path("items/<int:pk>/hide", items.hide_item, name="item-hide"),
+    path("items/<int:pk>/show", items.show_item, name="item-show"),
+    path("items/<int:pk>/delete", items.delete_item, name="item-delete"),
+    path("items/<int:pk>/retry", items.retry_item, name="item-retry"),
     path("api/items", api.items, name="api-items"),
     path("api/items/<int:pk>", api.item, name="api-item"),
     path("api/search", api.search, name="api-search"),

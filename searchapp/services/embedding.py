@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from functools import partial
 
@@ -9,22 +10,35 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from embeddings.conf import embeddings_settings
+from embeddings.engine.base import ModelUnavailable
 from embeddings.engine.registry import get_model
 from embeddings.errors import InputError
-from embeddings.services import Embedding, embed_audio, embed_image, embed_texts, prepare_text
+from embeddings.services import (
+    Embedding,
+    embed_clip,
+    embed_images,
+    embed_texts,
+    prepare_audio,
+    prepare_image,
+    prepare_text,
+)
 from searchapp.models import Item, ItemEmbedding, Modality, Status
 from searchapp.search_space import embedding_model_key, forget_search_model
 from searchapp.services.duplicates import duplicates_find
-from searchapp.services.jobs import ItemLease
-from searchapp.thumbnails import make_thumbnail
+from searchapp.services.jobs import ItemLease, items_wait_for_model
+from searchapp.services.media import MediaFacts, renditions_make
 from searchapp.vector_index import ensure_vector_index
+from searchapp.waveforms import PeakEnvelope
+
+logger = logging.getLogger(__name__)
 
 
 def item_embed(*, item_id: int, queued_at: datetime | None = None) -> None:
     """Compute and store the item's vectors with the configured model, all or nothing.
 
-    Input the model cannot use fails the item with the reason; anything else raises, and the
-    task retries it. Vectors made since `queued_at` (by a batch) are not made again.
+    Input the model cannot use fails the item with the reason; a model that cannot be loaded
+    leaves the items waiting for it; anything else raises, and the task retries it. Vectors
+    made since `queued_at` (by a batch) are not made again.
     """
     item = Item.objects.filter(pk=item_id).first()
     if item is None or _embedded_since(item, queued_at):
@@ -34,10 +48,14 @@ def item_embed(*, item_id: int, queued_at: datetime | None = None) -> None:
         Item.objects.filter(pk=item_id).exclude(status=Status.READY).update(
             status=Status.PROCESSING, heartbeat_at=Now(), updated_at=timezone.now()
         )
-        if item.modality == Modality.TEXT:
-            _texts_embed(first=item, lease=lease)
-        else:
-            _media_embed(item)
+        try:
+            if item.modality == Modality.TEXT:
+                _texts_embed(first=item, lease=lease)
+            else:
+                _media_embed(item)
+        except ModelUnavailable as error:
+            items_wait_for_model(lease.held)
+            logger.warning("Items %s wait for the embedding model: %s", lease.held, error)
 
 
 def item_fail(*, item_id: int, reason: str) -> None:
@@ -47,9 +65,13 @@ def item_fail(*, item_id: int, reason: str) -> None:
 
 
 def _media_embed(item: Item) -> None:
+    with item.file.open("rb") as stored_file:
+        data = stored_file.read()
     try:
-        embeddings = _embed_content(item)
-        thumbnail_name = _store_thumbnail(item)
+        if item.modality == Modality.IMAGE:
+            embeddings, facts = _embed_image(item, data)
+        else:
+            embeddings, facts = _embed_audio(data)
     except InputError as error:
         item_fail(item_id=item.pk, reason=str(error))
         return
@@ -58,14 +80,11 @@ def _media_embed(item: Item) -> None:
     stored = False
     try:
         stored = _store_embeddings(
-            item_id=item.pk,
-            model_key=model_key,
-            embeddings=embeddings,
-            thumbnail_name=thumbnail_name,
+            item_id=item.pk, model_key=model_key, embeddings=embeddings, facts=facts
         )
     finally:
-        if thumbnail_name and not stored:
-            item.thumbnail.storage.delete(thumbnail_name)
+        if not stored:
+            facts.discard(item)
     if stored:
         _find_duplicates_once_committed(item_ids=[item.pk], model_key=model_key)
 
@@ -104,9 +123,7 @@ def _texts_embed(*, first: Item, lease: ItemLease) -> None:
         stored = [
             item.pk
             for (item, _), embedding in zip(prepared, embeddings, strict=True)
-            if _store_embeddings(
-                item_id=item.pk, model_key=model_key, embeddings=[embedding], thumbnail_name=""
-            )
+            if _store_embeddings(item_id=item.pk, model_key=model_key, embeddings=[embedding])
         ]
         _find_duplicates_once_committed(item_ids=stored, model_key=model_key)
 
@@ -127,24 +144,33 @@ def _claim_queued_texts(*, exclude_id: int, limit: int) -> list[Item]:
     return list(Item.objects.filter(pk__in=ids).order_by("pk"))
 
 
-def _embed_content(item: Item) -> list[Embedding]:
-    with item.file.open("rb") as stored:
-        data = stored.read()
-    if item.modality == Modality.IMAGE:
-        return [embed_image(data)]
-    return embed_audio(data)
+def _embed_image(item: Item, data: bytes) -> tuple[list[Embedding], MediaFacts]:
+    """The image's vector, and its renditions from the same decoding."""
+    model = get_model()
+    image = prepare_image(data, config=embeddings_settings())
+    facts = renditions_make(item, image)
+    try:
+        return embed_images([image], model=model), facts
+    except BaseException:
+        facts.discard(item)
+        raise
 
 
-def _store_thumbnail(item: Item) -> str:
-    if item.modality != Modality.IMAGE or item.thumbnail:
-        return ""
-    with item.file.open("rb") as stored:
-        thumbnail = make_thumbnail(stored.read())
-    return item.thumbnail.storage.save(f"thumbnails/{item.content_hash[:16]}.webp", thumbnail)
+def _embed_audio(data: bytes) -> tuple[list[Embedding], MediaFacts]:
+    """The clip's vectors, and its waveform and length from the same decoding."""
+    model, config = get_model(), embeddings_settings()
+    clip = prepare_audio(data, start_offset_sec=0.0, model=model, config=config)
+    envelope = PeakEnvelope(length=clip.length)
+    embeddings = embed_clip(clip, model=model, config=config, on_segment=envelope.add)
+    return embeddings, MediaFacts(waveform=envelope.levels(), duration_sec=clip.duration_sec)
 
 
 def _store_embeddings(
-    *, item_id: int, model_key: str, embeddings: list[Embedding], thumbnail_name: str
+    *,
+    item_id: int,
+    model_key: str,
+    embeddings: list[Embedding],
+    facts: MediaFacts | None = None,
 ) -> bool:
     with transaction.atomic():
         item = Item.objects.select_for_update().filter(pk=item_id).first()
@@ -165,8 +191,7 @@ def _store_embeddings(
             )
             for index, embedding in enumerate(embeddings)
         )
-        if thumbnail_name:
-            item.thumbnail.name = thumbnail_name
+        media_fields = facts.apply(item) if facts else []
         item.status = Status.READY
         item.error_message = ""
         item.lost_jobs = 0
@@ -179,7 +204,7 @@ def _store_embeddings(
                 "lost_jobs",
                 "embedded_with",
                 "embedded_at",
-                "thumbnail",
+                *media_fields,
                 "updated_at",
             ]
         )

@@ -4,6 +4,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.postgres.search import SearchVector
 from django.core.files.base import ContentFile
 from django.db import DatabaseError, IntegrityError, transaction
@@ -11,6 +12,7 @@ from django.db.models import F, Func, QuerySet, TextField, Value
 from django.utils import timezone
 
 from embeddings.errors import InputError
+from searchapp.access import can_open
 from searchapp.media_info import probe_media
 from searchapp.models import Item, ItemEmbedding, Modality, Status
 from searchapp.services.jobs import enqueue_embeddings
@@ -59,20 +61,19 @@ def item_add_file(
     data: bytes,
     filename: str,
     details: ItemDetails = ItemDetails(),
-    added_by_id: int | None = None,
-    can_open_hidden: bool = False,
+    added_by: AbstractBaseUser | None = None,
 ) -> tuple[Item, bool]:
     """Store an uploaded file as an item and queue its embedding: (item, created).
 
-    Content already in the library gives its item, unless that is hidden and the caller may
-    not open hidden items (`can_open_hidden`: staff): then HiddenDuplicate, which says nothing
-    of the item.
+    Content already in the library gives its item (a failed one is tried again), unless the
+    uploader may not open it (hidden; searchapp/access.py): then HiddenDuplicate, which says
+    nothing of the item.
     """
     if not data:
         raise InputError("the file is empty.")
     _refuse_too_long(details.description, name="description", limit=MAX_DESCRIPTION_CHARACTERS)
     digest = content_hash(data)
-    existing = _existing(digest, can_open_hidden=can_open_hidden)
+    existing = _existing(digest, added_by=added_by)
     if existing is not None:
         return existing, False
     info = probe_media(data)
@@ -85,19 +86,18 @@ def item_add_file(
         width=info.width,
         height=info.height,
         duration_sec=info.duration_sec,
-        added_by_id=added_by_id,
+        added_by=added_by,
         **_details_fields(details),
     )
     item.file.save(_storage_name(digest, filename), ContentFile(data), save=False)
-    return _insert_or_discard(item, can_open_hidden=can_open_hidden)
+    return _insert_or_discard(item, added_by=added_by)
 
 
 def item_add_text(
     *,
     text: str,
     details: ItemDetails = ItemDetails(),
-    added_by_id: int | None = None,
-    can_open_hidden: bool = False,
+    added_by: AbstractBaseUser | None = None,
 ) -> tuple[Item, bool]:
     """A text note as an item, as `item_add_file` stores a file."""
     text = storable(text).strip()
@@ -106,7 +106,7 @@ def item_add_text(
     _refuse_too_long(text, name="text", limit=MAX_TEXT_CHARACTERS)
     _refuse_too_long(details.description, name="description", limit=MAX_DESCRIPTION_CHARACTERS)
     digest = content_hash(b"text:" + text.encode())
-    existing = _existing(digest, can_open_hidden=can_open_hidden)
+    existing = _existing(digest, added_by=added_by)
     if existing is not None:
         return existing, False
     item = Item(
@@ -115,18 +115,22 @@ def item_add_text(
         content_hash=digest,
         mime_type="text/plain",
         size_bytes=len(text.encode()),
-        added_by_id=added_by_id,
+        added_by=added_by,
         **_details_fields(details),
     )
-    return _insert_or_discard(item, can_open_hidden=can_open_hidden)
+    return _insert_or_discard(item, added_by=added_by)
 
 
-def _existing(digest: str, *, can_open_hidden: bool) -> Item | None:
+def _existing(digest: str, *, added_by: AbstractBaseUser | None) -> Item | None:
     existing = Item.objects.filter(content_hash=digest).first()
-    if existing is not None and existing.hidden and not can_open_hidden:
+    if existing is None:
+        return None
+    if not can_open(added_by, existing):
         raise HiddenDuplicate(
             "this content is already in the library but is not available; it cannot be added again."
         )
+    if item_retry(item=existing):
+        existing.refresh_from_db()
     return existing
 
 
@@ -149,7 +153,7 @@ def _storage_name(digest: str, filename: str) -> str:
     return f"{digest[:16]}.{suffix[:8]}"
 
 
-def _insert_or_discard(item: Item, *, can_open_hidden: bool) -> tuple[Item, bool]:
+def _insert_or_discard(item: Item, *, added_by: AbstractBaseUser | None) -> tuple[Item, bool]:
     """Save the row and queue the embedding. A row that did not commit takes the stored file
     with it, and a racing twin wins; a committed row keeps it, queued or not."""
     try:
@@ -159,7 +163,7 @@ def _insert_or_discard(item: Item, *, can_open_hidden: bool) -> tuple[Item, bool
             transaction.on_commit(lambda: enqueue_embeddings([item.pk]))
     except IntegrityError:
         _delete_files(item)
-        twin = _existing(item.content_hash, can_open_hidden=can_open_hidden)
+        twin = _existing(item.content_hash, added_by=added_by)
         if twin is None:
             raise
         return twin, False
@@ -181,15 +185,28 @@ def _maybe_saved(item: Item) -> bool:
 
 def _refresh_search_document(items: QuerySet[Item]) -> None:
     items.update(
-        search_document=SearchVector("title", weight="A", config="english")
+        search_document=SearchVector("title", _name_words("title"), weight="A", config="english")
         + SearchVector(
             Func(F("tags"), Value(" "), function="array_to_string", output_field=TextField()),
             weight="A",
             config="english",
         )
-        + SearchVector("original_filename", "description", weight="B", config="english")
+        + SearchVector(
+            "original_filename",
+            _name_words("original_filename"),
+            "description",
+            weight="B",
+            config="english",
+        )
         + SearchVector("text", weight="C", config="english")
     )
+
+
+def _name_words(field: str) -> Func:
+    # The words inside a name, which the parser reads as one lexeme ("coffee.png"): split at
+    # separators, camelCase and digits (IMG_2041-harbourSeals.jpg: IMG 2041 harbour Seals jpg).
+    # The function is created by migration 0009_file_name_words.
+    return Func(F(field), function="searchapp_name_words", output_field=TextField())
 
 
 def item_update_details(*, item: Item, details: ItemDetails) -> Item:
@@ -202,10 +219,14 @@ def item_update_details(*, item: Item, details: ItemDetails) -> Item:
     return item
 
 
-def items_set_hidden(*, items: QuerySet[Item], hidden: bool) -> int:
+def items_set_hidden(*, items: QuerySet[Item], hidden: bool, by_owner: bool = False) -> int:
+    """Hide or show; `by_owner`: the uploader hides their own item, and may still open it
+    (searchapp/access.py). A curator's hide is the default."""
     with transaction.atomic():
         ItemEmbedding.objects.filter(item__in=items).update(hidden=hidden)
-        return items.update(hidden=hidden, updated_at=timezone.now())
+        return items.update(
+            hidden=hidden, hidden_by_owner=hidden and by_owner, updated_at=timezone.now()
+        )
 
 
 def items_add_tag(*, items: QuerySet[Item], tag: str) -> int:
@@ -234,9 +255,14 @@ def items_delete(*, items: QuerySet[Item]) -> int:
 
 
 def _delete_files(item: Item) -> None:
-    for field in (item.file, item.thumbnail):
+    for field in (item.file, item.thumbnail, item.preview):
         if field:
             field.storage.delete(field.name)
+
+
+def item_retry(*, item: Item) -> bool:
+    """Queue a failed item again, its attempts counted afresh; False if it had not failed."""
+    return items_reembed(items=Item.objects.filter(pk=item.pk, status=Status.FAILED)) > 0
 
 
 def items_reembed(*, items: QuerySet[Item]) -> int:

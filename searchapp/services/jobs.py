@@ -14,6 +14,8 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Now
 from django.utils import timezone
 
+from embeddings.engine.base import ModelUnavailable
+from embeddings.engine.registry import get_model
 from searchapp.models import Item, Status
 
 logger = logging.getLogger(__name__)
@@ -27,7 +29,7 @@ RENEWALS_PER_LEASE = 9
 MAX_LOST_JOBS = 3
 LOST_JOBS_REASON = (
     f"processing stopped {MAX_LOST_JOBS} times before it finished (its worker stopped, perhaps "
-    "running out of memory on this file). An administrator can re-embed the item."
+    "running out of memory on this file)."
 )
 
 
@@ -64,7 +66,7 @@ class ItemLease:
         self._held.update(item_ids)
 
     @property
-    def _ids(self) -> list[int]:
+    def held(self) -> list[int]:
         return sorted(self._held)
 
     def __enter__(self) -> ItemLease:
@@ -86,19 +88,19 @@ class ItemLease:
         # The job failed: its items wait for a retry or for their own queued jobs, not for the
         # sweep. With the database gone this fails too, and the sweep finds them after all.
         try:
-            Item.objects.filter(pk__in=self._ids, status=Status.PROCESSING).update(
+            Item.objects.filter(pk__in=self.held, status=Status.PROCESSING).update(
                 status=Status.PENDING, updated_at=timezone.now()
             )
         except DatabaseError as error:
-            logger.warning("Could not hand back items %s: %s", self._ids, error)
+            logger.warning("Could not hand back items %s: %s", self.held, error)
 
     def _renew(self) -> None:
         try:
             while not self._stopped.wait(lease_renewal_sec()):
                 try:
-                    Item.objects.filter(pk__in=self._ids).update(heartbeat_at=Now())
+                    Item.objects.filter(pk__in=self.held).update(heartbeat_at=Now())
                 except DatabaseError as error:
-                    logger.warning("Could not renew the lease of items %s: %s", self._ids, error)
+                    logger.warning("Could not renew the lease of items %s: %s", self.held, error)
                     close_old_connections()
         finally:
             connections.close_all()  # this thread's
@@ -139,6 +141,37 @@ def items_requeue_lost() -> int:
             "Items %s failed for good: %s of their jobs were lost", given_up, MAX_LOST_JOBS
         )
     return len(again)
+
+
+def items_wait_for_model(item_ids: Iterable[int]) -> None:
+    """The model could not be loaded: the items wait, with no attempt used up, outside the
+    sweep's reach (it takes only pending and processing items) until `items_requeue_waiting`."""
+    Item.objects.filter(pk__in=list(item_ids)).update(
+        status=Status.WAITING, error_message="", updated_at=timezone.now()
+    )
+
+
+def items_requeue_waiting() -> int:
+    """Queue again the items waiting for the model, once this process can load it. While none
+    wait this costs one query; a model that still fails is tried again only every
+    RETRY_AFTER_FAILURE_SEC (embeddings/engine/registry.py)."""
+    if not Item.objects.filter(status=Status.WAITING).exists():
+        return 0
+    try:
+        get_model()
+    except ModelUnavailable:
+        return 0
+    with transaction.atomic():
+        ids = list(
+            Item.objects.select_for_update(skip_locked=True)
+            .filter(status=Status.WAITING)
+            .values_list("pk", flat=True)
+        )
+        Item.objects.filter(pk__in=ids).update(status=Status.PENDING, updated_at=timezone.now())
+        transaction.on_commit(lambda: enqueue_embeddings(ids))
+    if ids:
+        logger.info("The model is loaded: queued %s items that waited for it", len(ids))
+    return len(ids)
 
 
 def _items_with_a_job(*, started_since: Expression) -> QuerySet[Any]:

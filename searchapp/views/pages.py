@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from embeddings.engine.registry import model_status
-from searchapp.forms import SearchForm, TextNoteForm, UploadForm
+from searchapp.access import can_manage, can_open
+from searchapp.forms import ItemDetailsForm, SearchForm, TextNoteForm, UploadForm
 from searchapp.models import Item
 
 # What visitors read when the model cannot load; staff read why and how to fix it (the log has it
@@ -34,12 +36,20 @@ def message(request: HttpRequest, text: str, *, status: int) -> HttpResponse:
     return render(request, "searchapp/_message.html", {"message": text}, status=status)
 
 
-def form_errors(form: SearchForm | UploadForm | TextNoteForm) -> str:
+def form_errors(form: SearchForm | UploadForm | TextNoteForm | ItemDetailsForm) -> str:
     return "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
 
 
 def visible_item(request: HttpRequest, pk: int) -> Item:
-    item = get_object_or_404(Item, pk=pk)
-    if item.hidden and not request.user.is_staff:
+    item = get_object_or_404(Item.objects.select_related("added_by"), pk=pk)
+    if not can_open(request.user, item):
         raise Http404("No such item.")
+    return item
+
+
+def managed_item(request: HttpRequest, pk: int) -> Item:
+    """The item, for its uploader or staff: 404 to whoever may not open it, 403 to others."""
+    item = visible_item(request, pk)
+    if not can_manage(request.user, item):
+        raise PermissionDenied("Only the uploader or staff can change this item.")
     return item

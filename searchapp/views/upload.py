@@ -44,8 +44,7 @@ def upload_file(request: HttpRequest) -> HttpResponse:
             data=read_upload(upload, max_bytes=embeddings_settings().max_upload_bytes),
             filename=upload.name or "upload",
             details=details,
-            added_by_id=request.user.pk,
-            can_open_hidden=request.user.is_staff,
+            added_by=request.user,
         )
     except InputError as error:
         return message(request, f"{upload.name}: {error}", status=error.status)
@@ -69,8 +68,7 @@ def add_note(request: HttpRequest) -> HttpResponse:
             details=ItemDetails(
                 title=form.cleaned_data["title"], tags=split_tags(form.cleaned_data["tags"])
             ),
-            added_by_id=request.user.pk,
-            can_open_hidden=request.user.is_staff,
+            added_by=request.user,
         )
     except InputError as error:
         return message(request, str(error), status=error.status)

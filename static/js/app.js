@@ -167,3 +167,34 @@ document.addEventListener("DOMContentLoaded", () => {
   setUpSearchDrop();
   setUpUploads();
 });
+
+// ---- Library items (issue 11, "library" part) ----
+// htmx carries a swapped element's style attribute over when it settles (setAttribute), which
+// the Content-Security-Policy refuses; tools that touch form fields leave style="" on them.
+if (window.htmx) window.htmx.config.attributesToSettle = ["class", "width", "height"];
+
+// An item page's waveform plays from where it is clicked and shades what has played.
+function setUpWaveformPlayers() {
+  for (const box of document.querySelectorAll(".waveform-player[data-player]")) {
+    const audio = document.getElementById(box.dataset.player);
+    const svg = box.querySelector("svg.waveform");
+    if (!audio || !svg) continue;
+    const width = svg.viewBox.baseVal.width;
+    const played = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+    played.setAttribute("class", "waveform-played");
+    played.setAttribute("height", "100");
+    played.setAttribute("width", "0");
+    svg.append(played);
+    audio.addEventListener("timeupdate", () => {
+      if (audio.duration) played.setAttribute("width", String((width * audio.currentTime) / audio.duration));
+    });
+    svg.addEventListener("click", (event) => {
+      const box = svg.getBoundingClientRect();
+      if (!audio.duration || !box.width) return;
+      audio.currentTime = (audio.duration * (event.clientX - box.left)) / box.width;
+      audio.play();
+    });
+  }
+}
+
+document.addEventListener("DOMContentLoaded", setUpWaveformPlayers);

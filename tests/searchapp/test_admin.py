@@ -33,7 +33,7 @@ def test_item_list_shows_previews_and_filters(admin_client: Client) -> None:
     assert "<img" in admin_client.get("/admin/searchapp/item/").content.decode()
 
 
-def test_item_page_shows_why_an_item_failed_without_server_paths(
+def test_item_page_shows_an_item_waits_for_the_model_without_server_paths(
     admin_client: Client, settings, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     settings.EMBEDDINGS_MODEL = str(tmp_path / "gone")
@@ -41,7 +41,7 @@ def test_item_page_shows_why_an_item_failed_without_server_paths(
 
     html = admin_client.get(f"/admin/searchapp/item/{item.pk}/change/").content.decode()
 
-    assert "not available on the server" in html
+    assert "Waiting for the model" in html
     assert str(tmp_path) not in html and "Error:" not in html
 
 
@@ -51,6 +51,7 @@ def test_hide_and_show_actions(admin_client: Client) -> None:
     action(admin_client, "hide", [item])
     item.refresh_from_db()
     assert item.hidden and item.embeddings.get().hidden
+    assert not item.hidden_by_owner  # a curator's hide stands against the uploader
 
     action(admin_client, "show", [item])
     item.refresh_from_db()

@@ -314,20 +314,54 @@ def test_bad_searches_are_a_400(api_client: Client, fields: dict) -> None:  # ty
     assert response.json()["message"]
 
 
-def test_a_failed_item_reads_without_exception_names_or_server_paths(
+def test_an_item_added_while_the_model_is_missing_reads_as_waiting_without_server_paths(
     api_client: Client, settings, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     settings.EMBEDDINGS_MODEL = str(tmp_path / "gone")
     added = api_client.post("/api/items", {"text": "call the plumber"}).json()
 
-    item = api_client.get(f"/api/items/{added['id']}").json()
+    response = api_client.get(f"/api/items/{added['id']}")
 
-    assert item["status"] == "failed"
-    assert "not available on the server" in item["error_message"]
-    assert str(tmp_path) not in item["error_message"] and "Error:" not in item["error_message"]
+    item = response.json()
+    assert item["status"] == "waiting"
+    assert item["error_message"] == ""
+    assert str(tmp_path) not in response.content.decode()
 
 
 def test_openapi_describes_the_library_api_next_to_embed() -> None:
     paths = Client().get("/openapi.json").json()["paths"]
 
     assert {"/v1.3/embed", "/api/items", "/api/items/{id}", "/api/search"} <= set(paths)
+
+
+def test_search_by_a_missing_or_hidden_item_is_a_404(api_client: Client) -> None:
+    hidden, _ = item_add_text(text="a secret")
+    items_set_hidden(items=Item.objects.filter(pk=hidden.pk), hidden=True)
+
+    for item_id in (hidden.pk, hidden.pk + 1000):
+        response = api_client.post("/api/search", {"item_id": str(item_id)})
+
+        assert response.status_code == 404
+        assert response.json() == {"code": "resource_not_exists", "message": f"No item {item_id}."}
+
+
+def test_a_search_limit_over_100_is_a_400_that_says_the_bound(api_client: Client) -> None:
+    response = api_client.post("/api/search", {"text": "harbour", "limit": "101"})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "parameter_invalid",
+        "message": "limit must be at most 100.",
+    }
+
+
+def test_adding_a_hidden_items_bytes_never_returns_its_details(api_client: Client) -> None:
+    png = make_image("png")
+    item, _ = item_add_file(data=png, filename="plan.png")
+    items_set_hidden(items=Item.objects.filter(pk=item.pk), hidden=True)
+
+    added = api_client.post("/api/items", {"file": SimpleUploadedFile("copy.png", png)})
+
+    assert api_client.get(f"/api/items/{item.pk}").status_code == 404
+    assert added.status_code == 409
+    assert "id" not in added.json()

@@ -5,13 +5,14 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from PIL import Image
 
 from bench.media_factory import make_audio, make_image
 from bench.random_model import build_tiny_model
 from searchapp.models import Item, ItemEmbedding, Status
 from searchapp.search_space import search_model_key
 from searchapp.services.embedding import item_embed
-from searchapp.services.items import item_add_text
+from searchapp.services.items import item_add_file, item_add_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,3 +52,30 @@ def test_reembed_moves_the_library_to_a_new_model_while_search_uses_the_old(
     assert search_model_key() == str(new_model)
     assert ItemEmbedding.objects.filter(model_key=str(new_model)).count() == 2
     assert ItemEmbedding.objects.filter(model_key=old_key).count() == 2
+
+
+def test_complete_media_gives_older_items_waveforms_previews_and_turned_sizes(model) -> None:  # type: ignore[no-untyped-def]
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    clip, _ = item_add_file(data=make_audio("flac", seconds=4.0), filename="gulls.flac")
+    photo, _ = item_add_file(
+        data=make_image("jpeg", size=(3000, 2000), exif=exif.tobytes()), filename="tall.jpg"
+    )
+    small, _ = item_add_file(data=make_image("png"), filename="small.png")
+    # As an older version stored them: the header's size, no preview, no waveform.
+    Item.objects.filter(pk=photo.pk).update(width=3000, height=2000, preview="")
+    Item.objects.filter(pk=clip.pk).update(waveform=None)
+    out = io.StringIO()
+
+    call_command("complete_media", stdout=out, stderr=io.StringIO())
+
+    assert "Completed 2 items." in out.getvalue()
+    clip.refresh_from_db()
+    photo.refresh_from_db()
+    assert len(clip.waveform) == 160 and clip.duration_sec == pytest.approx(4.0, abs=0.01)
+    assert (photo.width, photo.height) == (2000, 3000)
+    with photo.preview.open("rb") as preview, Image.open(preview) as image:
+        assert image.size == (1365, 2048)
+    assert not Item.objects.get(pk=small.pk).preview
+    call_command("complete_media", stdout=out, stderr=io.StringIO())
+    assert "Completed 0 items." in out.getvalue()

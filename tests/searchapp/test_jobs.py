@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from bench.processes import wait_for
-from searchapp.models import Item, Status
+from searchapp.models import Item, ItemEmbedding, Status
 from searchapp.services import jobs
 from searchapp.services.items import item_add_text
 
@@ -87,3 +88,49 @@ def test_a_failed_job_hands_its_items_back_to_the_queue() -> None:
         raise ConnectionError("the model server went away")
 
     assert Item.objects.get(pk=item.pk).status == Status.PENDING
+
+
+def added_while_the_model_is_missing(settings, tmp_path: Path, *texts: str) -> list[Item]:  # type: ignore[no-untyped-def]
+    configured = settings.EMBEDDINGS_MODEL
+    settings.EMBEDDINGS_MODEL = str(tmp_path / "no-model")
+    items = [item_add_text(text=text)[0] for text in texts]
+    settings.EMBEDDINGS_MODEL = configured
+    return items
+
+
+def test_items_that_waited_for_the_model_are_queued_once_it_loads_and_end_ready(
+    settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    items = added_while_the_model_is_missing(settings, tmp_path, "gulls", "rain", "thunder")
+    assert {item.status for item in Item.objects.all()} == {Status.WAITING}
+
+    assert jobs.items_requeue_waiting() == 3
+
+    assert {item.status for item in Item.objects.all()} == {Status.READY}
+    assert ItemEmbedding.objects.filter(item__in=items).count() == 3
+
+
+def test_items_keep_waiting_while_the_model_still_cannot_load(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (item,) = added_while_the_model_is_missing(settings, tmp_path, "gulls")
+    settings.EMBEDDINGS_MODEL = str(tmp_path / "no-model")
+
+    assert jobs.items_requeue_waiting() == 0
+    assert Item.objects.get(pk=item.pk).status == Status.WAITING
+
+
+def test_the_model_is_not_loaded_for_the_waiting_check_while_nothing_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(jobs, "get_model", lambda: pytest.fail("loaded the model"))
+
+    assert jobs.items_requeue_waiting() == 0
+
+
+def test_the_lost_job_sweep_leaves_items_waiting_for_the_model_alone(
+    settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    (item,) = added_while_the_model_is_missing(settings, tmp_path, "gulls")
+    Item.objects.filter(pk=item.pk).update(updated_at=timezone.now() - LONG_AGO)
+
+    assert jobs.items_requeue_lost() == 0
+    assert Item.objects.get(pk=item.pk).status == Status.WAITING

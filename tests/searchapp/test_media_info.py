@@ -98,3 +98,17 @@ def test_probe_media_every_audio_format_has_a_type_a_browser_plays(fmt: str) -> 
     assert info.modality == Modality.AUDIO
     assert info.mime_type == EXPECTED_AUDIO_TYPES[fmt]
     assert info.duration_sec == pytest.approx(1.0, abs=0.1)
+
+
+@pytest.mark.parametrize(
+    ("orientation", "size"), [(1, (96, 64)), (3, (96, 64)), (6, (64, 96)), (8, (64, 96))]
+)
+def test_probe_media_reports_the_size_an_exif_rotated_image_is_shown_at(
+    orientation: int, size: tuple[int, int]
+) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+
+    info = probe_media(make_image("jpeg", size=(96, 64), exif=exif.tobytes()))
+
+    assert (info.width, info.height) == size

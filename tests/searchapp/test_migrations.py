@@ -5,22 +5,20 @@ from importlib import import_module
 import pytest
 from django.apps import apps
 
-from searchapp import tasks
 from searchapp.models import Item, Status
+from searchapp.services.jobs import LOST_JOBS_REASON
+from searchapp.tasks import gave_up_reason
 
 pytestmark = pytest.mark.django_db
 
 failure_reasons = import_module("searchapp.migrations.0005_failure_reasons_for_users")
 adts_aac_mime_type = import_module("searchapp.migrations.0007_adts_aac_mime_type")
+file_name_words = import_module("searchapp.migrations.0009_file_name_words")
+model_failures_wait = import_module("searchapp.migrations.0010_model_failures_wait")
 
 
-def test_failures_stored_with_exception_text_are_reworded_for_users() -> None:
-    old_messages = [
-        "Gave up after 5 attempts. RuntimeError: CUDA error at /srv/app/x.py",
-        "Gave up after 5 attempts. ModelUnavailable: The embedding model '/models/g' could not",
-        "the audio file is empty.",
-    ]
-    for index, message in enumerate(old_messages):
+def failed_items(*messages: str) -> list[Item]:
+    return [
         Item.objects.create(
             modality="text",
             text=f"note {index}",
@@ -28,14 +26,57 @@ def test_failures_stored_with_exception_text_are_reworded_for_users() -> None:
             status=Status.FAILED,
             error_message=message,
         )
+        for index, message in enumerate(messages)
+    ]
+
+
+def test_failures_stored_with_exception_text_are_reworded_for_users() -> None:
+    failed_items(
+        "Gave up after 5 attempts. RuntimeError: CUDA error at /srv/app/x.py",
+        "Gave up after 5 attempts. ModelUnavailable: The embedding model '/models/g' could not",
+        "the audio file is empty.",
+    )
 
     failure_reasons.reword_failures(apps, None)
 
     assert list(Item.objects.order_by("pk").values_list("error_message", flat=True)) == [
-        f"Gave up after 5 attempts: {tasks.SERVER_ERROR_REASON}",
-        f"Gave up after 5 attempts: {tasks.MODEL_UNAVAILABLE_REASON}",
+        f"Gave up after 5 attempts: {failure_reasons.SERVER_ERROR_REASON}",
+        f"Gave up after 5 attempts: {failure_reasons.MODEL_UNAVAILABLE_REASON}",
         "the audio file is empty.",
     ]
+
+
+def test_items_that_failed_for_a_missing_model_wait_for_it_and_reasons_lose_their_how_to_fix() -> (
+    None
+):
+    failed_items(
+        f"Gave up after 5 attempts: {failure_reasons.MODEL_UNAVAILABLE_REASON}",
+        f"Gave up after 5 attempts: {failure_reasons.SERVER_ERROR_REASON}",
+        model_failures_wait.OLD_LOST_JOBS,
+        "the audio file is empty.",
+    )
+
+    model_failures_wait.wait_instead_of_failing(apps, None)
+
+    assert list(Item.objects.order_by("pk").values_list("status", "error_message")) == [
+        (Status.WAITING, ""),
+        (Status.FAILED, gave_up_reason(attempts=5)),
+        (Status.FAILED, LOST_JOBS_REASON),
+        (Status.FAILED, "the audio file is empty."),
+    ]
+
+
+def test_items_indexed_before_file_name_words_are_found_by_them() -> None:
+    item = Item.objects.create(
+        modality="image",
+        file="items/x.png",
+        original_filename="IMG_2041-harbourSeals.jpg",
+        content_hash="0" * 64,
+    )
+
+    file_name_words.index_name_words(apps, None)
+
+    assert Item.objects.filter(search_document="seal").get().pk == item.pk
 
 
 def test_raw_aac_items_stored_before_it_had_a_type_get_audio_aac() -> None:

@@ -9,9 +9,11 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from bench.media_factory import make_audio
 from searchapp.models import NearDuplicate
 from searchapp.search_space import search_model_key
-from searchapp.services.items import item_add_text
+from searchapp.services.embedding import item_fail
+from searchapp.services.items import item_add_file, item_add_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -85,3 +87,26 @@ def test_the_duplicates_page_costs_the_same_queries_for_2_or_10_groups(model, us
 
     assert many == few
     assert few <= 5
+
+
+def test_the_upload_page_costs_the_same_queries_for_3_or_15_rows(user, user_client) -> None:  # type: ignore[no-untyped-def]
+    def add(count: int, start: int) -> None:
+        for i in range(count):
+            item, _ = item_add_text(text=f"note {start + i}", added_by=user)
+            item_fail(item_id=item.pk, reason="an error on the server stopped the embedding.")
+
+    add(3, 0)
+    few = queries(lambda: user_client.get("/upload/"))
+    add(12, 3)
+
+    assert queries(lambda: user_client.get("/upload/")) == few
+    assert few <= 3
+
+
+def test_an_owners_audio_item_page_costs_a_fixed_number_of_queries(
+    model, user, user_client
+) -> None:  # type: ignore[no-untyped-def]
+    item, _ = item_add_file(data=make_audio("wav", seconds=25.0), filename="a.wav", added_by=user)
+    add_notes(12)
+
+    assert queries(lambda: user_client.get(f"/items/{item.pk}/")) <= 10

@@ -6,12 +6,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.contrib.postgres.search import SearchQuery
 from django.db import IntegrityError, OperationalError, connection
 from django.utils import timezone
 from django_tasks.backends.immediate import ImmediateBackend
 
 from bench.media_factory import make_audio, make_image, wav_declaring
+from embeddings import services as embeddings_services
 from embeddings.errors import InputError
+from searchapp import thumbnails
 from searchapp.models import Item, ItemEmbedding, Modality, Status
 from searchapp.services import items as items_service
 from searchapp.services.embedding import item_embed
@@ -25,6 +28,7 @@ from searchapp.services.items import (
     items_set_hidden,
 )
 from searchapp.services.jobs import items_requeue_lost
+from tests.conftest import Resampled
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -289,3 +293,58 @@ def test_two_identical_notes_at_once_end_as_one_item(monkeypatch: pytest.MonkeyP
 
     assert sorted(created for _, created in results) == [False, True]
     assert Item.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("filename", "word"),
+    [
+        ("coffee.png", "coffee"),
+        ("IMG_2041-harbourSeals.jpg", "harbour"),
+        ("IMG_2041-harbourSeals.jpg", "seals"),
+        ("IMG_2041-harbourSeals.jpg", "2041"),
+        ("IMG_2041-harbourSeals.jpg", "img"),
+        ("HTMLParser_notes2024.png", "parser"),
+        ("HTMLParser_notes2024.png", "notes"),
+        ("rain on a roof.png", "roof"),
+    ],
+)
+def test_words_inside_a_file_name_match_a_word_search(filename: str, word: str) -> None:
+    item, _ = item_add_file(data=make_image("png"), filename=filename)
+    query = SearchQuery(word, search_type="websearch", config="english")
+
+    assert list(Item.objects.filter(search_document=query).values_list("pk", flat=True)) == [
+        item.pk
+    ]
+
+
+def test_words_inside_a_title_match_a_word_search() -> None:
+    item, _ = item_add_text(text="a note", details=ItemDetails(title="harbourSeals_at-dawn"))
+    query = SearchQuery("seals dawn", search_type="websearch", config="english")
+
+    assert Item.objects.filter(search_document=query).get().pk == item.pk
+
+
+def test_an_image_is_decoded_once_for_its_vector_thumbnail_and_preview(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decoded: list[int] = []
+    decode = embeddings_services.decode_image
+    monkeypatch.setattr(
+        embeddings_services, "decode_image", lambda *a, **k: decoded.append(1) or decode(*a, **k)
+    )
+    monkeypatch.setattr(thumbnails, "decode_image", lambda *a, **k: pytest.fail("decoded again"))
+
+    item, _ = item_add_file(data=make_image("png", size=(3000, 2000)), filename="big.png")
+
+    item.refresh_from_db()
+    assert item.status == Status.READY and item.thumbnail and item.preview
+    assert decoded == [1]
+
+
+def test_an_audio_items_waveform_costs_no_decoding_of_its_own(resampled: Resampled) -> None:
+    item, _ = item_add_file(data=make_audio("flac", seconds=25.0), filename="a.flac")
+
+    item.refresh_from_db()
+    assert item.waveform
+    # Checked once, then decoded a segment at a time for the model: no third pass.
+    assert resampled.seconds == pytest.approx(2 * 25.0, abs=0.1)

@@ -59,25 +59,29 @@ def test_an_item_that_keeps_failing_ends_failed_with_a_reason_for_users_and_the_
     item.refresh_from_db()
     assert item.status == Status.FAILED
     assert item.error_message == (
-        f"Gave up after {tasks.MAX_ATTEMPTS} attempts: {tasks.SERVER_ERROR_REASON}"
+        f"an error on the server stopped the embedding ({tasks.MAX_ATTEMPTS} attempts)."
     )
     assert len(flaky_engine.calls) == tasks.MAX_ATTEMPTS
     assert item.embeddings.count() == 0
     assert "ConnectionError: the model server went away" in caplog.text
 
 
-def test_an_item_the_model_could_not_load_for_says_so_without_the_servers_paths(
-    settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_an_item_the_model_could_not_load_for_waits_without_using_up_its_attempts(
+    settings, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     settings.EMBEDDINGS_MODEL = str(tmp_path / "models" / "gone")
+    attempts: list[int] = []
+    real_embed = embedding.item_embed
+    monkeypatch.setattr(
+        tasks, "item_embed", lambda **kwargs: attempts.append(1) or real_embed(**kwargs)
+    )
 
     item, _ = item_add_text(text="thunder over the hills")
 
     item.refresh_from_db()
-    assert item.status == Status.FAILED
-    assert tasks.MODEL_UNAVAILABLE_REASON in item.error_message
-    assert str(tmp_path) not in item.error_message
-    assert "ModelUnavailable" not in item.error_message
+    assert item.status == Status.WAITING
+    assert item.error_message == ""
+    assert attempts == [1]
     assert str(tmp_path / "models" / "gone") in caplog.text
 
 

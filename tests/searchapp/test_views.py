@@ -306,7 +306,7 @@ def test_a_note_with_a_media_placeholder_token_ends_ready(user_client: Client) -
     assert Item.objects.get().status == Status.READY
 
 
-def test_a_failed_item_shows_a_reason_without_exception_names_or_server_paths(
+def test_an_item_added_while_the_model_is_missing_shows_it_waits_without_server_paths(
     user_client: Client, settings, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     settings.EMBEDDINGS_MODEL = str(tmp_path / "gone")
@@ -318,7 +318,7 @@ def test_a_failed_item_shows_a_reason_without_exception_names_or_server_paths(
 
     for page in pages:
         html = page.content.decode()
-        assert "not available on the server" in html
+        assert "Waiting for the model" in html
         assert str(tmp_path) not in html and "Error:" not in html
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import httpx
 import pytest
 from django.conf import settings as django_settings
 from django.db import OperationalError
@@ -89,3 +90,31 @@ def test_the_worker_polls_again_after_losing_the_database_mid_query(
 
     assert polls == ["poll", "poll"]
     assert "Lost the database" in caplog.text
+
+
+def test_an_item_uploaded_while_the_model_is_missing_waits_and_a_worker_with_the_model_embeds_it(
+    processes: Processes, api_key: str, tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "no-model-here")
+    _, base = processes.web(EMBEDDINGS_MODEL=missing)
+    stuck = processes.worker(EMBEDDINGS_MODEL=missing, EMBEDDING_JOB_LEASE_SEC=LEASE_SEC)
+    with httpx.Client(base_url=base, headers={"x-api-key": api_key}, timeout=30) as client:
+        added = client.post(
+            "/api/items", files={"file": ("gulls.flac", make_audio("flac", seconds=3.0))}
+        )
+        assert added.status_code == 201
+        item = Item.objects.get(pk=added.json()["id"])
+
+        wait_for(lambda: status(item) == Status.WAITING, seconds=60)
+        assert client.get(f"/api/items/{item.pk}").json()["status"] == "waiting"
+        assert "Waiting for the model" in client.get(f"/items/{item.pk}/").text
+
+        stuck.send_signal(signal.SIGKILL)
+        stuck.wait()
+        processes.worker(EMBEDDING_JOB_LEASE_SEC=LEASE_SEC)
+        wait_for(lambda: status(item) == Status.READY, seconds=90)
+
+        assert client.get(f"/api/items/{item.pk}").json()["status"] == "ready"
+    item.refresh_from_db()
+    assert item.embeddings.count() == 1
+    assert item.lost_jobs == 0

@@ -10,7 +10,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 
 from embeddings.engine.registry import warm_up_in_background
-from searchapp.services.jobs import items_requeue_lost, lease_renewal_sec
+from searchapp.services.jobs import items_requeue_lost, items_requeue_waiting, lease_renewal_sec
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,8 @@ class Command(DatabaseWorkerCommand):
         "Run the task worker (django-tasks-db's db_worker), which outlives database restarts. "
         "Besides, at start and then several times per EMBEDDING_JOB_LEASE_SEC, it queues again "
         "the items of lost jobs: those whose worker stopped renewing their lease (killed, or cut "
-        "off from the database mid-job), and pending items with no job queued."
+        "off from the database mid-job), and pending items with no job queued; and, once it has "
+        "the model, the items that waited for it."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -44,6 +45,7 @@ class Command(DatabaseWorkerCommand):
         while True:
             try:
                 items_requeue_lost()
+                items_requeue_waiting()
             except Exception:
                 logger.exception("Recovering lost jobs failed; trying again shortly")
             finally:

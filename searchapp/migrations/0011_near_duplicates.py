@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('searchapp', '0007_adts_aac_mime_type'),
+        ('searchapp', '0010_model_failures_wait'),
     ]
 
     operations = [

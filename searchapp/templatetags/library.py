@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django import template
+
+from searchapp.access import Person, can_manage
+from searchapp.models import Item
+from searchapp.waveforms import WaveformDrawing, waveform_drawing
+
+register = template.Library()
+
+
+@register.filter
+def managed_by(item: Item, person: Person) -> bool:
+    return can_manage(person, item)
+
+
+@register.simple_tag
+def waveform(
+    item: Item,
+    start_sec: float | str | None = None,
+    end_sec: float | str | None = None,
+    segments: Sequence[float] | str | None = None,
+) -> WaveformDrawing | None:
+    """The drawing of an audio item's waveform, or None before it has one. A variable the
+    including template did not pass arrives as "" (the template engine's missing value)."""
+    if not item.waveform or not item.duration_sec:
+        return None
+    return waveform_drawing(
+        levels=item.waveform,
+        duration_sec=item.duration_sec,
+        title=item.display_title,
+        start_sec=_seconds(start_sec),
+        end_sec=_seconds(end_sec),
+        segment_starts=segments or (),
+    )
+
+
+def _seconds(value: float | str | None) -> float | None:
+    return None if value is None or value == "" else float(value)
