@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
         default="vector,embedding,api,ingestion,ingestion-model,http,slow-clients,memory",
         help=(
             "Comma-separated: vector, vector-stress, embedding, api, ingestion, "
-            "ingestion-model, http, slow-clients, memory."
+            "ingestion-model, http, slow-clients, memory, duplicates."
         ),
     )
     parser.add_argument(
@@ -57,7 +57,15 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "searchapp.settings")
     django.setup()
-    from bench import embedding, http_load, ingestion, memory, slow_clients, vector_search
+    from bench import (
+        duplicates,
+        embedding,
+        http_load,
+        ingestion,
+        memory,
+        slow_clients,
+        vector_search,
+    )
     from bench.synthetic import Generator
     from searchapp.vector_index import HNSW_EF_CONSTRUCTION, HNSW_M
 
@@ -87,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             ef_values=ef_values,
             hnsw=hnsw,
             compare_storage=args.compare_storage,
+        )
+    if "duplicates" in parts:
+        report["near_duplicates"] = duplicates.run(
+            items=args.items, generator=Generator(dimension=args.dimension)
         )
     if "embedding" in parts:
         report["embedding_throughput"] = embedding.engine_throughput(

@@ -69,6 +69,13 @@ def engine_throughput(*, size: str, rounds: int) -> dict[str, Any]:
         "image (640x480)": throughput(
             model.embed_images, [noise_image(0, size=(640, 480))], (1,), rounds
         ),
+        # A composed query: the same image with the sentence's 15 words in one input.
+        "image (640x480) with words": throughput(
+            lambda images: np.stack([model.embed_image_with_text(i, SENTENCE) for i in images]),
+            [noise_image(0, size=(640, 480))],
+            (1,),
+            rounds,
+        ),
         "audio (10 s segment)": throughput(
             model.embed_audio, [noise(10.0, sampling_rate=model.sampling_rate)[0]], (1, 4), rounds
         ),

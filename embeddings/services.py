@@ -118,6 +118,16 @@ def embed_image(data: bytes, *, source: str | None = None) -> Embedding:
     return embed_images([prepare_image(data, config=embeddings_settings())], model=model)[0]
 
 
+def embed_image_with_text(
+    data: bytes, text: str, *, truncate: TextTruncate = "end", source: str | None = None
+) -> Embedding:
+    """The model's own embedding of the image and the words as one input."""
+    model, config = get_model(source=source), embeddings_settings()
+    image = prepare_image(data, config=config)
+    words = prepare_text(text, truncate=truncate, model=model, config=config)
+    return Embedding(model.embed_image_with_text(image, words))
+
+
 def embed_audio(
     data: bytes, *, start_offset_sec: float = 0.0, source: str | None = None
 ) -> list[Embedding]:

@@ -3,17 +3,19 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.html import format_html
 
 from embeddings.errors import InputError
-from searchapp.models import Item
+from searchapp.models import Item, NearDuplicate
+from searchapp.search_space import search_model_key
 from searchapp.services.items import (
     ItemDetails,
     item_update_details,
@@ -48,6 +50,23 @@ class ModelFilter(admin.SimpleListFilter):
         return queryset.filter(embedded_with=self.value()) if self.value() else queryset
 
 
+class NearDuplicateFilter(admin.SimpleListFilter):
+    title = "near duplicates"
+    parameter_name = "near_duplicates"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Has near duplicates"), ("no", "Has none")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Item]) -> QuerySet[Item]:
+        if self.value() not in ("yes", "no"):
+            return queryset
+        pairs = NearDuplicate.objects.filter(
+            model_key=search_model_key(), score__gte=settings.SEARCH_DUPLICATE_MIN_SCORE
+        )
+        has = Exists(pairs.filter(item=OuterRef("pk"))) | Exists(pairs.filter(other=OuterRef("pk")))
+        return queryset.filter(has if self.value() == "yes" else ~has)
+
+
 EDITABLE_FIELDS = ["title", "description", "tags", "source_url", "hidden"]
 
 
@@ -67,7 +86,7 @@ class ItemAdmin(admin.ModelAdmin[Item]):
         "created_at",
     ]
     list_display_links = ["display_title"]
-    list_filter = ["modality", "status", "hidden", TagFilter, ModelFilter]
+    list_filter = ["modality", "status", "hidden", TagFilter, ModelFilter, NearDuplicateFilter]
     search_fields = ["title", "description", "original_filename", "text"]
     list_per_page = 50
     actions = ["hide", "show", "reembed", "add_tag", "delete_with_files"]

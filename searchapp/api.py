@@ -11,11 +11,11 @@ from embeddings.api.endpoint import api_endpoint
 from embeddings.api.errors import ApiError, invalid, not_provided
 from embeddings.api.request import read_form, read_upload
 from embeddings.conf import embeddings_settings
-from embeddings.errors import InputTooLarge
+from embeddings.errors import InputError, InputTooLarge
 from searchapp.access import openable_items
 from searchapp.forms import MAX_QUERY_CHARACTERS, split_tags
 from searchapp.models import Item, Modality
-from searchapp.search import LibraryQuery, library_search
+from searchapp.search import LibraryQuery, excluded_item_ids, library_search
 from searchapp.search_limits import search_refusal
 from searchapp.selectors import SearchFilters, SearchHit
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
@@ -96,10 +96,14 @@ def _openable_item(pk: int) -> Item:
 @api_endpoint("POST")
 def search(request: HttpRequest) -> JsonResponse:
     data, files = read_form(request)
+    if "image_file" in files and "audio_file" in files:
+        raise invalid("Send image_file or audio_file, not both.")
     upload = files.get("image_file") or files.get("audio_file")
     text = data.get("text", "").strip()
     if len(text) > MAX_QUERY_CHARACTERS:
         raise invalid(f"text is longer than {MAX_QUERY_CHARACTERS} characters.")
+    if text and "audio_file" in files:
+        raise invalid("text can refine an image_file, not an audio_file: send one of them.")
     query = LibraryQuery(
         text=text,
         file_bytes=(
@@ -108,6 +112,7 @@ def search(request: HttpRequest) -> JsonResponse:
             else None
         ),
         item_id=_int(data, "item_id"),
+        exclude_item_ids=_excluded(data),
         filters=SearchFilters(
             modality=_modality(data.get("modality", "")),
             min_score=_float(data, "min_score", default=settings.SEARCH_MIN_SCORE),
@@ -163,6 +168,13 @@ def _int(data: Any, name: str, *, most: int | None = None) -> int | None:
     if most is not None and value > most:
         raise invalid(f"{name} must be at most {most}.")
     return value
+
+
+def _excluded(data: Any) -> tuple[int, ...]:
+    try:
+        return excluded_item_ids(data.getlist("exclude_item_ids"))
+    except InputError as error:
+        raise ApiError.from_input_error(error, field="exclude_item_ids") from None
 
 
 def _float(data: Any, name: str, *, default: float) -> float:

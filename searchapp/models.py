@@ -142,3 +142,30 @@ class QueryFile(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.key
+
+
+class NearDuplicate(models.Model):
+    """Two items whose vectors from one model are nearly the same (services/duplicates.py).
+
+    Stored once per pair, the lower id first, with the cosine similarity of the items' vectors
+    (an audio item's segments averaged), when it is at least SEARCH_DUPLICATE_MIN_SCORE.
+    """
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+")
+    other = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+")
+    model_key = models.CharField(max_length=255)
+    score = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "other", "model_key"], name="one_near_duplicate_per_pair_model"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(item__lt=models.F("other")), name="near_duplicate_lower_first"
+            ),
+        ]
+        indexes = [models.Index(fields=["model_key", "other"], name="near_duplicate_other")]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} ≈ {self.other_id} ({self.score:.3f})"

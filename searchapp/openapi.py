@@ -10,6 +10,7 @@ from embeddings.conf import embeddings_settings
 from searchapp.api import DEFAULT_LIMIT, MAX_LIMIT
 from searchapp.forms import MAX_QUERY_CHARACTERS
 from searchapp.models import Modality, Status
+from searchapp.search import MAX_EXCLUDED_ITEMS
 from searchapp.services.items import MAX_DESCRIPTION_CHARACTERS, MAX_TEXT_CHARACTERS
 
 ITEM = {
@@ -54,6 +55,21 @@ HIT = {
         },
     ]
 }
+
+
+SEARCH_DESCRIPTION = (
+    "One query: `text`, or `image_file` / `audio_file`, or `item_id`.\n\n"
+    '`text` together with `image_file` is a composed query ("this, but at night"): the '
+    "model embeds the image and the words as one input, image first. The words also match "
+    "titles, descriptions, tags and file names, and that ranking is fused with the vector "
+    "ranking (reciprocal rank fusion), as for a text query. `text` with `audio_file` is a 400: "
+    "words refine images only.\n\n"
+    f"`exclude_item_ids` (at most {MAX_EXCLUDED_ITEMS}) moves the query away from those items: "
+    "with q the query vector and n the mean of their vectors, the search runs with "
+    "normalise(q - w * n), w = SEARCH_EXCLUDE_WEIGHT (0.5 unless set), and the scores are "
+    "cosine similarities to that vector. They are never returned; hidden or unknown ids are "
+    "ignored."
+)
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -118,11 +134,17 @@ def library_paths() -> dict[str, Any]:
             "post": {
                 "operationId": "searchLibrary",
                 "summary": "Search the library by text, image, audio or item",
+                "description": SEARCH_DESCRIPTION,
                 "tags": ["Library"],
                 "security": security,
                 "requestBody": _multipart(
                     {
-                        "text": {"type": "string", "maxLength": MAX_QUERY_CHARACTERS},
+                        "text": {
+                            "type": "string",
+                            "maxLength": MAX_QUERY_CHARACTERS,
+                            "description": "Words to search for; with image_file, words that "
+                            "refine the image (see the description). Not with audio_file.",
+                        },
                         "image_file": {"type": "string", "format": "binary"},
                         "audio_file": {"type": "string", "format": "binary"},
                         "item_id": {
@@ -130,6 +152,14 @@ def library_paths() -> dict[str, Any]:
                             "minimum": 1,
                             "description": "Search by this item's vectors; a missing or hidden "
                             "item is a 404.",
+                        },
+                        "exclude_item_ids": {
+                            "type": "array",
+                            "items": {"type": "integer", "minimum": 1},
+                            "maxItems": MAX_EXCLUDED_ITEMS,
+                            "description": "Items to find less of: repeated or comma-separated "
+                            "ids. The query moves away from them and they are never returned; "
+                            "hidden or unknown ids are ignored.",
                         },
                         "modality": {"type": "string", "enum": list(Modality.values)},
                         "limit": {

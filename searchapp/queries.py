@@ -7,9 +7,16 @@ import numpy as np
 from django.conf import settings
 
 from embeddings.conf import embeddings_settings
+from embeddings.engine.base import l2_normalise
 from embeddings.engine.registry import get_model
 from embeddings.errors import InputError
-from embeddings.services import embed_clip, embed_image, embed_text, prepare_audio
+from embeddings.services import (
+    embed_clip,
+    embed_image,
+    embed_image_with_text,
+    embed_text,
+    prepare_audio,
+)
 from searchapp.media_info import probe_media
 from searchapp.models import Modality
 
@@ -36,14 +43,27 @@ def _text_query_vector(text: str, model_key: str) -> np.ndarray:
     return vector
 
 
-def media_query_vector(data: bytes, *, model_key: str) -> MediaQuery:
+def media_query_vector(data: bytes, *, model_key: str, text: str = "") -> MediaQuery:
     """The vector of a dropped image or audio clip, made as the library's own items are;
-    of a clip, only the start (SEARCH_QUERY_AUDIO_MAX_SEC) is decoded and embedded."""
+    of a clip, only the start (SEARCH_QUERY_AUDIO_MAX_SEC) is decoded and embedded.
+
+    With `text`, an image and the words are one input to the model ("this, but at night").
+    """
     if not data:
         raise InputError("the file is empty.")
     info = probe_media(data)
     if info.modality == Modality.IMAGE:
-        return MediaQuery(vector=embed_image(data, source=model_key).vector, modality=info.modality)
+        embedding = (
+            embed_image_with_text(data, text, source=model_key)
+            if text
+            else embed_image(data, source=model_key)
+        )
+        return MediaQuery(vector=embedding.vector, modality=info.modality)
+    if text:
+        raise InputError(
+            "words can refine an image, not a sound: search with the audio clip alone, "
+            "or with the words alone."
+        )
     model, config = get_model(source=model_key), embeddings_settings()
     clip = prepare_audio(
         data,
@@ -60,3 +80,18 @@ def media_query_vector(data: bytes, *, model_key: str) -> MediaQuery:
         audio_sec=clip.duration_sec,
         audio_cut=clip.cut,
     )
+
+
+def away_from(vector: np.ndarray, negatives: list[np.ndarray], *, weight: float) -> np.ndarray:
+    """Rocchio's negative feedback: q' = normalise(q - weight * mean(negatives)).
+
+    The query keeps its direction and loses the part the negatives share, so what resembles
+    them ranks lower. A query that nothing is left of (weight 1, and the one negative is the
+    query itself) stays as it was.
+    """
+    if not negatives:
+        return vector
+    moved = vector - weight * np.mean(negatives, axis=0)
+    if np.linalg.norm(moved) < 1e-6:
+        return vector
+    return l2_normalise(moved[np.newaxis])[0]

@@ -1,24 +1,42 @@
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+from django.conf import settings
 
 from embeddings.engine.base import ModelUnavailable
+from embeddings.errors import InputError
 from searchapp.models import Item
-from searchapp.queries import MediaQuery, media_query_vector, text_query_vector
+from searchapp.queries import MediaQuery, away_from, media_query_vector, text_query_vector
 from searchapp.search_space import search_model_key
-from searchapp.selectors import SearchFilters, SearchPage, item_search, item_vector, visible_items
+from searchapp.selectors import (
+    SearchFilters,
+    SearchPage,
+    item_search,
+    item_vector,
+    item_vectors,
+    visible_items,
+)
 from searchapp.services.items import storable
+
+# "Less like this" marks; each costs the query a little, and a page of them says enough.
+MAX_EXCLUDED_ITEMS = 20
 
 
 @dataclass(frozen=True, kw_only=True)
 class LibraryQuery:
+    """`text` with `file_bytes` of an image is one composed query ("this, but at night").
+    `exclude_item_ids` are examples of what not to find: the query moves away from them
+    (queries.away_from) and they are never returned; hidden or unknown ids are ignored."""
+
     text: str = ""
     file_bytes: bytes | None = None
     # A file query's vector, already made (a kept file query: services/query_files.py).
     media: MediaQuery | None = None
     item_id: int | None = None
+    exclude_item_ids: tuple[int, ...] = ()
     filters: SearchFilters = field(default_factory=SearchFilters)
     page: int = 1
     page_size: int = 24
@@ -38,6 +56,8 @@ class LibraryResults:
     page: SearchPage
     query_item: Item | None = None
     query_modality: str = "text"
+    # The visible items of exclude_item_ids, in their order: what the query moved away from.
+    excluded_items: list[Item] = field(default_factory=list)
     model_problem: str = ""
     # Of a query clip: the seconds searched with, and whether the clip went on past them.
     query_audio_sec: float | None = None
@@ -51,7 +71,9 @@ class LibraryResults:
 
 
 def library_search(query: LibraryQuery) -> LibraryResults:
-    """Search by text, a dropped file or an item; text also matches the curators' words."""
+    """Search by text, a dropped file (with words or not) or an item, away from excluded items;
+    the typed words also match the curators' words (fused by rank, selectors.item_search)."""
+    _check_excluded_count(len(query.exclude_item_ids))
     model_key = search_model_key()
     vector: np.ndarray | None = None
     query_item = None
@@ -66,16 +88,11 @@ def library_search(query: LibraryQuery) -> LibraryResults:
             if query_item is not None:
                 vector = item_vector(item=query_item, model_key=model_key)
                 modality = query_item.modality
-                filters = SearchFilters(
-                    modality=filters.modality,
-                    tag=filters.tag,
-                    min_score=filters.min_score,
-                    exclude_item_id=query_item.pk,
-                )
+                filters = replace(filters, exclude_item_ids=frozenset([query_item.pk]))
         elif query.media is not None:
             media_query = query.media
         elif query.file_bytes is not None:
-            media_query = media_query_vector(query.file_bytes, model_key=model_key)
+            media_query = media_query_vector(query.file_bytes, model_key=model_key, text=text)
         elif text:
             vector = text_query_vector(text, model_key=model_key)
         if media_query is not None:
@@ -84,10 +101,19 @@ def library_search(query: LibraryQuery) -> LibraryResults:
         if query.by_file or not text:
             raise
         problem = str(error)
+    excluded = _visible_in_order(query.exclude_item_ids)
+    if excluded:
+        if vector is not None:
+            negatives = item_vectors(item_ids=[item.pk for item in excluded], model_key=model_key)
+            weight = settings.SEARCH_EXCLUDE_WEIGHT
+            vector = away_from(vector, list(negatives.values()), weight=weight)
+        filters = replace(
+            filters, exclude_item_ids=filters.exclude_item_ids | {item.pk for item in excluded}
+        )
     page = item_search(
         vector=vector,
         model_key=model_key,
-        text=text if not query.by_file and query.item_id is None else "",
+        text=text if query.item_id is None else "",
         filters=filters,
         offset=(query.page - 1) * query.page_size,
         limit=query.page_size,
@@ -97,7 +123,34 @@ def library_search(query: LibraryQuery) -> LibraryResults:
         page=page,
         query_item=query_item,
         query_modality=modality,
+        excluded_items=excluded,
         model_problem=problem,
         query_audio_sec=media_query.audio_sec if media_query else None,
         query_audio_cut=media_query.audio_cut if media_query else False,
     )
+
+
+def _visible_in_order(item_ids: tuple[int, ...]) -> list[Item]:
+    if not item_ids:
+        return []
+    found = visible_items().in_bulk(item_ids)
+    return [found[pk] for pk in dict.fromkeys(item_ids) if pk in found]
+
+
+def excluded_item_ids(values: Iterable[str]) -> tuple[int, ...]:
+    """Item ids from form values, each one id or several comma-separated ("12,40")."""
+    parts = [part.strip() for value in values for part in value.split(",")]
+    parts = [part for part in parts if part]
+    _check_excluded_count(len(parts))
+    try:
+        ids = tuple(int(part) for part in parts)
+    except ValueError:
+        ids = ()
+    if len(ids) < len(parts) or not all(1 <= pk < 2**63 for pk in ids):
+        raise InputError("items to exclude are named by their ids, whole numbers from 1.")
+    return ids
+
+
+def _check_excluded_count(count: int) -> None:
+    if count > MAX_EXCLUDED_ITEMS:
+        raise InputError(f"at most {MAX_EXCLUDED_ITEMS} items can be excluded from a search.")

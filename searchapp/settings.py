@@ -192,6 +192,10 @@ SEARCH_QUERY_AUDIO_MAX_SEC = env_float("SEARCH_QUERY_AUDIO_MAX_SEC", default=30.
 # search's URL, and at most this many are kept: the oldest go first.
 SEARCH_QUERY_FILE_TTL_SEC = env_int("SEARCH_QUERY_FILE_TTL_SEC", default=24 * 3600)
 SEARCH_QUERY_FILES_MAX = env_int("SEARCH_QUERY_FILES_MAX", default=10_000)
+# "Less like this": how far a query moves away from the mean of the excluded items' vectors.
+SEARCH_EXCLUDE_WEIGHT = env_float("SEARCH_EXCLUDE_WEIGHT", default=0.5)
+# Items whose vectors are at least this cosine-similar are near duplicates.
+SEARCH_DUPLICATE_MIN_SCORE = env_float("SEARCH_DUPLICATE_MIN_SCORE", default=0.97)
 # A job still "processing" after this long lost its worker and is queued again.
 EMBEDDING_JOB_LEASE_SEC = env_float("EMBEDDING_JOB_LEASE_SEC", default=45.0)
 LOGIN_URL = "login"

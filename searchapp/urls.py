@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from searchapp import api, openapi
-from searchapp.views import items, search, upload, viewer
+from searchapp.views import duplicates, items, search, upload, viewer
 
 handler400 = "searchapp.errors.bad_request"
 handler403 = "searchapp.errors.forbidden"
@@ -18,6 +18,7 @@ urlpatterns = [
     path("upload/", upload.upload_page, name="upload"),
     path("upload/file", upload.upload_file, name="upload-file"),
     path("upload/note", upload.add_note, name="add-note"),
+    path("duplicates/", duplicates.duplicates_page, name="duplicates"),
     path("items/<int:pk>/", items.item_detail, name="item"),
     path("items/<int:pk>/viewer", viewer.item_viewer, name="item-viewer"),
     path("items/<int:pk>/row", upload.item_row, name="item-row"),

@@ -69,6 +69,19 @@ def test_the_vector_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
     assert report["full_precision_vector_storage"]["recall_at_10"] > 0
 
 
+def test_the_near_duplicates_benchmark_finds_the_planted_copies_at_a_tiny_size(
+    tmp_path: Path,
+) -> None:
+    report = run_bench(tmp_path, "--parts", "duplicates", "--items", "1000", "--dimension", "32")[
+        "near_duplicates"
+    ]
+
+    assert report["planted_copies"] == 10
+    assert report["whole_library"]["planted_pairs_found"] == 1.0
+    assert report["page_groups"]["groups"] >= 10
+    assert report["one_item_as_embedded"]["p50_ms"] > 0
+
+
 def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) -> None:
     report = run_bench(
         tmp_path,

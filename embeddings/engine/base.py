@@ -47,6 +47,11 @@ class EmbeddingModel(ABC):
     @abstractmethod
     def embed_audio(self, waveforms: Sequence[np.ndarray]) -> np.ndarray: ...
 
+    @abstractmethod
+    def embed_image_with_text(self, image: Image, text: str) -> np.ndarray:
+        """One unit vector for the image and the words together, as one input: the image
+        first, then the text, read as plain text (special tokens in it are just characters)."""
+
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)

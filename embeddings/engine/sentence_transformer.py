@@ -37,6 +37,7 @@ class SentenceTransformerModel(EmbeddingModel):
         self._check_modalities()
         processor = self._model[0].processor
         self._tokenizer = processor.tokenizer
+        self._image_end_id = self._tokenizer.convert_tokens_to_ids(processor.eoi_token)
         # Each call sets the padding and whether special tokens are split in the Rust tokenizer
         # it shares with the processor; request threads count tokens while the model thread
         # tokenises, so one call at a time.
@@ -97,6 +98,9 @@ class SentenceTransformerModel(EmbeddingModel):
         ]
         return self._embed(clips, self._preprocess, batch_size=self.batch_size)
 
+    def embed_image_with_text(self, image: Image, text: str) -> np.ndarray:
+        return self._embed([(image, text)], self._image_with_text_features, batch_size=1)[0]
+
     def _tokenize(self, texts: str | list[str], **options: Any) -> Any:
         # User text is plain text. The processor takes <|image|>, <|audio|> or <|video|> in text
         # for media it was not given (and raises), and passes other special tokens such as <eos>
@@ -107,6 +111,22 @@ class SentenceTransformerModel(EmbeddingModel):
 
     def _text_features(self, texts: list[str]) -> dict[str, Any]:
         return {**self._tokenize(texts, padding=True, return_tensors="pt"), "modality": "text"}
+
+    def _image_with_text_features(self, inputs: list[tuple[Image, str]]) -> dict[str, Any]:
+        # The processor's layout for "<|image|> words" (the model takes text and media
+        # interleaved in one sequence), but the words are tokenised as plain text: the image's
+        # own tokens come from the image-only input, and the words go in after its last one.
+        ((image, text),) = inputs
+        features = self._preprocess([{"image": image}])
+        words = self._tokenize(" " + text, add_special_tokens=False)["input_ids"]
+        ids = features["input_ids"][0].tolist()
+        end = len(ids) - ids[::-1].index(self._image_end_id)
+        input_ids = torch.tensor([ids[:end] + words + ids[end:]])
+        return {
+            **features,
+            "input_ids": input_ids,
+            "attention_mask": torch.ones_like(input_ids),
+        }
 
     def _preprocess(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         try:

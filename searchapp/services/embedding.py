@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -23,6 +24,7 @@ from embeddings.services import (
 )
 from searchapp.models import Item, ItemEmbedding, Modality, Status
 from searchapp.search_space import embedding_model_key, forget_search_model
+from searchapp.services.duplicates import duplicates_find
 from searchapp.services.jobs import ItemLease, items_wait_for_model
 from searchapp.services.media import MediaFacts, renditions_make
 from searchapp.vector_index import ensure_vector_index
@@ -83,6 +85,8 @@ def _media_embed(item: Item) -> None:
     finally:
         if not stored:
             facts.discard(item)
+    if stored:
+        _find_duplicates_once_committed(item_ids=[item.pk], model_key=model_key)
 
 
 def _embedded_since(item: Item, queued_at: datetime | None) -> bool:
@@ -116,8 +120,12 @@ def _texts_embed(*, first: Item, lease: ItemLease) -> None:
     model_key = embedding_model_key()
     ensure_vector_index(model_key=model_key, dimension=len(embeddings[0].vector))
     with transaction.atomic():  # one commit for the batch
-        for (item, _), embedding in zip(prepared, embeddings, strict=True):
-            _store_embeddings(item_id=item.pk, model_key=model_key, embeddings=[embedding])
+        stored = [
+            item.pk
+            for (item, _), embedding in zip(prepared, embeddings, strict=True)
+            if _store_embeddings(item_id=item.pk, model_key=model_key, embeddings=[embedding])
+        ]
+        _find_duplicates_once_committed(item_ids=stored, model_key=model_key)
 
 
 def _claim_queued_texts(*, exclude_id: int, limit: int) -> list[Item]:
@@ -202,3 +210,16 @@ def _store_embeddings(
         )
         transaction.on_commit(forget_search_model)
     return True
+
+
+def _find_duplicates_once_committed(*, item_ids: list[int], model_key: str) -> None:
+    # After the commit, so of two copies stored at once by two workers, the later to commit
+    # sees the other; one look-up for a whole text batch.
+    transaction.on_commit(
+        partial(
+            duplicates_find,
+            item_ids=item_ids,
+            model_key=model_key,
+            min_score=settings.SEARCH_DUPLICATE_MIN_SCORE,
+        )
+    )

@@ -15,6 +15,7 @@ from sentence_transformers import SentenceTransformer
 from transformers import AutoModel, AutoProcessor
 
 from bench.media_factory import make_image
+from embeddings.services import embed_image_with_text
 
 pytestmark = pytest.mark.django_db
 
@@ -146,5 +147,41 @@ def test_audio_matches_transformers(
     expected = transformers_embedding(reference_transformers, audio=[samples])
 
     actual = api_vector(api_client, "audio", audio_file=SimpleUploadedFile("a.wav", wav))
+
+    assert cosine(actual, expected) >= MIN_COSINE
+
+
+def test_an_image_with_words_matches_transformers_given_both_in_one_input(
+    reference_transformers: tuple[Any, Any],
+) -> None:
+    png = make_image("png", size=(120, 90))
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    expected = transformers_embedding(
+        reference_transformers, text=["<|image|> at sunset"], images=[[image]]
+    )
+
+    actual = embed_image_with_text(png, "at sunset").vector
+
+    assert cosine(actual, expected) >= MIN_COSINE
+    image_alone = transformers_embedding(reference_transformers, images=[image])
+    assert cosine(actual, image_alone) < MIN_COSINE
+
+
+def test_words_with_an_image_read_special_tokens_as_plain_text(
+    reference_transformers: tuple[Any, Any],
+) -> None:
+    processor, model = reference_transformers
+    png = make_image("png", size=(120, 90))
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    words = "<|image|> at <eos><|audio|> night"
+    features = processor(text=["<|image|>"], images=[[image]], return_tensors="pt")
+    for unused in processor.unused_input_names:
+        features.pop(unused, None)
+    plain = processor.tokenizer(" " + words, split_special_tokens=True, return_tensors="pt")
+    features["input_ids"] = torch.cat([features["input_ids"], plain["input_ids"]], dim=1)
+    features["attention_mask"] = torch.ones_like(features["input_ids"])
+    expected = pooled_embedding(model, features)
+
+    actual = embed_image_with_text(png, words, truncate="none").vector
 
     assert cosine(actual, expected) >= MIN_COSINE

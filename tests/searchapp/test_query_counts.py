@@ -11,6 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from bench.media_factory import make_audio, make_image
+from searchapp.models import NearDuplicate
 from searchapp.search_space import search_model_key
 from searchapp.services.embedding import item_fail
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
@@ -98,6 +99,29 @@ def test_the_search_model_is_looked_up_once_when_the_library_is_on_the_configure
         search_model_key()
 
     assert len(captured) == 0
+
+
+def test_the_duplicates_page_costs_the_same_queries_for_2_or_10_groups(model, user) -> None:  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(user)
+    ids = add_notes(20)
+    NearDuplicate.objects.all().delete()
+
+    def link_groups(count: int) -> None:
+        NearDuplicate.objects.bulk_create(
+            NearDuplicate(item_id=a, other_id=b, model_key=search_model_key(), score=0.99)
+            for a, b in list(zip(ids[::2], ids[1::2], strict=True))[:count]
+        )
+
+    link_groups(2)
+    few = queries(lambda: client.get("/duplicates/"))
+    NearDuplicate.objects.all().delete()
+    link_groups(10)
+
+    many = queries(lambda: client.get("/duplicates/"))
+
+    assert many == few
+    assert few <= 5
 
 
 def test_the_upload_page_costs_the_same_queries_for_3_or_15_rows(user, user_client) -> None:  # type: ignore[no-untyped-def]

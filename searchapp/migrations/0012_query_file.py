@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('searchapp', '0010_model_failures_wait'),
+        ('searchapp', '0011_near_duplicates'),
     ]
 
     operations = [
