@@ -2,8 +2,11 @@ from __future__ import annotations
 
 from django import forms
 from django.db import models
+from django.utils.text import capfirst
 
+from embeddings.errors import InputError
 from searchapp.models import Modality
+from searchapp.search import excluded_item_ids
 from searchapp.services.items import MAX_DESCRIPTION_CHARACTERS, MAX_TEXT_CHARACTERS
 
 # Longer word queries overflow PostgreSQL's stack when parsed into a tsquery.
@@ -68,6 +71,7 @@ class SearchForm(forms.Form):
         label="Added by",
         error_messages={"max_length": "A user name is at most %(limit_value)d characters long."},
     )
+    exclude = forms.CharField(required=False, max_length=1000, label="Less like")
     min_score = forms.FloatField(
         required=False,
         min_value=-1.0,
@@ -92,6 +96,13 @@ class SearchForm(forms.Form):
             for key in ("invalid", "min_value", "max_value")
         },
     )
+
+    def clean_exclude(self) -> tuple[int, ...]:
+        """The items marked "less like this", comma-separated ids ("12,40")."""
+        try:
+            return excluded_item_ids([self.cleaned_data["exclude"]])
+        except InputError as error:
+            raise forms.ValidationError(capfirst(str(error))) from error
 
     @property
     def problem(self) -> str:

@@ -130,6 +130,8 @@ class QueryFile(models.Model):
 
     key = models.CharField(max_length=43, unique=True, editable=False)
     name = models.CharField(max_length=255, blank=True)
+    # Words searched with the image as one input ("this, but at night"), if any.
+    words = models.TextField(blank=True)
     modality = models.CharField(max_length=5, choices=Modality.choices)
     model_key = models.CharField(max_length=255)
     embedding = VectorField()

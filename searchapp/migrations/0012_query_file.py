@@ -17,6 +17,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('key', models.CharField(editable=False, max_length=43, unique=True)),
                 ('name', models.CharField(blank=True, max_length=255)),
+                ('words', models.TextField(blank=True)),
                 ('modality', models.CharField(choices=[('image', 'Image'), ('audio', 'Audio'), ('text', 'Text')], max_length=5)),
                 ('model_key', models.CharField(max_length=255)),
                 ('embedding', pgvector.django.vector.VectorField()),

@@ -16,17 +16,19 @@ from searchapp.queries import MediaQuery, media_query_vector
 KEY_BYTES = 16
 
 
-def query_file_add(*, data: bytes, name: str, model_key: str) -> QueryFile:
-    """Embeds a dropped, pasted, picked or recorded file and keeps its vector under a new key.
+def query_file_add(*, data: bytes, name: str, model_key: str, words: str = "") -> QueryFile:
+    """Embeds a dropped, pasted, picked or recorded file (an image with `words`: both as one
+    input) and keeps its vector under a new key.
 
     Raises what embedding it raises (InputError, ModelUnavailable) before anything is stored.
     """
-    media = media_query_vector(data, model_key=model_key)
+    media = media_query_vector(data, model_key=model_key, text=words)
     preview, preview_type = query_preview(data, modality=media.modality)
     query_files_prune()
     return QueryFile.objects.create(
         key=secrets.token_urlsafe(KEY_BYTES),
         name=name[:255],
+        words=words,
         modality=media.modality,
         model_key=model_key,
         embedding=media.vector,

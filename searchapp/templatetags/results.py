@@ -32,6 +32,18 @@ def match_quality(score: float | None) -> Quality:
 
 
 @register.filter
+def excluding(excluded: tuple[int, ...], pk: int) -> str:
+    """The `exclude` parameter that also marks item `pk` "less like this"."""
+    return ",".join(str(item_id) for item_id in dict.fromkeys((*excluded, pk)))
+
+
+@register.filter
+def not_excluding(excluded: tuple[int, ...], pk: int) -> str | None:
+    """The `exclude` parameter without item `pk` (None, out of the URL, when none is left)."""
+    return ",".join(str(item_id) for item_id in excluded if item_id != pk) or None
+
+
+@register.filter
 def image_fit(item: Item) -> Fit:
     """How an image fills its fixed-ratio cell: cropped to fill it, whole, or at its own size."""
     if not item.width or not item.height:

@@ -77,7 +77,9 @@ def search_file(request: HttpRequest) -> HttpResponse:
     name = upload.name or "your file"
     try:
         data = read_upload(upload, max_bytes=embeddings_settings().max_upload_bytes)
-        query_file = query_file_add(data=data, name=name, model_key=search_model_key())
+        query_file = query_file_add(
+            data=data, name=name, model_key=search_model_key(), words=form.cleaned_data["q"]
+        )
     except InputError as error:
         return _refusal(request, f"{name} cannot be searched with: {error}", status=error.status)
     except ModelUnavailable as error:
@@ -168,9 +170,10 @@ def _search(request: HttpRequest, form: SearchForm) -> dict[str, object]:
     by_date = data["sort"] == Sort.NEWEST
     page_size = settings.SEARCH_PAGE_SIZE
     query = LibraryQuery(
-        text=data["q"],
+        text=query_file.words if query_file is not None else data["q"],
         media=query_file_media(query_file) if query_file is not None else None,
         item_id=data["item"],
+        exclude_item_ids=data["exclude"],
         filters=SearchFilters(
             modality=data["modality"] or None, tag=data["tag"] or None, min_score=min_score
         ),

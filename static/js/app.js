@@ -152,9 +152,11 @@ document.addEventListener("DOMContentLoaded", () => {
 // the Content-Security-Policy refuses; tools that touch form fields leave style="" on them.
 if (window.htmx) window.htmx.config.attributesToSettle = ["class", "width", "height"];
 
-// An item page's waveform plays from where it is clicked and shades what has played.
-function setUpWaveformPlayers() {
-  for (const box of document.querySelectorAll(".waveform-player[data-player]")) {
+// A waveform above its player (item page, viewer) plays from where it is clicked and shades
+// what has played.
+function setUpWaveformPlayers(root) {
+  for (const box of root.querySelectorAll(".waveform-player[data-player]:not([data-ready])")) {
+    box.dataset.ready = "true";
     const audio = document.getElementById(box.dataset.player);
     const svg = box.querySelector("svg.waveform");
     if (!audio || !svg) continue;
@@ -176,4 +178,5 @@ function setUpWaveformPlayers() {
   }
 }
 
-document.addEventListener("DOMContentLoaded", setUpWaveformPlayers);
+// htmx runs this on the page, then on whatever it adds (the viewer's items).
+if (window.htmx) window.htmx.onLoad(setUpWaveformPlayers);

@@ -9,15 +9,42 @@ function searchForm() {
   return document.getElementById("search-form");
 }
 
-// Typing starts a search by words: a file or "more like this" in the form no longer applies.
+// An image searched with from this page, which words typed next refine (composed queries).
+let refinable = null;
+// While a file is being searched with, the words typed with it are part of that search.
+let fileSearchRunning = false;
+
+function refiningWords(form) {
+  const words = form.elements.q.value.trim();
+  return refinable && words && form.elements.qf.value === refinable.key ? words : "";
+}
+
+// Typing starts a search by words: a file or "more like this" in the form no longer applies;
+// while an image searched with from this page is shown, words refine it instead, on Enter.
 // Empty fields stay out of the URL.
 document.addEventListener("htmx:configRequest", (event) => {
   const form = searchForm();
   const source = event.detail.elt;
   if (!form || !(source === form || source.form === form)) return;
+  // An emptied box leaves a file search as it is (a late keystroke's search too).
+  const typedNothing = source.id === "id_q" && !form.elements.q.value.trim() && form.elements.qf.value;
+  if (typedNothing || (fileSearchRunning && source.id === "id_q")) {
+    event.preventDefault();
+    return;
+  }
+  if (refiningWords(form)) {
+    event.preventDefault();
+    const trigger = event.detail.triggeringEvent;
+    if (trigger && (trigger.type === "search" || trigger.type === "submit")) {
+      form.dispatchEvent(new CustomEvent("refine-image"));
+    } else {
+      document.getElementById("search-status").textContent = "Press Enter to search this image with your words.";
+    }
+    return;
+  }
   const data = event.detail.formData;
   if (source.id === "id_q") {
-    for (const name of ["qf", "item", "page"]) {
+    for (const name of ["qf", "item", "exclude", "page"]) {
       data.delete(name);
       if (form.elements[name]) form.elements[name].value = "";
     }
@@ -76,8 +103,19 @@ function setUpFileSearch() {
   }
 
   async function searchWith(files) {
+    fileSearchRunning = true;
+    try {
+      await searchWithFirst(files);
+    } finally {
+      fileSearchRunning = false;
+    }
+  }
+
+  async function searchWithFirst(files) {
     const file = files[0];
     const name = file.name || "your recording";
+    const image = file.type.startsWith("image/");
+    const words = image ? form.elements.q.value.trim() : "";
     if (running) running.abort();
     running = new AbortController();
     const data = new FormData();
@@ -86,8 +124,10 @@ function setUpFileSearch() {
       if (current.get(field)) data.append(field, current.get(field));
     }
     data.append("query_file", file, file.name || "recording.webm");
-    searchBusy(`Searching with ${name}…`);
-    results.replaceChildren(notice(`Searching with ${name}…`));
+    if (words) data.append("q", words);
+    const searching = words ? `Searching with ${name} and “${words}”…` : `Searching with ${name}…`;
+    searchBusy(searching);
+    results.replaceChildren(notice(searching));
     let response;
     try {
       response = await fetch(form.dataset.fileUrl, {
@@ -107,6 +147,8 @@ function setUpFileSearch() {
       return;
     }
     showSearch(url);
+    refinable = image ? {file, key: form.elements.qf.value} : null;
+    form.elements.q.placeholder = image ? "Add words to this image, then press Enter" : form.elements.q.dataset.placeholder;
     await window.htmx.ajax("GET", url, {source: results, target: results});
     if (files.length > 1) {
       results.prepend(notice(`Searched with ${name}, the first of the ${files.length} files: one file is searched at a time.`));
@@ -123,6 +165,8 @@ function setUpFileSearch() {
     history.replaceState({htmx: true}, "", location.href);
     history.pushState({htmx: true}, "", url);
   }
+
+  form.addEventListener("refine-image", () => searchWith([refinable.file]));
 
   zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
   zone.addEventListener("dragleave", (event) => { if (!zone.contains(event.relatedTarget)) zone.classList.remove("over"); });

@@ -281,3 +281,55 @@ def boxes(locator: Locator) -> list[dict[str, float]]:
     found = [element.bounding_box() for element in locator.all()]
     assert all(box is not None for box in found)
     return [box for box in found if box is not None]
+
+
+def test_words_then_an_image_search_together_and_words_typed_next_refine_the_image(
+    page: Page, live_server, notes: list[str], tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    query = tmp_path / "harbour.png"
+    query.write_bytes(make_image("png", size=(300, 200)))
+    page.goto(f"{live_server.url}/")
+    results = page.locator("#results")
+    box = page.get_by_label("Search text")
+
+    box.fill("at night")
+    drop_files(page, "#dropzone", (query, "image/png"))
+    expect(results.get_by_role("heading")).to_have_text("Results for harbour.png + “at night”")
+    expect(results.locator(".card")).to_have_count(2)
+    box.fill("in the fog")
+    expect(page.locator("#search-status")).to_have_text(
+        "Press Enter to search this image with your words."
+    )
+    box.press("Enter")
+
+    expect(results.get_by_role("heading")).to_have_text("Results for harbour.png + “in the fog”")
+    page.reload()
+    expect(results.get_by_role("heading")).to_have_text("Results for harbour.png + “in the fog”")
+    expect(results.locator(".card")).to_have_count(2)
+
+
+def test_less_like_this_takes_a_result_away_and_its_chip_brings_it_back(
+    page: Page, live_server, notes: list[str], settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.SEARCH_PAGE_SIZE = 24
+    page.goto(f"{live_server.url}/?q=sea+note")
+    results = page.locator("#results")
+    order = titles(results)
+
+    less_like(results, order[0]).click()
+    expect(results.locator(".card")).to_have_count(4)
+    assert order[0] not in titles(results)
+    less_like(results, order[1]).click()
+    expect(results.locator(".card")).to_have_count(3)
+    expect(results.locator(".excluded .chip-link")).to_have_count(2)
+    page.go_back()
+    expect(results.locator(".card")).to_have_count(4)
+    results.locator(".excluded .chip-link").first.click()
+
+    expect(results.locator(".card")).to_have_count(5)
+    expect(results.locator(".excluded")).to_have_count(0)
+
+
+def less_like(results: Locator, title: str) -> Locator:
+    card = results.locator(".card").filter(has=results.page.get_by_text(title, exact=True))
+    return card.get_by_role("link", name="Less like this")

@@ -65,9 +65,7 @@ def scene(kind: str, *, size: tuple[int, int] = (960, 640)) -> bytes:
 
 def fill_library(curator: AbstractBaseUser) -> None:
     def image(name: str, data: bytes, tags: list[str]) -> None:
-        item_add_file(
-            data=data, filename=name, details=ItemDetails(tags=tags), added_by=curator
-        )
+        item_add_file(data=data, filename=name, details=ItemDetails(tags=tags), added_by=curator)
 
     image("harbour-at-dawn.jpg", scene("dawn"), ["harbour", "sea"])
     image("forest-path.jpg", scene("forest", size=(640, 960)), ["walks"])

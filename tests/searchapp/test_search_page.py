@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 
 import av
+import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -259,3 +260,62 @@ def test_tags_on_the_item_page_browse_their_items(model) -> None:  # type: ignor
 
     assert 'href="/?tag=lonely"' in page
     assert cards(tagged) == ["alone with its tag"]
+
+
+def test_words_typed_with_an_image_are_one_query_kept_under_its_key(model, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.SEARCH_MIN_SCORE = -1.0
+    item_add_text(text="a harbour at night with lights on the water")
+    client = Client()
+    image = make_image("png")
+
+    composed = keep_file(client, "harbour.png", image, q="but at night")
+    alone = keep_file(client, "harbour.png", image)
+    page = client.get(composed).content.decode()
+
+    kept = QueryFile.objects.get(key=composed.split("qf=")[1].split("&")[0])
+    assert kept.words == "but at night"
+    assert "q=" not in composed.split("?")[1].replace("qf=", "")
+    assert "+ “but at night”" in page
+    image_alone = QueryFile.objects.get(key=alone.split("qf=")[1])
+    assert not np.allclose(kept.embedding, image_alone.embedding)
+
+
+def test_words_cannot_refine_a_sound_and_the_page_says_so(model) -> None:  # type: ignore[no-untyped-def]
+    response = Client().post(
+        "/search/file",
+        {
+            "query_file": SimpleUploadedFile("rain.wav", make_audio("wav", seconds=2.0)),
+            "q": "louder",
+        },
+        HTTP_HX_REQUEST="true",
+    )
+
+    assert response.status_code == 400
+    assert "words can refine an image, not a sound" in response.content.decode()
+
+
+def test_less_like_this_moves_away_from_an_item_and_can_be_taken_back(model, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.SEARCH_MIN_SCORE = -1.0
+    kept, _ = item_add_text(text="sea birds over the harbour")
+    dropped, _ = item_add_text(text="sea shells on the beach")
+    client = Client()
+
+    before = client.get("/", {"q": "sea"}).content.decode()
+    after = client.get("/", {"q": "sea", "exclude": str(dropped.pk)}).content.decode()
+    taken_back = re.search(r'class="chip-link" href="([^"]*)"', after)
+
+    assert {kept.display_title, dropped.display_title} <= set(cards(before))
+    assert f"exclude={dropped.pk}" in before  # each card's "Less like this" link
+    assert cards(after) == [kept.display_title]
+    assert "Less like:" in after and taken_back is not None
+    assert "exclude" not in taken_back.group(1)
+    back = client.get(taken_back.group(1).replace("&amp;", "&")).content.decode()
+    assert dropped.display_title in cards(back)
+
+
+def test_a_damaged_exclude_parameter_is_explained_in_words(model) -> None:  # type: ignore[no-untyped-def]
+    response = Client().get("/", {"q": "sea", "exclude": "12,abc"}, HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 400
+    assert "Items to exclude are named by their ids" in response.content.decode()
+    assert "exclude:" not in response.content.decode()
