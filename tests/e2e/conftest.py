@@ -5,9 +5,12 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+
+from bench.media_factory import encode_audio
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
@@ -75,3 +78,13 @@ def accessibility_violations(page: Page) -> list[str]:
         for violation in results.response["violations"]
         if violation["impact"] not in TOLERATED_IMPACTS
     ]
+
+
+def birdsong(seconds: float) -> bytes:
+    """A clip whose waveform has a shape to see: calls that swell and fade over a murmur."""
+    rate = 16_000
+    t = np.arange(int(seconds * rate)) / rate
+    calls = np.abs(np.sin(t * 1.3)) ** 4 * (0.55 + 0.45 * np.sin(t * 0.37))
+    level = 0.08 + 0.9 * calls
+    wave = level * np.sin(2 * np.pi * (900 + 400 * np.sin(t * 40)) * t)
+    return encode_audio(wave.astype(np.float32)[None, :], "flac", sampling_rate=rate)

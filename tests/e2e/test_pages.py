@@ -14,7 +14,7 @@ from playwright.sync_api import Page, ViewportSize, expect
 from bench.media_factory import make_audio
 from searchapp.models import Item
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
-from tests.e2e.conftest import DESKTOP, PHONE, accessibility_violations, screenshot
+from tests.e2e.conftest import DESKTOP, PHONE, accessibility_violations, birdsong, screenshot
 from tests.e2e.test_browser import PASSWORD, drop_files, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -77,8 +77,8 @@ def fill_library(curator: AbstractBaseUser) -> None:
     image("icon.jpg", scene("sea", size=(48, 40)), ["sea"])
     image("panorama-of-the-bay.jpg", scene("sea", size=(1800, 300)), ["sea", "harbour"])
     item_add_file(
-        data=make_audio("mp3", seconds=12.0),
-        filename="gulls-over-the-harbour.mp3",
+        data=birdsong(12.0),
+        filename="gulls-over-the-harbour.flac",
         details=ItemDetails(tags=["harbour", "birds"]),
         added_by=curator,
     )
