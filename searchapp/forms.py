@@ -1,25 +1,130 @@
 from __future__ import annotations
 
 from django import forms
+from django.db import models
+from django.utils.text import capfirst
 
+from embeddings.errors import InputError
 from searchapp.models import Modality
+from searchapp.search import excluded_item_ids
 from searchapp.services.items import MAX_DESCRIPTION_CHARACTERS, MAX_TEXT_CHARACTERS
 
 # Longer word queries overflow PostgreSQL's stack when parsed into a tsquery.
 MAX_QUERY_CHARACTERS = 2000
 
 
+# A file query's key (services/query_files.py): URL-safe base64 of 16 random bytes, 22 characters.
+QUERY_FILE_KEY = r"^[A-Za-z0-9_-]{1,43}$"
+MAX_PAGE = 1000
+
+
+class Sort(models.TextChoices):
+    RELEVANCE = "", "Best match"
+    NEWEST = "newest", "Newest first"
+
+
 class SearchForm(forms.Form):
-    q = forms.CharField(required=False, max_length=MAX_QUERY_CHARACTERS, strip=True, label="Search")
-    modality = forms.ChoiceField(
-        required=False, choices=[("", "All"), *Modality.choices], label="Type"
+    """The search page's URL parameters. Its messages are read by people, so they name no
+    field."""
+
+    q = forms.CharField(
+        required=False,
+        max_length=MAX_QUERY_CHARACTERS,
+        strip=True,
+        label="Search",
+        error_messages={
+            "max_length": "The search text is too long: at most %(limit_value)d characters "
+            "(it has %(show_value)d)."
+        },
     )
-    tag = forms.CharField(required=False, max_length=64, strip=True)
-    min_score = forms.FloatField(required=False, min_value=-1.0, max_value=1.0)
+    qf = forms.RegexField(
+        regex=QUERY_FILE_KEY,
+        required=False,
+        error_messages={
+            "invalid": "This link to a file search is damaged: search with the file again."
+        },
+    )
+    item = forms.IntegerField(
+        required=False,
+        min_value=1,
+        error_messages={
+            "invalid": "“More like this” needs an item number.",
+            "min_value": "“More like this” needs an item number.",
+        },
+    )
+    modality = forms.ChoiceField(
+        required=False,
+        choices=[("", "All"), *Modality.choices],
+        label="Type",
+        error_messages={"invalid_choice": "The type is one of: image, audio, text."},
+    )
+    tag = forms.CharField(
+        required=False,
+        max_length=64,
+        strip=True,
+        error_messages={"max_length": "A tag is at most %(limit_value)d characters long."},
+    )
+    by = forms.CharField(
+        required=False,
+        max_length=150,
+        strip=True,
+        label="Added by",
+        error_messages={"max_length": "A user name is at most %(limit_value)d characters long."},
+    )
+    exclude = forms.CharField(required=False, max_length=1000, label="Less like")
+    min_score = forms.FloatField(
+        required=False,
+        min_value=-1.0,
+        max_value=1.0,
+        error_messages={
+            key: "The minimum similarity is a number from -1 to 1."
+            for key in ("invalid", "min_value", "max_value")
+        },
+    )
     semantic = forms.BooleanField(required=False, label="Semantic ranking only")
-    item = forms.IntegerField(required=False, min_value=1)
-    page = forms.IntegerField(required=False, min_value=1, max_value=1000)
-    query_file = forms.FileField(required=False)
+    sort = forms.ChoiceField(
+        required=False,
+        choices=Sort.choices,
+        error_messages={"invalid_choice": "Results are sorted by best match or newest first."},
+    )
+    page = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_PAGE,
+        error_messages={
+            key: f"There is no such page: pages go from 1 to {MAX_PAGE}."
+            for key in ("invalid", "min_value", "max_value")
+        },
+    )
+
+    def clean_exclude(self) -> tuple[int, ...]:
+        """The items marked "less like this", comma-separated ids ("12,40")."""
+        try:
+            return excluded_item_ids([self.cleaned_data["exclude"]])
+        except InputError as error:
+            raise forms.ValidationError(capfirst(str(error))) from error
+
+    @property
+    def problem(self) -> str:
+        return " ".join(message for errors in self.errors.values() for message in errors)
+
+    @property
+    def asks(self) -> bool:
+        """Whether this is a search (words, a file or an item), not browsing the library."""
+        data = self.cleaned_data
+        return bool(data["q"] or data["qf"] or data["item"])
+
+
+class QueryFileForm(SearchForm):
+    """A file to search with, and the filters its search starts with."""
+
+    query_file = forms.FileField(
+        error_messages={
+            "required": "Choose an image or a sound to search with.",
+            "empty": "The file is empty.",
+            "invalid": "The file did not arrive whole; try again.",
+        },
+    )
 
 
 class TextNoteForm(forms.Form):

@@ -123,6 +123,29 @@ class ItemEmbedding(models.Model):
         return f"{self.item_id} #{self.segment} ({self.model_key})"
 
 
+class QueryFile(models.Model):
+    """A file searched with (dropped, pasted, picked or recorded), kept for a while under an
+    unguessable key so that its search is a URL: paging, filters, reload and shared links find
+    it again. Its vector is kept, not its bytes; the preview shows what was searched."""
+
+    key = models.CharField(max_length=43, unique=True, editable=False)
+    name = models.CharField(max_length=255, blank=True)
+    # Words searched with the image as one input ("this, but at night"), if any.
+    words = models.TextField(blank=True)
+    modality = models.CharField(max_length=5, choices=Modality.choices)
+    model_key = models.CharField(max_length=255)
+    embedding = VectorField()
+    # Of a clip: the seconds searched with, and whether the clip went on past them.
+    audio_sec = models.FloatField(null=True, blank=True)
+    audio_cut = models.BooleanField(default=False)
+    preview = models.BinaryField(blank=True)
+    preview_type = models.CharField(max_length=50, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return self.name or self.key
+
+
 class NearDuplicate(models.Model):
     """Two items whose vectors from one model are nearly the same (services/duplicates.py).
 

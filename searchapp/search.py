@@ -33,6 +33,8 @@ class LibraryQuery:
 
     text: str = ""
     file_bytes: bytes | None = None
+    # A file query's vector, already made (a kept file query: services/query_files.py).
+    media: MediaQuery | None = None
     item_id: int | None = None
     exclude_item_ids: tuple[int, ...] = ()
     filters: SearchFilters = field(default_factory=SearchFilters)
@@ -42,7 +44,11 @@ class LibraryQuery:
 
     @property
     def is_empty(self) -> bool:
-        return not self.text and self.file_bytes is None and self.item_id is None
+        return not self.text and not self.by_file and self.item_id is None
+
+    @property
+    def by_file(self) -> bool:
+        return self.file_bytes is not None or self.media is not None
 
 
 @dataclass
@@ -83,13 +89,16 @@ def library_search(query: LibraryQuery) -> LibraryResults:
                 vector = item_vector(item=query_item, model_key=model_key)
                 modality = query_item.modality
                 filters = replace(filters, exclude_item_ids=frozenset([query_item.pk]))
+        elif query.media is not None:
+            media_query = query.media
         elif query.file_bytes is not None:
             media_query = media_query_vector(query.file_bytes, model_key=model_key, text=text)
-            vector, modality = media_query.vector, media_query.modality
         elif text:
             vector = text_query_vector(text, model_key=model_key)
+        if media_query is not None:
+            vector, modality = media_query.vector, media_query.modality
     except ModelUnavailable as error:
-        if query.file_bytes is not None or not text:
+        if query.by_file or not text:
             raise
         problem = str(error)
     excluded = _visible_in_order(query.exclude_item_ids)

@@ -216,6 +216,15 @@ def item_vectors(*, item_ids: Iterable[int], model_key: str) -> dict[int, np.nda
     }
 
 
+def item_segment_starts(*, item: Item, model_key: str) -> list[float]:
+    """Where each of an audio item's segments starts, in seconds, in order."""
+    return list(
+        item.embeddings.filter(model_key=model_key)
+        .order_by("segment")
+        .values_list("start_sec", flat=True)
+    )
+
+
 def item_neighbours(*, item: Item, model_key: str, limit: int = 8) -> list[SearchHit]:
     vector = item_vector(item=item, model_key=model_key)
     if vector is None:

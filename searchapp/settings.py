@@ -188,6 +188,10 @@ SEARCH_MIN_SCORE = env_float("SEARCH_MIN_SCORE", default=0.1)
 SEARCH_PAGE_SIZE = env_int("SEARCH_PAGE_SIZE", default=24)
 SEARCH_EF_SEARCH = env_int("SEARCH_EF_SEARCH", default=200)
 SEARCH_QUERY_AUDIO_MAX_SEC = env_float("SEARCH_QUERY_AUDIO_MAX_SEC", default=30.0)
+# A file searched with is kept (its vector and a small preview) for this long under a key in the
+# search's URL, and at most this many are kept: the oldest go first.
+SEARCH_QUERY_FILE_TTL_SEC = env_int("SEARCH_QUERY_FILE_TTL_SEC", default=24 * 3600)
+SEARCH_QUERY_FILES_MAX = env_int("SEARCH_QUERY_FILES_MAX", default=10_000)
 # "Less like this": how far a query moves away from the mean of the excluded items' vectors.
 SEARCH_EXCLUDE_WEIGHT = env_float("SEARCH_EXCLUDE_WEIGHT", default=0.5)
 # Items whose vectors are at least this cosine-similar are near duplicates.

@@ -31,6 +31,10 @@ def decode_for_renditions(data: bytes, *, preview: bool) -> Image.Image:
     return decode_image(data, max_pixels=MAX_SOURCE_PIXELS, max_side=side)
 
 
+def make_thumbnail(data: bytes) -> ContentFile[bytes]:
+    return make_renditions(decode_for_renditions(data, preview=False), preview=False).thumbnail
+
+
 def make_renditions(image: Image.Image, *, preview: bool) -> Renditions:
     """A thumbnail, and with `preview` a display-size rendition (WebP), of a decoded image (as
     decode_image gives it: RGB, turned as its EXIF orientation says); the image is kept."""

@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from searchapp import api, openapi
-from searchapp.views import duplicates, items, search, upload
+from searchapp.views import duplicates, items, search, upload, viewer
 
 handler400 = "searchapp.errors.bad_request"
 handler403 = "searchapp.errors.forbidden"
@@ -13,12 +13,14 @@ handler404 = "searchapp.errors.not_found"
 
 urlpatterns = [
     path("", search.search_page, name="search"),
-    path("search/results", search.search_results, name="search-results"),
+    path("search/file", search.search_file, name="search-file"),
+    path("search/file/<str:key>/preview", search.search_file_preview, name="search-file-preview"),
     path("upload/", upload.upload_page, name="upload"),
     path("upload/file", upload.upload_file, name="upload-file"),
     path("upload/note", upload.add_note, name="add-note"),
     path("duplicates/", duplicates.duplicates_page, name="duplicates"),
     path("items/<int:pk>/", items.item_detail, name="item"),
+    path("items/<int:pk>/viewer", viewer.item_viewer, name="item-viewer"),
     path("items/<int:pk>/row", upload.item_row, name="item-row"),
     path("items/<int:pk>/media", items.item_media, name="item-media"),
     path("items/<int:pk>/thumbnail", items.item_thumbnail, name="item-thumbnail"),

@@ -17,7 +17,7 @@ from searchapp.forms import ItemDetailsForm, split_tags
 from searchapp.media_info import AUDIO_MIME_TYPES, IMAGE_MIME_TYPES
 from searchapp.models import Item, Status
 from searchapp.search_space import search_model_key
-from searchapp.selectors import item_neighbours
+from searchapp.selectors import item_neighbours, item_segment_starts
 from searchapp.services.items import (
     ItemDetails,
     item_retry,
@@ -55,17 +55,11 @@ def _page_context(request: HttpRequest, item: Item) -> dict[str, object]:
                 "tags": ", ".join(item.tags),
             }
         ),
-        "segments": _segment_starts(item, model_key) if ready and item.waveform else [],
+        "segments": item_segment_starts(item=item, model_key=model_key)
+        if ready and item.waveform
+        else [],
         "neighbours": item_neighbours(item=item, model_key=model_key) if ready else [],
     }
-
-
-def _segment_starts(item: Item, model_key: str) -> list[float]:
-    return list(
-        item.embeddings.filter(model_key=model_key)
-        .order_by("segment")
-        .values_list("start_sec", flat=True)
-    )
 
 
 @login_required

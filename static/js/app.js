@@ -24,78 +24,6 @@ function notice(text, {error = false} = {}) {
   return paragraph;
 }
 
-// Search by a dropped, pasted, picked or recorded image or audio clip.
-function setUpSearchDrop() {
-  const form = document.getElementById("search-form");
-  const zone = document.getElementById("dropzone");
-  if (!form || !zone) return;
-  const results = document.getElementById("results");
-  const picker = document.getElementById("query-file");
-
-  async function searchWith(file) {
-    const data = new FormData();
-    for (const field of form.querySelectorAll(".filter")) {
-      if (field.type === "checkbox") {
-        if (field.checked) data.append(field.name, "on");
-      } else if (field.value) {
-        data.append(field.name, field.value);
-      }
-    }
-    data.append("query_file", file, file.name || "clip");
-    results.replaceChildren(notice("Searching with " + (file.name || "your clip") + "…"));
-    try {
-      const response = await fetch(form.getAttribute("hx-get"), {
-        method: "POST", body: data, headers: {"X-CSRFToken": csrfToken()},
-      });
-      insertServerHtml(results, await response.text());
-    } catch (error) {
-      results.replaceChildren(notice("The search did not reach the server: " + error.message, {error: true}));
-    }
-  }
-
-  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
-  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-  zone.addEventListener("drop", (event) => {
-    event.preventDefault();
-    zone.classList.remove("over");
-    if (event.dataTransfer.files.length) searchWith(event.dataTransfer.files[0]);
-  });
-  picker.addEventListener("change", () => { if (picker.files.length) searchWith(picker.files[0]); });
-  document.addEventListener("paste", (event) => {
-    const file = [...event.clipboardData.files].find((f) => f.type.startsWith("image/"));
-    if (file) { event.preventDefault(); searchWith(file); }
-  });
-
-  const record = document.getElementById("record");
-  let recorder = null;
-  record.addEventListener("click", async () => {
-    if (recorder) { recorder.stop(); return; }
-    if (!navigator.mediaDevices || !window.MediaRecorder) {
-      results.replaceChildren(notice("This browser cannot record audio.", {error: true}));
-      return;
-    }
-    try {
-      const stream = await navigator.mediaDevices.getUserMedia({audio: true});
-      const chunks = [];
-      recorder = new MediaRecorder(stream);
-      recorder.addEventListener("dataavailable", (event) => chunks.push(event.data));
-      recorder.addEventListener("stop", () => {
-        stream.getTracks().forEach((track) => track.stop());
-        record.textContent = "● Record audio";
-        record.setAttribute("aria-pressed", "false");
-        recorder = null;
-        const type = chunks[0] ? chunks[0].type : "audio/webm";
-        searchWith(new File(chunks, "recording.webm", {type}));
-      });
-      recorder.start();
-      record.textContent = "■ Stop and search";
-      record.setAttribute("aria-pressed", "true");
-    } catch (error) {
-      results.replaceChildren(notice("Microphone unavailable: " + error.message, {error: true}));
-    }
-  });
-}
-
 // Upload many files at once, each with its own progress bar.
 function setUpUploads() {
   const zone = document.getElementById("upload-drop");
@@ -163,8 +91,59 @@ document.addEventListener("htmx:beforeSwap", (event) => {
   event.detail.swapOverride = "innerHTML";
 });
 
+// What a failed request says in place, in words: the server's own message when it wrote one
+// (a refusal fragment, or a page holding one), else what happened.
+function failureText(what, {status = 0, body = ""} = {}) {
+  const written = body && new DOMParser().parseFromString(body, "text/html").querySelector(".notice");
+  if (written && written.textContent.trim()) return written.textContent.trim();
+  if (!status) return `${what} did not reach the server. Check the connection and try again.`;
+  if (status === 404) return `${what} found nothing there: it may have been hidden or deleted.`;
+  if (status >= 500) return `${what} failed on the server (error ${status}). Try again in a moment.`;
+  return `${what} was refused (error ${status}).`;
+}
+
+function requestName(element) {
+  const named = element && element.closest && element.closest("[data-request-name]");
+  return named ? named.dataset.requestName : "The request";
+}
+
+// The answers base.html's responseHandling swaps are already in place; every other failure
+// (a server error, a network failure, a timeout) is put where the answer would have gone.
+function swapsItself(status) {
+  const rule = window.htmx.config.responseHandling.find((candidate) => new RegExp(`^${candidate.code}$`).test(String(status)));
+  return Boolean(rule && rule.swap);
+}
+
+function showFailure(event, status) {
+  const detail = event.detail;
+  const target = detail.target || detail.elt;
+  if (!target || (status && swapsItself(status))) return;
+  const form = detail.requestConfig && detail.requestConfig.elt;
+  const slot = (form && form.dataset && form.dataset.errorTarget && document.querySelector(form.dataset.errorTarget)) || target;
+  const body = detail.xhr ? detail.xhr.responseText : "";
+  slot.replaceChildren(notice(failureText(requestName(detail.elt || target), {status, body}), {error: true}));
+}
+
+document.addEventListener("htmx:responseError", (event) => showFailure(event, event.detail.xhr.status));
+document.addEventListener("htmx:sendError", (event) => showFailure(event, 0));
+document.addEventListener("htmx:timeout", (event) => showFailure(event, 0));
+
+// The header's menu folds on narrow screens (static/css/app.css); without scripts it stays open.
+function setUpMenu() {
+  const button = document.getElementById("menu-button");
+  const nav = document.getElementById("site-nav");
+  if (!button || !nav) return;
+  button.addEventListener("click", () => {
+    const open = button.getAttribute("aria-expanded") !== "true";
+    button.setAttribute("aria-expanded", String(open));
+    nav.classList.toggle("open", open);
+  });
+}
+
+document.documentElement.classList.add("js");
+
 document.addEventListener("DOMContentLoaded", () => {
-  setUpSearchDrop();
+  setUpMenu();
   setUpUploads();
 });
 
@@ -173,9 +152,11 @@ document.addEventListener("DOMContentLoaded", () => {
 // the Content-Security-Policy refuses; tools that touch form fields leave style="" on them.
 if (window.htmx) window.htmx.config.attributesToSettle = ["class", "width", "height"];
 
-// An item page's waveform plays from where it is clicked and shades what has played.
-function setUpWaveformPlayers() {
-  for (const box of document.querySelectorAll(".waveform-player[data-player]")) {
+// A waveform above its player (item page, viewer) plays from where it is clicked and shades
+// what has played.
+function setUpWaveformPlayers(root) {
+  for (const box of root.querySelectorAll(".waveform-player[data-player]:not([data-ready])")) {
+    box.dataset.ready = "true";
     const audio = document.getElementById(box.dataset.player);
     const svg = box.querySelector("svg.waveform");
     if (!audio || !svg) continue;
@@ -197,4 +178,5 @@ function setUpWaveformPlayers() {
   }
 }
 
-document.addEventListener("DOMContentLoaded", setUpWaveformPlayers);
+// htmx runs this on the page, then on whatever it adds (the viewer's items).
+if (window.htmx) window.htmx.onLoad(setUpWaveformPlayers);

@@ -204,7 +204,9 @@ def test_searching_by_any_text_gives_results_or_a_4xx(
 ) -> None:
     item_add_text(text="word of the day")
     api = api_client.post("/api/search", {"text": text})
-    partial = Client().get("/search/results", {"q": text, **({"tag": tag} if tag else {})})
+    partial = Client().get(
+        "/", {"q": text, **({"tag": tag} if tag else {})}, HTTP_HX_REQUEST="true"
+    )
 
     if api.status_code == 200:
         assert isinstance(api.json()["results"], list)

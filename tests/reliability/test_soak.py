@@ -53,7 +53,7 @@ def search_api(client: httpx.Client, n: int) -> httpx.Response:
 
 
 def search_page(client: httpx.Client, n: int) -> httpx.Response:
-    return client.get("/search/results", params={"q": f"note {n % 10}"})
+    return client.get("/", params={"q": f"note {n % 10}"}, headers={"HX-Request": "true"})
 
 
 ACTIONS: list[Action] = [embed_text, embed_image, add_note, add_image, search_api, search_page]

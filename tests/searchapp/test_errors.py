@@ -36,7 +36,7 @@ POST_PATHS = [
     "/api/search",
     "/v1.3/embed",
     "/v1.2/embed",
-    "/search/results",
+    "/search/file",
     "/upload/file",
     "/upload/note",
     "/accounts/login/",
@@ -90,7 +90,7 @@ def test_a_form_in_utf16_is_a_json_400_on_the_api_and_a_message_on_pages(
     anonymous = clients[0]
 
     api = anonymous.generic("POST", "/api/items", data, content_type=content_type)
-    page = anonymous.generic("POST", "/search/results", data, content_type=content_type)
+    page = anonymous.generic("POST", "/search/file", data, content_type=content_type)
 
     assert api.status_code == 400
     assert api.json()["code"] == "parameter_invalid"
@@ -110,9 +110,7 @@ def test_a_form_in_utf16_is_a_json_400_on_the_api_and_a_message_on_pages(
 )
 def test_odd_cookies_are_ignored_or_refused_but_never_a_500(cookie: str) -> None:
     response = Client().get("/?q=sea", HTTP_COOKIE=cookie)
-    posted = Client(enforce_csrf_checks=True).post(
-        "/search/results", {"q": "sea"}, HTTP_COOKIE=cookie
-    )
+    posted = Client(enforce_csrf_checks=True).post("/search/file", {"q": "sea"}, HTTP_COOKIE=cookie)
 
     assert response.status_code == 200
     assert posted.status_code == 403

@@ -113,7 +113,7 @@ def test_an_api_request_over_the_cap_is_a_413_before_its_body_is_read(
     }
 
 
-@pytest.mark.parametrize("path", ["/upload/file", "/search/results"])
+@pytest.mark.parametrize("path", ["/upload/file", "/search/file"])
 def test_a_page_request_over_the_cap_is_a_413_message_before_its_body_is_read(
     user_client: Client, small_cap: int, path: str
 ) -> None:
@@ -188,7 +188,7 @@ def test_nul_in_any_parameter_of_any_admin_changelist_is_a_400(
 
 
 @pytest.mark.parametrize(
-    "path", ["/?q=a%00b", "/?tag=%00", "/search/results?q=sea&tag=a%00", "/items/%00/"]
+    "path", ["/?q=a%00b", "/?tag=%00", "/items/1/viewer?start=%00", "/items/%00/"]
 )
 def test_nul_in_a_search_parameter_or_path_is_a_400(path: str) -> None:
     response = Client().get(path)

@@ -5,22 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from bench.media_factory import make_audio
+from bench.media_factory import make_audio, make_image
 from searchapp.models import NearDuplicate
 from searchapp.search_space import search_model_key
 from searchapp.services.embedding import item_fail
-from searchapp.services.items import item_add_file, item_add_text
+from searchapp.services.items import ItemDetails, item_add_file, item_add_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def add_notes(count: int, start: int = 0) -> list[int]:
     return [
-        item_add_text(text=f"note about the sea number {start + i}")[0].pk for i in range(count)
+        item_add_text(
+            text=f"note about the sea number {start + i}", details=ItemDetails(tags=["sea"])
+        )[0].pk
+        for i in range(count)
     ]
 
 
@@ -35,11 +39,26 @@ def queries(request: Callable[[], object]) -> int:
     ("request_page", "budget"),
     [
         # One query of each search counts the visitor's searches (SEARCH_RATE_LIMIT_PER_MINUTE).
-        (lambda ids: Client().get("/search/results", {"q": "sea", "min_score": "-1"}), 7),
+        (lambda ids: Client().get("/", {"q": "sea", "min_score": "-1"}, HTTP_HX_REQUEST="true"), 7),
         (lambda ids: Client().get("/", {"q": "sea", "min_score": "-1"}), 7),
+        (lambda ids: Client().get("/", {"q": "sea", "min_score": "-1", "sort": "newest"}), 7),
+        (lambda ids: Client().get("/", {"item": ids[0], "min_score": "-1"}), 8),
+        (lambda ids: Client().get("/"), 2),
+        # The empty result asks whether the library is empty, to say why.
+        (lambda ids: Client().get("/", {"modality": "text", "tag": "sea", "by": "x"}), 3),
         (lambda ids: Client().get(f"/items/{ids[0]}/"), 7),
+        (lambda ids: Client().get(f"/items/{ids[0]}/viewer"), 2),
     ],
-    ids=["results", "search page", "item page"],
+    ids=[
+        "results",
+        "search page",
+        "sorted by date",
+        "more like this",
+        "browse",
+        "browse filtered",
+        "item page",
+        "viewer",
+    ],
 )
 def test_a_page_costs_the_same_queries_for_3_or_15_results(
     model, request_page: Callable[[list[int]], object], budget: int
@@ -52,6 +71,22 @@ def test_a_page_costs_the_same_queries_for_3_or_15_results(
 
     assert many == few
     assert few <= budget
+
+
+def test_a_file_search_by_its_key_costs_the_same_queries_for_3_or_15_results(model) -> None:  # type: ignore[no-untyped-def]
+    add_notes(3)
+    kept = Client().post(
+        "/search/file",
+        {"query_file": SimpleUploadedFile("q.png", make_image("png")), "min_score": "-1"},
+        HTTP_HX_REQUEST="true",
+    )
+    few = queries(lambda: Client().get(kept["Location"]))
+    add_notes(12, start=3)
+
+    many = queries(lambda: Client().get(kept["Location"]))
+
+    assert many == few
+    assert few <= 7
 
 
 def test_the_search_model_is_looked_up_once_when_the_library_is_on_the_configured_model(

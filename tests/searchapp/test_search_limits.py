@@ -22,7 +22,7 @@ def _limits(settings, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[
 
 def search(client: Client, *, address: str = "192.0.2.1", **headers: str) -> HttpResponse:
     return client.get(
-        "/search/results",
+        "/",
         {"q": "sea"},
         REMOTE_ADDR=address,
         headers={"HX-Request": "true", **headers},
@@ -31,7 +31,9 @@ def search(client: Client, *, address: str = "192.0.2.1", **headers: str) -> Htt
 
 def by_file(client: Client, *, address: str = "192.0.2.1") -> HttpResponse:
     image = SimpleUploadedFile("query.png", make_image("png"))
-    return client.post("/search/results", {"query_file": image}, REMOTE_ADDR=address)
+    return client.post(
+        "/search/file", {"query_file": image}, REMOTE_ADDR=address, headers={"HX-Request": "true"}
+    )
 
 
 def test_text_searches_over_the_limit_are_refused_in_words_with_retry_after(model) -> None:  # type: ignore[no-untyped-def]
@@ -76,7 +78,7 @@ def test_file_searches_have_their_own_smaller_limit(model) -> None:  # type: ign
     first = by_file(Client())
     second = by_file(Client())
 
-    assert first.status_code == 200
+    assert first.status_code == 201
     assert second.status_code == 429
     assert (
         "Too many searches by file from your address: at most 1 a minute."

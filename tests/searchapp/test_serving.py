@@ -117,7 +117,7 @@ def test_an_unreadable_chunked_api_request_is_a_411(api_client: Client, path: st
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/upload/file", "/search/results", "/accounts/login/"])
+@pytest.mark.parametrize("path", ["/upload/file", "/search/file", "/accounts/login/"])
 def test_an_unreadable_chunked_page_request_is_a_411(user_client: Client, path: str) -> None:
     response = unreadable_chunked(user_client, path)
 
@@ -196,9 +196,9 @@ def test_chunked_uploads_work_on_every_upload_endpoint_under_gunicorn(
     )
     assert upload.status_code == 201, upload.text
     assert Item.objects.get(title="streamed").original_filename == "a.png"
-    by_file = send_chunked(web, "/search/results", files={"query_file": image}, headers=signed_in)
-    assert by_file.status_code == 200, by_file.text
-    assert "Results for your image clip" in by_file.text
+    by_file = send_chunked(web, "/search/file", files={"query_file": image}, headers=signed_in)
+    assert by_file.status_code == 303, by_file.text
+    assert by_file.headers["Location"].startswith("/?qf=")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -292,7 +292,7 @@ def test_an_unreadable_content_type_is_a_400_under_gunicorn(
             page = client.get("/?q=sea", headers={"Content-Type": header})
             api = client.get("/api/items/1", headers={"Content-Type": header, "x-api-key": api_key})
             form = client.post(
-                "/search/results", content=b"q=sea", headers={"Content-Type": header, **signed_in}
+                "/search/file", content=b"q=sea", headers={"Content-Type": header, **signed_in}
             )
 
             assert (page.status_code, api.status_code, form.status_code) == (400, 400, 400)
@@ -304,7 +304,7 @@ def test_an_unreadable_content_type_is_a_400_under_gunicorn(
 def test_a_form_in_utf16_is_a_400_on_every_post_endpoint_under_gunicorn(
     web: str, api_key: str, signed_in: dict[str, str]
 ) -> None:
-    paths = ["/v1.3/embed", "/api/items", "/api/search", "/search/results", "/upload/file"]
+    paths = ["/v1.3/embed", "/api/items", "/api/search", "/search/file", "/upload/file"]
     headers = {
         "Content-Type": "application/x-www-form-urlencoded; charset=utf-16",
         "x-api-key": api_key,

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import HttpResponse
 from django.test import Client
 from PIL import Image
 
@@ -47,11 +48,15 @@ def test_search_page_says_when_the_model_is_unavailable_and_only_staff_why(
     visitor = Client().get("/?q=harbour").content.decode()
     staff = admin_client.get("/?q=harbour").content.decode()
     file_search = Client().post(
-        "/search/results", {"query_file": SimpleUploadedFile("q.png", make_image("png"))}
+        "/search/file",
+        {"query_file": SimpleUploadedFile("q.png", make_image("png"))},
+        HTTP_HX_REQUEST="true",
     )
 
     assert "The embedding model is unavailable" in visitor
     assert "Showing word matches only" in visitor
+    assert file_search.status_code == 503
+    assert "Search by meaning is off" in file_search.content.decode()
     assert str(tmp_path) not in visitor + file_search.content.decode()
     assert "download_model" in staff and str(tmp_path) in staff
 
@@ -61,12 +66,11 @@ def test_text_search_partial_returns_every_modality(model) -> None:  # type: ign
     item_add_file(data=make_audio("wav", seconds=2.0), filename="waves.wav")
     item_add_text(text="a walk along the shore")
 
-    response = Client().get(
-        "/search/results", {"q": "sea", "min_score": "-1"}, HTTP_HX_REQUEST="true"
-    )
+    response = Client().get("/", {"q": "sea", "min_score": "-1"}, HTTP_HX_REQUEST="true")
 
     html = response.content.decode()
     assert response.status_code == 200
+    assert "<html" not in html and 'id="search-form"' not in html
     assert html.count('class="card card-') == 3
     for modality in ("image", "audio", "text"):
         assert f"card-{modality}" in html
@@ -76,30 +80,47 @@ def test_text_search_with_a_media_placeholder_token_answers_on_every_page(model)
     item_add_text(text="a walk along the shore")
 
     page = Client().get("/", {"q": "<|audio|> shore"})
-    partial = Client().get("/search/results", {"q": "<|video|> <|image|>", "min_score": "-1"})
+    partial = Client().get(
+        "/", {"q": "<|video|> <|image|>", "min_score": "-1"}, HTTP_HX_REQUEST="true"
+    )
 
     assert (page.status_code, partial.status_code) == (200, 200)
     assert "a walk along the shore" in partial.content.decode()
 
 
-def test_file_search_partial(model) -> None:  # type: ignore[no-untyped-def]
-    item_add_file(data=make_image("png"), filename="sunset.png")
-    image = SimpleUploadedFile("query.jpg", make_image("jpeg"))
+def search_by_file(name: str, data: bytes, **params: str) -> HttpResponse:
+    """A file search as the page makes it: the file is kept, then its URL is loaded."""
+    client = Client()
+    kept = client.post(
+        "/search/file",
+        {"query_file": SimpleUploadedFile(name, data), **params},
+        HTTP_HX_REQUEST="true",
+    )
+    assert kept.status_code == 201, kept.content.decode()
+    return client.get(kept["Location"])
 
-    response = Client().post("/search/results", {"query_file": image, "min_score": "-1"})
+
+def test_file_search(model) -> None:  # type: ignore[no-untyped-def]
+    item_add_file(data=make_image("png"), filename="sunset.png")
+
+    response = search_by_file("query.jpg", make_image("jpeg"), min_score="-1")
 
     assert response.status_code == 200
-    assert "Results for your image clip" in response.content.decode()
+    assert "Results for" in response.content.decode()
+    assert "query.jpg" in response.content.decode()
     assert 'class="card card-image"' in response.content.decode()
 
 
-def test_file_search_with_a_file_that_is_not_media() -> None:
+def test_file_search_with_a_file_that_is_not_media_says_why_in_words() -> None:
     response = Client().post(
-        "/search/results", {"query_file": SimpleUploadedFile("notes.pdf", b"%PDF-1.4")}
+        "/search/file",
+        {"query_file": SimpleUploadedFile("notes.pdf", b"%PDF-1.4")},
+        HTTP_HX_REQUEST="true",
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "neither a supported image" in response.content.decode()
+    assert "query_file" not in response.content.decode()
 
 
 # An hour of 16-bit silence at 1 kHz: 7.2 MB, made without an encoder.
@@ -121,25 +142,22 @@ def test_file_search_with_an_hour_long_clip_decodes_and_embeds_only_its_start(
     embedded_audio.clear()
     resampled.frames.clear()
 
-    response = Client().post(
-        "/search/results",
-        {"query_file": SimpleUploadedFile("hour.wav", HOUR_LONG_CLIP), "min_score": "-1"},
-    )
+    response = search_by_file("hour.wav", HOUR_LONG_CLIP, min_score="-1")
 
     assert response.status_code == 200
-    assert "Searched with the first 30 s of hour.wav" in response.content.decode()
+    assert "hour.wav" in response.content.decode()
+    assert "Searched with its first 30 s." in response.content.decode()
     assert 'class="card card-text"' in response.content.decode()
     assert sum(embedded_audio) == 30.0
-    # Checked once and split once, each stopping at 30 s: not the hour.
-    assert resampled.seconds <= 2 * 31
+    # Checked once and split once, each stopping at 30 s, and its 10 s preview: not the hour.
+    assert resampled.seconds <= 2 * 31 + 2 * 11
 
 
 def test_file_search_with_a_short_clip_uses_all_of_it(model) -> None:  # type: ignore[no-untyped-def]
-    clip = SimpleUploadedFile("short.flac", make_audio("flac", seconds=3.0))
+    response = search_by_file("short.flac", make_audio("flac", seconds=3.0), min_score="-1")
 
-    response = Client().post("/search/results", {"query_file": clip, "min_score": "-1"})
-
-    assert "Results for your audio clip" in response.content.decode()
+    assert "short.flac" in response.content.decode()
+    assert "Searched with its first" not in response.content.decode()
 
 
 @pytest.mark.parametrize(
@@ -154,9 +172,11 @@ def test_file_search_with_a_short_clip_uses_all_of_it(model) -> None:  # type: i
 def test_file_search_with_audio_out_of_bounds_says_why(
     data: bytes, words: str, resampled: Resampled
 ) -> None:
-    response = Client().post("/search/results", {"query_file": SimpleUploadedFile("q.wav", data)})
+    response = Client().post(
+        "/search/file", {"query_file": SimpleUploadedFile("q.wav", data)}, HTTP_HX_REQUEST="true"
+    )
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert 'class="notice notice-error"' in response.content.decode()
     assert words in response.content.decode()
 
@@ -280,9 +300,7 @@ def test_a_multi_picture_jpeg_is_uploaded_and_searched_with_as_a_jpeg(
     photo = encode_image(pictures[0], "MPO", save_all=True, append_images=pictures[1:])
 
     uploaded = user_client.post("/upload/file", {"file": SimpleUploadedFile("p.jpg", photo)})
-    searched = Client().post(
-        "/search/results", {"query_file": SimpleUploadedFile("q.jpg", photo), "min_score": "-1"}
-    )
+    searched = search_by_file("q.jpg", photo, min_score="-1")
 
     assert uploaded.status_code == 201
     assert Item.objects.get().mime_type == "image/jpeg"
@@ -373,8 +391,10 @@ def test_asking_the_same_text_again_does_not_run_the_model_again(model, monkeypa
         model, "embed_texts", lambda texts: asked.append(texts) or embed_texts(texts)
     )
 
-    first = Client().get("/search/results", {"q": "lights over the harbour"})
-    again = Client().get("/search/results", {"q": "lights over the harbour", "modality": "text"})
+    first = Client().get("/", {"q": "lights over the harbour"}, HTTP_HX_REQUEST="true")
+    again = Client().get(
+        "/", {"q": "lights over the harbour", "modality": "text"}, HTTP_HX_REQUEST="true"
+    )
 
     assert first.status_code == again.status_code == 200
     assert b"harbour lights at dusk" in again.content

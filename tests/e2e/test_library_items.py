@@ -6,27 +6,19 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-import numpy as np
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from bench.media_factory import encode_audio, make_audio, make_image
+from bench.media_factory import make_audio, make_image
 from bench.processes import Processes
 from searchapp.models import Item, Status
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import DESKTOP, PHONE, accessibility_violations, birdsong, screenshot
 from tests.e2e.test_browser import drop_files, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-DESKTOP = {"width": 1366, "height": 900}
-PHONE = {"width": 390, "height": 844}
 LEASE_SEC = "3"
-
-
-# The result cards (templates/searchapp/_hit.html) are the search page's, checked with it.
-RESULT_CARDS = {"exclude": [[".card"]]}
 
 
 def look_at(page: Page, name: str) -> None:
@@ -34,20 +26,8 @@ def look_at(page: Page, name: str) -> None:
     for width, size in (("desktop", DESKTOP), ("phone", PHONE)):
         page.set_viewport_size(size)
         screenshot(page, f"{name}-{width}")
-        violations = Axe().run(page, context=RESULT_CARDS).response["violations"]
-        serious = [v for v in violations if v["impact"] in ("serious", "critical")]
-        assert not serious, [(v["id"], [node["html"] for node in v["nodes"]]) for v in serious]
+        assert accessibility_violations(page) == [], f"{name}-{width}"
     page.set_viewport_size(DESKTOP)
-
-
-def birdsong(seconds: float) -> bytes:
-    """A clip whose waveform has a shape to see: calls that swell and fade over a murmur."""
-    rate = 16_000
-    t = np.arange(int(seconds * rate)) / rate
-    calls = np.abs(np.sin(t * 1.3)) ** 4 * (0.55 + 0.45 * np.sin(t * 0.37))
-    level = 0.08 + 0.9 * calls
-    wave = level * np.sin(2 * np.pi * (900 + 400 * np.sin(t * 40)) * t)
-    return encode_audio(wave.astype(np.float32)[None, :], "flac", sampling_rate=rate)
 
 
 def test_an_upload_made_while_the_model_is_missing_waits_and_ends_ready_once_a_worker_has_it(
