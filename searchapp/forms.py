@@ -106,7 +106,7 @@ class SearchForm(forms.Form):
 
     @property
     def problem(self) -> str:
-        return " ".join(message for errors in self.errors.values() for message in errors)
+        return form_problem(self)
 
     @property
     def asks(self) -> bool:
@@ -127,27 +127,68 @@ class QueryFileForm(SearchForm):
     )
 
 
+def form_problem(form: forms.Form) -> str:
+    """A form's errors as sentences for people: the fields' own messages, no field names."""
+    return " ".join(message for errors in form.errors.values() for message in errors)
+
+
+def _at_most(what: str) -> dict[str, str]:
+    return {
+        "max_length": f"{what} is at most %(limit_value)d characters long (it has %(show_value)d)."
+    }
+
+
 class TextNoteForm(forms.Form):
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=MAX_TEXT_CHARACTERS)
-    title = forms.CharField(required=False, max_length=255)
-    tags = forms.CharField(required=False, max_length=500, help_text="Comma-separated")
+    text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=MAX_TEXT_CHARACTERS,
+        error_messages={
+            "required": "A note needs some text: spaces alone are not a note.",
+            **_at_most("A note"),
+        },
+    )
+    title = forms.CharField(required=False, max_length=255, error_messages=_at_most("A title"))
+    tags = forms.CharField(
+        required=False,
+        max_length=500,
+        help_text="Comma-separated",
+        error_messages=_at_most("The list of tags"),
+    )
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField()
-    title = forms.CharField(required=False, max_length=255)
-    description = forms.CharField(required=False, max_length=MAX_DESCRIPTION_CHARACTERS)
-    tags = forms.CharField(required=False, max_length=500)
+    file = forms.FileField(
+        error_messages={
+            "required": "Choose a file to add.",
+            "empty": "The file is empty.",
+            "invalid": "The file did not arrive whole; try again.",
+        }
+    )
+    title = forms.CharField(required=False, max_length=255, error_messages=_at_most("A title"))
+    description = forms.CharField(
+        required=False,
+        max_length=MAX_DESCRIPTION_CHARACTERS,
+        error_messages=_at_most("A description"),
+    )
+    tags = forms.CharField(
+        required=False, max_length=500, error_messages=_at_most("The list of tags")
+    )
 
 
 class ItemDetailsForm(forms.Form):
-    title = forms.CharField(required=False, max_length=255)
+    title = forms.CharField(required=False, max_length=255, error_messages=_at_most("A title"))
     description = forms.CharField(
         required=False,
         max_length=MAX_DESCRIPTION_CHARACTERS,
         widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages=_at_most("A description"),
     )
-    tags = forms.CharField(required=False, max_length=500, help_text="Comma-separated")
+    tags = forms.CharField(
+        required=False,
+        max_length=500,
+        help_text="Comma-separated",
+        error_messages=_at_most("The list of tags"),
+    )
 
 
 def split_tags(raw: str) -> list[str]:

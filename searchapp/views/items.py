@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from embeddings.errors import InputError
 from searchapp.access import can_manage
 from searchapp.byte_ranges import FileSlice, Unsatisfiable, requested_range
-from searchapp.forms import ItemDetailsForm, split_tags
+from searchapp.forms import ItemDetailsForm, form_problem, split_tags
 from searchapp.media_info import AUDIO_MIME_TYPES, IMAGE_MIME_TYPES
 from searchapp.models import Item, Status
 from searchapp.search_space import search_model_key
@@ -25,7 +25,7 @@ from searchapp.services.items import (
     items_delete,
     items_set_hidden,
 )
-from searchapp.views.pages import form_errors, managed_item, message, search_allowed, visible_item
+from searchapp.views.pages import managed_item, message, search_allowed, visible_item
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def edit_item(request: HttpRequest, pk: int) -> HttpResponse:
     item = managed_item(request, pk)
     form = ItemDetailsForm(request.POST)
     if not form.is_valid():
-        return message(request, form_errors(form), status=400)
+        return message(request, form_problem(form), status=400)
     details = ItemDetails(
         title=form.cleaned_data["title"],
         description=form.cleaned_data["description"],

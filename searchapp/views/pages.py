@@ -7,7 +7,6 @@ from django.shortcuts import get_object_or_404, render
 
 from embeddings.engine.registry import model_status
 from searchapp.access import can_manage, can_open
-from searchapp.forms import ItemDetailsForm, SearchForm, TextNoteForm, UploadForm
 from searchapp.models import Item
 
 # What visitors read when the model cannot load; staff read why and how to fix it (the log has it
@@ -34,10 +33,6 @@ def model_banner(request: HttpRequest) -> str:
 
 def message(request: HttpRequest, text: str, *, status: int) -> HttpResponse:
     return render(request, "searchapp/_message.html", {"message": text}, status=status)
-
-
-def form_errors(form: SearchForm | UploadForm | TextNoteForm | ItemDetailsForm) -> str:
-    return "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
 
 
 def visible_item(request: HttpRequest, pk: int) -> Item:

@@ -10,10 +10,10 @@ from django_htmx.http import HttpResponseStopPolling
 from embeddings.api.request import read_upload
 from embeddings.conf import embeddings_settings
 from embeddings.errors import InputError
-from searchapp.forms import TextNoteForm, UploadForm, split_tags
+from searchapp.forms import TextNoteForm, UploadForm, form_problem, split_tags
 from searchapp.models import Item
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
-from searchapp.views.pages import form_errors, message, model_banner, visible_item
+from searchapp.views.pages import message, model_banner, visible_item
 
 
 @login_required
@@ -32,7 +32,7 @@ def upload_page(request: HttpRequest) -> HttpResponse:
 def upload_file(request: HttpRequest) -> HttpResponse:
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
-        return message(request, form_errors(form), status=400)
+        return message(request, form_problem(form), status=400)
     upload: UploadedFile = form.cleaned_data["file"]
     details = ItemDetails(
         title=form.cleaned_data["title"],
@@ -61,7 +61,7 @@ def upload_file(request: HttpRequest) -> HttpResponse:
 def add_note(request: HttpRequest) -> HttpResponse:
     form = TextNoteForm(request.POST)
     if not form.is_valid():
-        return message(request, form_errors(form), status=400)
+        return message(request, form_problem(form), status=400)
     try:
         item, created = item_add_text(
             text=form.cleaned_data["text"],

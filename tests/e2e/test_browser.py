@@ -216,9 +216,15 @@ def test_a_refused_note_says_why_beside_the_form(page: Page, live_server, user, 
     sign_in(page, live_server.url, user.username)
     note = page.get_by_label("Text", exact=True)
     recent = page.locator("#recent")
+    note.fill("   ")
+    page.get_by_role("button", name="Add note").click()
+    expect(page.locator("#note-error").get_by_role("alert")).to_have_text(
+        "A note needs some text: spaces alone are not a note."
+    )
     note.fill("Rain on the tin roof of the boathouse")
     page.get_by_role("button", name="Add note").click()
     expect(recent.get_by_text("Rain on the tin roof of the boathouse")).to_be_visible()
+    expect(page.locator("#note-error")).to_be_empty()
     items_set_hidden(items=Item.objects.all(), hidden=True)
 
     note.fill("Rain on the tin roof of the boathouse")

@@ -29,7 +29,7 @@ def link(*items: Item, score: float = 0.99) -> None:
 
 
 def card_ids(html: str) -> list[int]:
-    return [int(pk) for pk in re.findall(r'class="card-link" href="/items/(\d+)/"', html)]
+    return [int(pk) for pk in re.findall(r'class="card-media" href="/items/(\d+)/"', html)]
 
 
 def test_signing_in_is_needed(model) -> None:  # type: ignore[no-untyped-def]
