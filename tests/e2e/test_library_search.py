@@ -28,6 +28,11 @@ def notes(settings, model) -> list[str]:  # type: ignore[no-untyped-def]
     return texts
 
 
+def picture(path: Path) -> Path:
+    path.write_bytes(make_image("png", size=(300, 200)))
+    return path
+
+
 def titles(results: Locator) -> list[str]:
     expect(results.locator(".card").first).to_be_visible()
     return [title.strip() for title in results.locator(".card .card-title").all_inner_texts()]
@@ -36,8 +41,7 @@ def titles(results: Locator) -> list[str]:
 def test_a_file_search_survives_paging_reload_and_back(
     page: Page, live_server, notes: list[str], tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    query = tmp_path / "horse.png"
-    query.write_bytes(make_image("png", size=(300, 200)))
+    query = picture(tmp_path / "horse.png")
     page.goto(f"{live_server.url}/")
     results = page.locator("#results")
 
@@ -286,8 +290,7 @@ def boxes(locator: Locator) -> list[dict[str, float]]:
 def test_words_then_an_image_search_together_and_words_typed_next_refine_the_image(
     page: Page, live_server, notes: list[str], tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    query = tmp_path / "harbour.png"
-    query.write_bytes(make_image("png", size=(300, 200)))
+    query = picture(tmp_path / "harbour.png")
     page.goto(f"{live_server.url}/")
     results = page.locator("#results")
     box = page.get_by_label("Search text")
