@@ -33,7 +33,9 @@ end
 
 def wrk(url: str, *, clients: int, seconds: int, script: Path) -> dict[str, Any]:
     threads = min(clients, 2)
-    command = ["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "--latency"]
+    # A slow answer is a latency to report, not a failure (wrk's own timeout is 2 s).
+    command = ["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s"]
+    command += ["--latency"]
     command += ["--script", str(script), url]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return {"clients": clients, "seconds": seconds, **parse_wrk(output)}

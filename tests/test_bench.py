@@ -97,8 +97,9 @@ def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) ->
         "3",
         "--items",
         "300",
+        # Long enough that 32 clients complete searches on a machine busy with other tests.
         "--seconds",
-        "1",
+        "3",
         "--slow-clients",
         "1",
         "--audio-seconds",
