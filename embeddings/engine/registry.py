@@ -5,6 +5,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
+
+import httpx
 
 from embeddings.conf import ModelSettings, embeddings_settings
 from embeddings.engine.base import EmbeddingModel, ModelUnavailable
@@ -13,16 +16,22 @@ from embeddings.engine.sentence_transformer import SentenceTransformerModel
 
 logger = logging.getLogger(__name__)
 
-ModelFactory = Callable[[ModelSettings], EmbeddingModel]
+# (settings, whether to use only files already on this machine) -> the model.
+ModelFactory = Callable[[ModelSettings, bool], EmbeddingModel]
+
+# One look at the hub before asking it for files: its client retries for about a minute when
+# the network is down, and the first search would wait that long.
+HUB_PROBE_TIMEOUT_SEC = 5.0
 
 
-def _sentence_transformer(config: ModelSettings) -> EmbeddingModel:
+def _sentence_transformer(config: ModelSettings, local_files_only: bool) -> EmbeddingModel:
     device = choose_device(config.device)
     return SentenceTransformerModel(
         source=config.source,
         device=device,
         dtype=choose_dtype(config.dtype, device=device),
         batch_size=config.batch_size,
+        local_files_only=local_files_only,
     )
 
 
@@ -68,7 +77,8 @@ def get_model(*, source: str | None = None) -> EmbeddingModel:
 
 
 def load_model(config: ModelSettings) -> EmbeddingModel:
-    model_type = _model_type(config.source)
+    local_files_only = Path(config.source).is_dir() or not hub_reachable()
+    model_type = _model_type(config.source, local_files_only=local_files_only)
     factory = FAMILIES.get(model_type)
     if factory is None:
         raise ModelUnavailable(
@@ -76,7 +86,7 @@ def load_model(config: ModelSettings) -> EmbeddingModel:
             f"supported types: {', '.join(sorted(FAMILIES))}. Set EMBEDDINGS_MODEL to such a model."
         )
     try:
-        return factory(config)
+        return factory(config, local_files_only)
     except ModelUnavailable:
         raise
     except ValueError as error:
@@ -85,11 +95,23 @@ def load_model(config: ModelSettings) -> EmbeddingModel:
         raise ModelUnavailable(_how_to_fix(config.source, error)) from error
 
 
-def _model_type(source: str) -> str:
+def hub_reachable() -> bool:
+    """Whether the Hugging Face hub answers at all (any HTTP answer), asked once, briefly."""
+    from huggingface_hub import constants
+
+    try:
+        httpx.head(constants.ENDPOINT, timeout=HUB_PROBE_TIMEOUT_SEC)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+def _model_type(source: str, *, local_files_only: bool) -> str:
     from transformers import AutoConfig
 
     try:
-        return str(AutoConfig.from_pretrained(source).model_type)
+        config = AutoConfig.from_pretrained(source, local_files_only=local_files_only)
+        return str(config.model_type)
     except (OSError, ValueError) as error:
         raise ModelUnavailable(_how_to_fix(source, error)) from error
 

@@ -25,14 +25,27 @@ class SentenceTransformerModel(EmbeddingModel):
     `modules.json` (Transformer -> Pooling -> Normalize), as in the hub repository.
     """
 
-    def __init__(self, *, source: str, device: str, dtype: torch.dtype, batch_size: int) -> None:
+    def __init__(
+        self,
+        *,
+        source: str,
+        device: str,
+        dtype: torch.dtype,
+        batch_size: int,
+        local_files_only: bool = False,
+    ) -> None:
         super().__init__(source=source)
         from sentence_transformers import SentenceTransformer
 
         self.device = device
         self.dtype = dtype
         self.batch_size = batch_size
-        self._model = SentenceTransformer(source, device=device, model_kwargs={"dtype": dtype})
+        self._model = SentenceTransformer(
+            source,
+            device=device,
+            model_kwargs={"dtype": dtype},
+            local_files_only=local_files_only,
+        )
         self._model.eval()
         self._check_modalities()
         processor = self._model[0].processor

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import huggingface_hub
 import numpy as np
 import pytest
 import torch
@@ -202,3 +204,39 @@ def test_forward_passes_from_many_request_threads_all_run_on_one_model_thread(
 
     assert len(ran_on) == 1
     assert ran_on.pop().startswith("embedding-model")
+
+
+class ClosingListener:
+    """A port that accepts connections, counts them and closes each at once: a hub that is
+    down, as a client sees it."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            self.connections += 1
+            connection.close()
+
+
+def test_a_model_that_is_not_here_fails_at_once_when_the_hub_cannot_be_reached(  # type: ignore[no-untyped-def]
+    settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    hub = ClosingListener()
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    settings.EMBEDDINGS_MODEL = "nobody/not-downloaded"
+
+    with pytest.raises(ModelUnavailable, match="download_model"):
+        get_model()
+
+    # One look, not the hub client's minute of retries.
+    assert hub.connections == 1
+    hub.socket.close()
