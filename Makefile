@@ -7,13 +7,19 @@ CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: install install-dev system-packages run test bench lint
 
+# pip says what it collects and installs: the first install (torch, transformers) takes minutes.
+PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check --progress-bar off
+
 $(VENV)/.installed: pyproject.toml
+	@echo "Installing the app and its dependencies into $(VENV) (the first time takes a few minutes)..."
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	$(PIP_INSTALL) -e .
+	@echo "Installed."
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@echo "Installing the test and benchmark tools into $(VENV)..."
+	$(PIP_INSTALL) -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
