@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 from embeddings.conf import ModelSettings, embeddings_settings
 from embeddings.engine.base import EmbeddingModel, ModelUnavailable
@@ -137,15 +138,22 @@ def model_status() -> tuple[str, str]:
 
 
 def warm_up() -> None:
-    """Load the configured model and run one input through it, so the first request is fast.
+    """Load the configured model and run one input of each modality through it, so that the
+    first request of each kind is fast.
 
     A model that cannot load is logged, not raised: the process still serves pages and says so.
     """
+    from PIL import Image
+
     started = time.monotonic()
     try:
-        get_model().embed_texts(["warm-up"])
+        model = get_model()
     except ModelUnavailable:
         return  # get_model logged why
+    model.embed_texts(["warm-up"])
+    model.embed_images([Image.new("RGB", (64, 64), (128, 128, 128))])
+    second = np.arange(model.sampling_rate, dtype=np.float32) / model.sampling_rate
+    model.embed_audio([0.1 * np.sin(2 * np.pi * 440.0 * second)])
     logger.info("Embedding model ready in %.1f s", time.monotonic() - started)
 
 

@@ -19,6 +19,7 @@ from bench.random_model import build_tiny_model
 from embeddings.engine.base import EmbeddingModel, ModelUnavailable
 from embeddings.engine.device import choose_device, choose_dtype
 from embeddings.engine.registry import get_model, model_status, warm_up
+from embeddings.engine.sentence_transformer import SentenceTransformerModel
 
 
 def test_model_is_loaded_once_per_process(model: EmbeddingModel) -> None:
@@ -129,13 +130,24 @@ def test_missing_model_is_unavailable_with_instructions(settings, tmp_path: Path
     assert model_status()[0] == "unavailable"
 
 
-def test_warm_up_loads_the_model_before_the_first_request(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_warm_up_loads_the_model_and_runs_each_modality_before_the_first_request(  # type: ignore[no-untyped-def]
+    settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings.EMBEDDINGS_MODEL = str(build_tiny_model(tmp_path, seed=7))
     assert model_status()[0] == "not_loaded"
+    ran: list[str] = []
+    for method in ("embed_texts", "embed_images", "embed_audio"):
+        real = getattr(SentenceTransformerModel, method)
+        monkeypatch.setattr(
+            SentenceTransformerModel,
+            method,
+            lambda self, inputs, real=real, method=method: ran.append(method) or real(self, inputs),
+        )
 
     warm_up()
 
     assert model_status()[0] == "ready"
+    assert ran == ["embed_texts", "embed_images", "embed_audio"]
 
 
 def test_warm_up_without_a_model_logs_how_to_fix_it_and_does_not_raise(  # type: ignore[no-untyped-def]
