@@ -151,7 +151,7 @@ def warm_up() -> None:
     except ModelUnavailable:
         return  # get_model logged why
     model.embed_texts(["warm-up"])
-    model.embed_images([Image.new("RGB", (64, 64), (128, 128, 128))])
+    model.embed_images([Image.new("RGB", (640, 480), (128, 128, 128))])  # a photo's shape
     second = np.arange(model.sampling_rate, dtype=np.float32) / model.sampling_rate
     model.embed_audio([0.1 * np.sin(2 * np.pi * 440.0 * second)])
     logger.info("Embedding model ready in %.1f s", time.monotonic() - started)
