@@ -48,12 +48,7 @@ def upload_file(request: HttpRequest) -> HttpResponse:
         )
     except InputError as error:
         return message(request, f"{upload.name}: {error}", status=error.status)
-    return render(
-        request,
-        "searchapp/_item_row.html",
-        {"item": item, "duplicate": not created},
-        status=201 if created else 200,
-    )
+    return _added_row(request, item, created=created)
 
 
 @login_required
@@ -72,6 +67,11 @@ def add_note(request: HttpRequest) -> HttpResponse:
         )
     except InputError as error:
         return message(request, str(error), status=error.status)
+    return _added_row(request, item, created=created)
+
+
+def _added_row(request: HttpRequest, item: Item, *, created: bool) -> HttpResponse:
+    """The upload page's row of an item just added, or found already there."""
     return render(
         request,
         "searchapp/_item_row.html",
