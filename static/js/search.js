@@ -14,9 +14,8 @@ let refinable = null;
 // While a file is being searched with, the words typed with it are part of that search.
 let fileSearchRunning = false;
 
-function refiningWords(form) {
-  const words = form.elements.q.value.trim();
-  return refinable && words && form.elements.qf.value === refinable.key ? words : "";
+function refinesImage(form) {
+  return Boolean(refinable && form.elements.q.value.trim() && form.elements.qf.value === refinable.key);
 }
 
 // Typing starts a search by words: a file or "more like this" in the form no longer applies;
@@ -32,7 +31,7 @@ document.addEventListener("htmx:configRequest", (event) => {
     event.preventDefault();
     return;
   }
-  if (refiningWords(form)) {
+  if (refinesImage(form)) {
     event.preventDefault();
     const trigger = event.detail.triggeringEvent;
     if (trigger && (trigger.type === "search" || trigger.type === "submit")) {
