@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -11,6 +12,8 @@ class ModelSettings:
     device: str
     dtype: str
     batch_size: int
+    # Intra-op threads of the forward passes; 0 for this machine's physical cores.
+    threads: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +31,8 @@ class AudioLimits:
 @dataclass(frozen=True, kw_only=True)
 class EmbeddingsSettings:
     model: ModelSettings
+    # Image tokens per image (None: the checkpoint's default); part of the vectors' identity.
+    image_tokens: int | None
     model_name: str
     model_aliases: tuple[str, ...]
     text_max_tokens: int
@@ -53,14 +58,26 @@ class EmbeddingsSettings:
         return (self.model_name, *self.model_aliases)
 
 
+# The image-token budgets the model's image processor takes.
+IMAGE_TOKEN_BUDGETS = (70, 140, 280, 560, 1120)
+
+
 def embeddings_settings() -> EmbeddingsSettings:
+    image_tokens = settings.EMBEDDINGS_IMAGE_TOKENS
+    if image_tokens is not None and image_tokens not in IMAGE_TOKEN_BUDGETS:
+        raise ImproperlyConfigured(
+            f"EMBEDDINGS_IMAGE_TOKENS is {image_tokens}; use one of "
+            f"{', '.join(map(str, IMAGE_TOKEN_BUDGETS))}, or leave it unset for the model's own."
+        )
     return EmbeddingsSettings(
         model=ModelSettings(
             source=settings.EMBEDDINGS_MODEL,
             device=settings.EMBEDDINGS_DEVICE,
             dtype=settings.EMBEDDINGS_DTYPE,
             batch_size=settings.EMBEDDINGS_BATCH_SIZE,
+            threads=settings.EMBEDDINGS_THREADS,
         ),
+        image_tokens=image_tokens,
         model_name=settings.EMBEDDINGS_MODEL_NAME,
         model_aliases=tuple(settings.EMBEDDINGS_MODEL_ALIASES),
         text_max_tokens=settings.EMBEDDINGS_TEXT_MAX_TOKENS,

@@ -15,6 +15,7 @@ from embeddings.engine.registry import get_model
 from embeddings.errors import InputError
 from embeddings.media.audio import AudioClip, AudioSegment, BeyondLimit, check_audio, split_clip
 from embeddings.media.images import decode_image
+from embeddings.spaces import VectorSpace, configured_space
 
 TextTruncate = Literal["start", "end", "none"]
 TEXT_TRUNCATE_CHOICES: tuple[TextTruncate, ...] = ("start", "end", "none")
@@ -76,8 +77,11 @@ def embed_texts(texts: list[str], *, model: EmbeddingModel) -> list[Embedding]:
     return [Embedding(vector) for vector in model.embed_texts(texts)]
 
 
-def embed_images(images: list[Image], *, model: EmbeddingModel) -> list[Embedding]:
-    return [Embedding(vector) for vector in model.embed_images(images)]
+def embed_images(
+    images: list[Image], *, model: EmbeddingModel, space: VectorSpace
+) -> list[Embedding]:
+    vectors = model.embed_images(images, image_tokens=space.image_tokens)
+    return [Embedding(vector) for vector in vectors]
 
 
 def embed_clip(
@@ -105,32 +109,38 @@ def embed_clip(
 
 
 def embed_text(
-    text: str, *, truncate: TextTruncate = "end", source: str | None = None
+    text: str, *, truncate: TextTruncate = "end", space: VectorSpace | None = None
 ) -> Embedding:
-    model, config = get_model(source=source), embeddings_settings()
+    model, config = _model_in(space), embeddings_settings()
     return embed_texts(
         [prepare_text(text, truncate=truncate, model=model, config=config)], model=model
     )[0]
 
 
-def embed_image(data: bytes, *, source: str | None = None) -> Embedding:
-    model = get_model(source=source)
-    return embed_images([prepare_image(data, config=embeddings_settings())], model=model)[0]
+def embed_image(data: bytes, *, space: VectorSpace | None = None) -> Embedding:
+    space = space or configured_space()
+    image = prepare_image(data, config=embeddings_settings())
+    return embed_images([image], model=_model_in(space), space=space)[0]
 
 
 def embed_image_with_text(
-    data: bytes, text: str, *, truncate: TextTruncate = "end", source: str | None = None
+    data: bytes, text: str, *, truncate: TextTruncate = "end", space: VectorSpace | None = None
 ) -> Embedding:
     """The model's own embedding of the image and the words as one input."""
-    model, config = get_model(source=source), embeddings_settings()
+    space = space or configured_space()
+    model, config = _model_in(space), embeddings_settings()
     image = prepare_image(data, config=config)
     words = prepare_text(text, truncate=truncate, model=model, config=config)
-    return Embedding(model.embed_image_with_text(image, words))
+    return Embedding(model.embed_image_with_text(image, words, image_tokens=space.image_tokens))
 
 
 def embed_audio(
-    data: bytes, *, start_offset_sec: float = 0.0, source: str | None = None
+    data: bytes, *, start_offset_sec: float = 0.0, space: VectorSpace | None = None
 ) -> list[Embedding]:
-    model, config = get_model(source=source), embeddings_settings()
+    model, config = _model_in(space), embeddings_settings()
     clip = prepare_audio(data, start_offset_sec=start_offset_sec, model=model, config=config)
     return embed_clip(clip, model=model, config=config)
+
+
+def _model_in(space: VectorSpace | None) -> EmbeddingModel:
+    return get_model(source=(space or configured_space()).source)

@@ -17,6 +17,7 @@ from embeddings.services import (
     embed_text,
     prepare_audio,
 )
+from embeddings.spaces import VectorSpace
 from searchapp.media_info import probe_media
 from searchapp.models import Modality
 
@@ -38,7 +39,7 @@ def text_query_vector(text: str, *, model_key: str) -> np.ndarray:
 # slowest step of a text search.
 @lru_cache(maxsize=1024)
 def _text_query_vector(text: str, model_key: str) -> np.ndarray:
-    vector = embed_text(text, source=model_key).vector
+    vector = embed_text(text, space=VectorSpace.from_key(model_key)).vector
     vector.flags.writeable = False
     return vector
 
@@ -52,11 +53,12 @@ def media_query_vector(data: bytes, *, model_key: str, text: str = "") -> MediaQ
     if not data:
         raise InputError("the file is empty.")
     info = probe_media(data)
+    space = VectorSpace.from_key(model_key)
     if info.modality == Modality.IMAGE:
         embedding = (
-            embed_image_with_text(data, text, source=model_key)
+            embed_image_with_text(data, text, space=space)
             if text
-            else embed_image(data, source=model_key)
+            else embed_image(data, space=space)
         )
         return MediaQuery(vector=embedding.vector, modality=info.modality)
     if text:
@@ -64,7 +66,7 @@ def media_query_vector(data: bytes, *, model_key: str, text: str = "") -> MediaQ
             "words can refine an image, not a sound: search with the audio clip alone, "
             "or with the words alone."
         )
-    model, config = get_model(source=model_key), embeddings_settings()
+    model, config = get_model(source=space.source), embeddings_settings()
     clip = prepare_audio(
         data,
         start_offset_sec=0.0,

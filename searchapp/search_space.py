@@ -4,7 +4,7 @@ import time
 
 from django.db.models import Count
 
-from embeddings.conf import embeddings_settings
+from embeddings.spaces import configured_space
 from searchapp.models import Item, ItemEmbedding
 
 # While a library moves to a new model, the search model is looked up again at most this often.
@@ -17,8 +17,8 @@ _during_switch: dict[str, tuple[float, str]] = {}
 
 
 def embedding_model_key() -> str:
-    """The model new vectors are made with: the configured one."""
-    return embeddings_settings().model.source
+    """The model (and image-token budget) new vectors are made with: the configured one."""
+    return configured_space().key
 
 
 def search_model_key() -> str:

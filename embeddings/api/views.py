@@ -31,6 +31,7 @@ from embeddings.services import (
     prepare_image,
     prepare_text,
 )
+from embeddings.spaces import configured_space
 
 # A slot frees as soon as any running fetch ends, usually well within a second.
 FETCH_RETRY_AFTER_SEC = 1
@@ -88,7 +89,7 @@ def _create_embeddings(
         (embedding,) = embed_texts([text], model=model)
         body["text_embedding"] = {"segments": [{"float": embedding.vector.tolist()}]}
     if image is not None and embed_request.image is not None:
-        (embedding,) = embed_images([image], model=model)
+        (embedding,) = embed_images([image], model=model, space=configured_space())
         body["image_embedding"] = {
             "segments": [{"float": embedding.vector.tolist()}],
             "metadata": embed_request.image.label,

@@ -42,13 +42,19 @@ class EmbeddingModel(ABC):
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
 
     @abstractmethod
-    def embed_images(self, images: Sequence[Image]) -> np.ndarray: ...
+    def embed_images(
+        self, images: Sequence[Image], *, image_tokens: int | None = None
+    ) -> np.ndarray:
+        """`image_tokens`: the image's token budget (more tokens, finer detail, more time);
+        None for the model's own default."""
 
     @abstractmethod
     def embed_audio(self, waveforms: Sequence[np.ndarray]) -> np.ndarray: ...
 
     @abstractmethod
-    def embed_image_with_text(self, image: Image, text: str) -> np.ndarray:
+    def embed_image_with_text(
+        self, image: Image, text: str, *, image_tokens: int | None = None
+    ) -> np.ndarray:
         """One unit vector for the image and the words together, as one input: the image
         first, then the text, read as plain text (special tokens in it are just characters)."""
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import torch
 
 from embeddings.conf import ModelSettings, embeddings_settings
 from embeddings.engine.base import EmbeddingModel, ModelUnavailable
-from embeddings.engine.device import choose_device, choose_dtype
+from embeddings.engine.device import choose_device, choose_precision, physical_cores
 from embeddings.engine.sentence_transformer import SentenceTransformerModel
 
 logger = logging.getLogger(__name__)
@@ -27,13 +28,30 @@ HUB_PROBE_TIMEOUT_SEC = 5.0
 
 def _sentence_transformer(config: ModelSettings, local_files_only: bool) -> EmbeddingModel:
     device = choose_device(config.device)
-    return SentenceTransformerModel(
+    threads = config.threads or physical_cores()
+    _one_inter_op_thread()
+    model = SentenceTransformerModel(
         source=config.source,
         device=device,
-        dtype=choose_dtype(config.dtype, device=device),
+        precision=choose_precision(config.dtype, device=device),
         batch_size=config.batch_size,
+        threads=threads,
         local_files_only=local_files_only,
     )
+    logger.info(
+        "Loaded %s on %s in %s with %d threads", config.source, device, model.precision, threads
+    )
+    return model
+
+
+def _one_inter_op_thread() -> None:
+    # Forward passes run one at a time on one thread (SentenceTransformerModel), so a pool for
+    # running independent operators side by side would only compete with the intra-op threads.
+    if torch.get_num_interop_threads() != 1:
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # only possible before the first parallel work in the process
+            logger.info("torch's inter-op pool was already started; left as it is")
 
 
 # config.json `model_type` -> how to load it. A new family is one entry and one module.
@@ -151,7 +169,8 @@ def warm_up() -> None:
     except ModelUnavailable:
         return  # get_model logged why
     model.embed_texts(["warm-up"])
-    model.embed_images([Image.new("RGB", (640, 480), (128, 128, 128))])  # a photo's shape
+    photo_shaped = Image.new("RGB", (640, 480), (128, 128, 128))
+    model.embed_images([photo_shaped], image_tokens=embeddings_settings().image_tokens)
     second = np.arange(model.sampling_rate, dtype=np.float32) / model.sampling_rate
     model.embed_audio([0.1 * np.sin(2 * np.pi * 440.0 * second)])
     logger.info("Embedding model ready in %.1f s", time.monotonic() - started)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from PIL.Image import Image
 from sentence_transformers.util import batch_to_device
 
 from embeddings.engine.base import EmbeddingModel, ModelUnavailable, TruncateSide, l2_normalise
+from embeddings.engine.device import Precision
 from embeddings.errors import InputError
 
 REQUIRED_MODALITIES = ("text", "image", "audio")
@@ -30,24 +32,27 @@ class SentenceTransformerModel(EmbeddingModel):
         *,
         source: str,
         device: str,
-        dtype: torch.dtype,
+        precision: Precision,
         batch_size: int,
+        threads: int,
         local_files_only: bool = False,
     ) -> None:
         super().__init__(source=source)
         from sentence_transformers import SentenceTransformer
 
         self.device = device
-        self.dtype = dtype
+        self.precision = precision
         self.batch_size = batch_size
+        self.threads = threads
         self._model = SentenceTransformer(
             source,
             device=device,
-            model_kwargs={"dtype": dtype},
+            model_kwargs={"dtype": precision.language},
             local_files_only=local_files_only,
         )
         self._model.eval()
         self._check_modalities()
+        self._set_tower_dtype(precision.towers)
         processor = self._model[0].processor
         self._tokenizer = processor.tokenizer
         self._image_end_id = self._tokenizer.convert_tokens_to_ids(processor.eoi_token)
@@ -60,7 +65,19 @@ class SentenceTransformerModel(EmbeddingModel):
         # Every forward pass runs on this one thread, one at a time: the model is shared by all
         # request threads, and torch's intra-op thread pool is per calling thread, so calls
         # from many threads would keep several pools spinning against each other.
-        self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding-model")
+        self._runner = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="embedding-model",
+            initializer=torch.set_num_threads,
+            initargs=(threads,),
+        )
+
+    def _set_tower_dtype(self, dtype: torch.dtype) -> None:
+        network = self._model[0].model
+        for name in ("vision_tower", "embed_vision", "audio_tower", "embed_audio"):
+            tower = getattr(network, name, None)
+            if tower is not None:
+                tower.to(dtype)
 
     def _check_modalities(self) -> None:
         missing = [m for m in REQUIRED_MODALITIES if m not in self._model.modalities]
@@ -95,9 +112,15 @@ class SentenceTransformerModel(EmbeddingModel):
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         return self._embed(list(texts), self._text_features, batch_size=self.batch_size)
 
-    def embed_images(self, images: Sequence[Image]) -> np.ndarray:
+    def embed_images(
+        self, images: Sequence[Image], *, image_tokens: int | None = None
+    ) -> np.ndarray:
         # sentence-transformers 6.2 merges a list of images into one sample, so one batch each.
-        return self._embed([{"image": image} for image in images], self._preprocess, batch_size=1)
+        return self._embed(
+            [{"image": image} for image in images],
+            partial(self._preprocess, image_tokens=image_tokens),
+            batch_size=1,
+        )
 
     def embed_audio(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
         clips = [
@@ -111,8 +134,14 @@ class SentenceTransformerModel(EmbeddingModel):
         ]
         return self._embed(clips, self._preprocess, batch_size=self.batch_size)
 
-    def embed_image_with_text(self, image: Image, text: str) -> np.ndarray:
-        return self._embed([(image, text)], self._image_with_text_features, batch_size=1)[0]
+    def embed_image_with_text(
+        self, image: Image, text: str, *, image_tokens: int | None = None
+    ) -> np.ndarray:
+        return self._embed(
+            [(image, text)],
+            partial(self._image_with_text_features, image_tokens=image_tokens),
+            batch_size=1,
+        )[0]
 
     def _tokenize(self, texts: str | list[str], **options: Any) -> Any:
         # User text is plain text. The processor takes <|image|>, <|audio|> or <|video|> in text
@@ -125,12 +154,14 @@ class SentenceTransformerModel(EmbeddingModel):
     def _text_features(self, texts: list[str]) -> dict[str, Any]:
         return {**self._tokenize(texts, padding=True, return_tensors="pt"), "modality": "text"}
 
-    def _image_with_text_features(self, inputs: list[tuple[Image, str]]) -> dict[str, Any]:
+    def _image_with_text_features(
+        self, inputs: list[tuple[Image, str]], *, image_tokens: int | None
+    ) -> dict[str, Any]:
         # The processor's layout for "<|image|> words" (the model takes text and media
         # interleaved in one sequence), but the words are tokenised as plain text: the image's
         # own tokens come from the image-only input, and the words go in after its last one.
         ((image, text),) = inputs
-        features = self._preprocess([{"image": image}])
+        features = self._preprocess([{"image": image}], image_tokens=image_tokens)
         words = self._tokenize(" " + text, add_special_tokens=False)["input_ids"]
         ids = features["input_ids"][0].tolist()
         end = len(ids) - ids[::-1].index(self._image_end_id)
@@ -141,10 +172,13 @@ class SentenceTransformerModel(EmbeddingModel):
             "attention_mask": torch.ones_like(input_ids),
         }
 
-    def _preprocess(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+    def _preprocess(
+        self, inputs: list[dict[str, Any]], *, image_tokens: int | None = None
+    ) -> dict[str, Any]:
+        options = {} if image_tokens is None else {"image": {"max_soft_tokens": image_tokens}}
         try:
             with self._tokenizer_lock:  # the processor tokenises its media placeholders
-                return self._model.preprocess(inputs)
+                return self._model.preprocess(inputs, processing_kwargs=options)
         except ValueError as error:
             raise InputError(f"the model cannot read this input: {error}") from error
 

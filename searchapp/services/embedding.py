@@ -22,6 +22,7 @@ from embeddings.services import (
     prepare_image,
     prepare_text,
 )
+from embeddings.spaces import VectorSpace, configured_space
 from searchapp.models import Item, ItemEmbedding, Modality, Status
 from searchapp.search_space import embedding_model_key, forget_search_model
 from searchapp.services.duplicates import duplicates_find
@@ -150,7 +151,7 @@ def _embed_image(item: Item, data: bytes) -> tuple[list[Embedding], MediaFacts]:
     image = prepare_image(data, config=embeddings_settings())
     facts = renditions_make(item, image)
     try:
-        return embed_images([image], model=model), facts
+        return embed_images([image], model=model, space=configured_space()), facts
     except BaseException:
         facts.discard(item)
         raise
@@ -223,3 +224,43 @@ def _find_duplicates_once_committed(*, item_ids: list[int], model_key: str) -> N
             min_score=settings.SEARCH_DUPLICATE_MIN_SCORE,
         )
     )
+
+
+def vectors_carry_over(*, from_key: str, to_key: str) -> int:
+    """Copy text and audio items' vectors from `from_key` to `to_key` when the two differ only
+    in the image-token budget, which changes images' vectors and nothing else; returns how many
+    items were carried over (they then need no re-embedding)."""
+    if (
+        from_key == to_key
+        or VectorSpace.from_key(from_key).source != VectorSpace.from_key(to_key).source
+    ):
+        return 0
+    sample = ItemEmbedding.objects.filter(model_key=from_key).first()
+    if sample is None:
+        return 0
+    ensure_vector_index(model_key=to_key, dimension=len(sample.embedding))
+    carried = (
+        Item.objects.exclude(modality=Modality.IMAGE)
+        .filter(pk__in=ItemEmbedding.objects.filter(model_key=from_key).values("item_id"))
+        .exclude(pk__in=ItemEmbedding.objects.filter(model_key=to_key).values("item_id"))
+    )
+    with transaction.atomic():
+        ids = list(carried.select_for_update().values_list("pk", flat=True))
+        rows = ItemEmbedding.objects.filter(model_key=from_key, item_id__in=ids)
+        ItemEmbedding.objects.bulk_create(
+            ItemEmbedding(
+                item_id=row.item_id,
+                model_key=to_key,
+                segment=row.segment,
+                start_sec=row.start_sec,
+                end_sec=row.end_sec,
+                modality=row.modality,
+                hidden=row.hidden,
+                tags=row.tags,
+                embedding=row.embedding,
+            )
+            for row in rows.iterator(chunk_size=2000)
+        )
+        Item.objects.filter(pk__in=ids).update(embedded_with=to_key)
+        transaction.on_commit(forget_search_model)
+    return len(ids)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,13 @@ from transformers import AutoTokenizer
 from bench.media_factory import make_image, sine
 from bench.random_model import build_tiny_model
 from embeddings.engine.base import EmbeddingModel, ModelUnavailable
-from embeddings.engine.device import choose_device, choose_dtype
+from embeddings.engine.device import (
+    Precision,
+    choose_device,
+    choose_precision,
+    cpu_feature_flags,
+    physical_cores,
+)
 from embeddings.engine.registry import get_model, model_status, warm_up
 from embeddings.engine.sentence_transformer import SentenceTransformerModel
 
@@ -134,20 +141,26 @@ def test_warm_up_loads_the_model_and_runs_each_modality_before_the_first_request
     settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.EMBEDDINGS_MODEL = str(build_tiny_model(tmp_path, seed=7))
+    settings.EMBEDDINGS_IMAGE_TOKENS = 140
     assert model_status()[0] == "not_loaded"
-    ran: list[str] = []
+    ran: list[tuple[str, dict[str, object]]] = []
     for method in ("embed_texts", "embed_images", "embed_audio"):
         real = getattr(SentenceTransformerModel, method)
-        monkeypatch.setattr(
-            SentenceTransformerModel,
-            method,
-            lambda self, inputs, real=real, method=method: ran.append(method) or real(self, inputs),
-        )
+
+        def recording(self, inputs, real=real, method=method, **options):  # type: ignore[no-untyped-def]
+            ran.append((method, options))
+            return real(self, inputs, **options)
+
+        monkeypatch.setattr(SentenceTransformerModel, method, recording)
 
     warm_up()
 
     assert model_status()[0] == "ready"
-    assert ran == ["embed_texts", "embed_images", "embed_audio"]
+    assert ran == [
+        ("embed_texts", {}),
+        ("embed_images", {"image_tokens": 140}),  # the budget searches will use
+        ("embed_audio", {}),
+    ]
 
 
 def test_warm_up_without_a_model_logs_how_to_fix_it_and_does_not_raise(  # type: ignore[no-untyped-def]
@@ -181,13 +194,77 @@ def test_choose_device_honours_an_override_and_falls_back_to_cpu() -> None:
     assert choose_device("auto") == expected
 
 
-def test_choose_dtype() -> None:
-    assert choose_dtype("auto", device="cpu") == torch.float32
-    assert choose_dtype("bfloat16", device="cpu") == torch.bfloat16
+BF16_CPU = frozenset({"avx512f", "avx512_bf16", "avx512_vnni"})
+OLDER_CPU = frozenset({"avx2", "fma"})
+ALL_FLOAT32 = Precision(towers=torch.float32, language=torch.float32)
+TOWERS_BF16 = Precision(towers=torch.bfloat16, language=torch.float32)
+
+
+def test_auto_precision_puts_the_towers_in_bfloat16_only_where_the_cpu_has_it_natively() -> None:
+    assert choose_precision("auto", device="cpu", cpu_flags=BF16_CPU) == TOWERS_BF16
+    assert choose_precision("auto", device="cpu", cpu_flags=frozenset({"bf16"})) == TOWERS_BF16
+    assert choose_precision("auto", device="cpu", cpu_flags=OLDER_CPU) == ALL_FLOAT32
+    assert choose_precision("float32", device="cpu", cpu_flags=BF16_CPU) == ALL_FLOAT32
+    assert choose_precision("bfloat16", device="cpu", cpu_flags=OLDER_CPU) == Precision(
+        towers=torch.bfloat16, language=torch.bfloat16
+    )
+    assert choose_precision("bfloat16-towers", device="cpu", cpu_flags=OLDER_CPU) == TOWERS_BF16
+    assert str(TOWERS_BF16) == "bfloat16 towers, float32 language model"
+
+
+def test_unusable_precisions_are_refused_with_the_choices() -> None:
     with pytest.raises(ValueError, match="NaN"):
-        choose_dtype("float16", device="cuda")
-    with pytest.raises(ValueError, match="auto, float32, bfloat16"):
-        choose_dtype("int8", device="cpu")
+        choose_precision("float16", device="cuda")
+    with pytest.raises(ValueError, match="auto, float32, bfloat16, bfloat16-towers"):
+        choose_precision("int8", device="cpu")
+
+
+def test_cpu_flags_and_physical_cores_are_read_from_cpuinfo(tmp_path: Path) -> None:
+    allowed = sorted(os.sched_getaffinity(0))
+    # Each allowed logical CPU listed twice over as two hyper-threads of one core.
+    blocks = [
+        f"processor\t: {cpu}\nphysical id\t: 0\ncore id\t: {index // 2}\n"
+        "flags\t\t: fpu avx512f avx512_bf16\n"
+        for index, cpu in enumerate(allowed)
+    ]
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("\n".join(blocks))
+
+    assert "avx512_bf16" in cpu_feature_flags(cpuinfo)
+    assert physical_cores(cpuinfo) == max(1, (len(allowed) + 1) // 2)
+    assert cpu_feature_flags(tmp_path / "missing") == frozenset()
+    assert physical_cores(tmp_path / "missing") == len(allowed)
+
+
+def test_bfloat16_towers_keep_images_and_sounds_close_to_float32(settings) -> None:  # type: ignore[no-untyped-def]
+    photo = Image.open(io.BytesIO(make_image("png", size=(640, 480))))
+    clip = sine(2.0, sampling_rate=16000)[0]
+    settings.EMBEDDINGS_DTYPE = "float32"
+    reference = get_model()
+    image_ref, audio_ref = reference.embed_images([photo])[0], reference.embed_audio([clip])[0]
+    text_ref = reference.embed_texts(["a cat"])[0]
+    settings.EMBEDDINGS_DTYPE = "bfloat16-towers"
+
+    model = get_model()
+
+    network = model._model[0].model  # type: ignore[attr-defined]
+    assert network.vision_tower.dtype == network.audio_tower.dtype == torch.bfloat16
+    assert network.language_model.dtype == torch.float32
+    assert float(model.embed_images([photo])[0] @ image_ref) >= 0.99
+    assert float(model.embed_audio([clip])[0] @ audio_ref) >= 0.99
+    np.testing.assert_allclose(model.embed_texts(["a cat"])[0], text_ref, atol=1e-6)
+
+
+def test_the_image_token_budget_is_the_models_own_unless_asked(model: EmbeddingModel) -> None:
+    photo = Image.open(io.BytesIO(make_image("png", size=(640, 480))))
+
+    default = model.embed_images([photo])[0]
+    at_70, at_140 = (model.embed_images([photo], image_tokens=n)[0] for n in (70, 140))
+    composed_140 = model.embed_image_with_text(photo, "at night", image_tokens=140)
+
+    np.testing.assert_allclose(default, at_70, atol=1e-6)  # the tiny model's processor says 70
+    assert float(at_70 @ at_140) < 0.9999
+    assert float(composed_140 @ model.embed_image_with_text(photo, "at night")) < 0.9999
 
 
 def test_bfloat16_model_still_gives_float32_unit_vectors(settings) -> None:  # type: ignore[no-untyped-def]
@@ -252,3 +329,14 @@ def test_a_model_that_is_not_here_fails_at_once_when_the_hub_cannot_be_reached( 
     # One look, not the hub client's minute of retries.
     assert hub.connections == 1
     hub.socket.close()
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(1, 1), (0, physical_cores())])
+def test_forward_passes_run_on_the_configured_threads(
+    settings, setting: int, expected: int
+) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_THREADS = setting
+
+    model = get_model()
+
+    assert model._runner.submit(torch.get_num_threads).result() == expected  # type: ignore[attr-defined]

@@ -22,6 +22,12 @@ pytestmark = pytest.mark.django_db
 MIN_COSINE = 0.9999
 
 
+@pytest.fixture(autouse=True)
+def _float32(settings) -> None:  # type: ignore[no-untyped-def]
+    # Parity with the references, which run in float32; bfloat16's fidelity has its own tests.
+    settings.EMBEDDINGS_DTYPE = "float32"
+
+
 @pytest.fixture(scope="module")
 def reference_st(tiny_model_dir: Path) -> SentenceTransformer:
     return SentenceTransformer(str(tiny_model_dir), device="cpu")

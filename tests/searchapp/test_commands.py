@@ -3,14 +3,18 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from PIL import Image
 
 from bench.media_factory import make_audio, make_image
 from bench.random_model import build_tiny_model
 from searchapp.models import Item, ItemEmbedding, Status
+from searchapp.queries import media_query_vector
 from searchapp.search_space import search_model_key
+from searchapp.selectors import item_vector
 from searchapp.services.embedding import item_embed
 from searchapp.services.items import item_add_file, item_add_text
 
@@ -52,6 +56,52 @@ def test_reembed_moves_the_library_to_a_new_model_while_search_uses_the_old(
     assert search_model_key() == str(new_model)
     assert ItemEmbedding.objects.filter(model_key=str(new_model)).count() == 2
     assert ItemEmbedding.objects.filter(model_key=old_key).count() == 2
+
+
+def test_a_new_image_token_budget_reembeds_while_image_queries_keep_the_librarys_budget(
+    settings,
+) -> None:  # type: ignore[no-untyped-def]
+    data = make_image("png", size=(640, 480))
+    photo, _ = item_add_file(data=data, filename="photo.png")
+    note, _ = item_add_text(text="gulls over the harbour")
+    clip, _ = item_add_file(data=make_audio("flac", seconds=20.0), filename="gulls.flac")
+    old_key = settings.EMBEDDINGS_MODEL
+    settings.EMBEDDINGS_IMAGE_TOKENS = 140
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    new_key = f"{settings.EMBEDDINGS_MODEL}#image-tokens=140"
+
+    assert search_model_key() == old_key
+    query = media_query_vector(data, model_key=search_model_key()).vector
+    assert float(query @ item_vector(item=photo, model_key=old_key)) == pytest.approx(1.0)
+    out = io.StringIO()
+    call_command("reembed", stdout=out)
+    # The budget changes images' vectors only: texts and sounds keep theirs, segments and all.
+    assert "Kept the vectors of 2 text and audio items." in out.getvalue()
+    assert "Queued 1 items" in out.getvalue()
+    for item in (note, clip):
+        kept = ItemEmbedding.objects.filter(item=item).order_by("segment")
+        old = list(kept.filter(model_key=old_key).values_list("start_sec", "embedding"))
+        new = list(kept.filter(model_key=new_key).values_list("start_sec", "embedding"))
+        assert len(new) == len(old) == (2 if item == clip else 1)
+        assert all(
+            a[0] == b[0] and np.array_equal(a[1], b[1]) for a, b in zip(old, new, strict=True)
+        )
+    assert search_model_key() == old_key  # the photo has no vector at 140 tokens yet
+    item_embed(item_id=photo.pk)
+
+    assert search_model_key() == new_key
+    query = media_query_vector(data, model_key=new_key).vector
+    assert float(query @ item_vector(item=photo, model_key=new_key)) == pytest.approx(1.0)
+    assert float(query @ item_vector(item=photo, model_key=old_key)) < 0.9999
+
+
+def test_an_image_token_budget_the_model_cannot_take_is_refused_with_the_choices(
+    settings,
+) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_IMAGE_TOKENS = 100
+
+    with pytest.raises(ImproperlyConfigured, match="use one of 70, 140, 280, 560, 1120"):
+        search_model_key()
 
 
 def test_complete_media_gives_older_items_waveforms_previews_and_turned_sizes(model) -> None:  # type: ignore[no-untyped-def]
