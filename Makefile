@@ -36,17 +36,19 @@ run: install
 	wait
 
 # Debian's Chromium for the end-to-end tests (Playwright's own browser download is not used),
-# wrk for the HTTP load benchmark, and nginx, the proxy of docker-compose.yml, which the
-# deployment tests and the slow-clients benchmark run.
+# wrk for the HTTP load benchmark, nginx, the proxy of docker-compose.yml, which the
+# deployment tests and the slow-clients benchmark run, and real sounds (desktop sounds, spoken
+# channel names) for the precision benchmark.
+SOUNDS := /usr/share/sounds/freedesktop/stereo /usr/share/sounds/alsa
 system-packages:
-	test -x $(CHROMIUM) && command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk nginx; }
+	test -x $(CHROMIUM) && command -v wrk >/dev/null && command -v nginx >/dev/null && ls $(SOUNDS) >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk nginx sound-theme-freedesktop alsa-utils; }
 
 test: install-dev system-packages
 	$(PY) -m pytest
 
 # Every benchmark at its default size; see docs/performance.md.
 bench: install-dev system-packages
-	$(PY) -m bench --parts vector,embedding,api,ingestion,ingestion-model,http,slow-clients,memory --output bench/results.json
+	$(PY) -m bench --parts vector,embedding,precision,api,ingestion,ingestion-model,http,slow-clients,memory --output bench/results.json
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

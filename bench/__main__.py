@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
         "--parts",
         default="vector,embedding,api,ingestion,ingestion-model,http,slow-clients,memory",
         help=(
-            "Comma-separated: vector, vector-stress, embedding, api, ingestion, "
+            "Comma-separated: vector, vector-stress, embedding, precision, api, ingestion, "
             "ingestion-model, http, slow-clients, memory, duplicates."
         ),
     )
@@ -25,7 +25,10 @@ def main(argv: list[str] | None = None) -> int:
         "--model",
         choices=("full", "tiny"),
         default="full",
-        help="Random-weight model for the embedding and api parts.",
+        help="Random-weight model for the embedding, precision and api parts.",
+    )
+    parser.add_argument(
+        "--inputs", type=int, default=20, help="Real photos, sounds and texts per precision case."
     )
     parser.add_argument("--rounds", type=int, default=3, help="Timed batches per batch size.")
     parser.add_argument("--requests", type=int, default=30, help="Requests for the api part.")
@@ -63,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         http_load,
         ingestion,
         memory,
+        precision,
         slow_clients,
         vector_search,
     )
@@ -104,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         report["embedding_throughput"] = embedding.engine_throughput(
             size=args.model, rounds=args.rounds
         )
+    if "precision" in parts:
+        report["precision"] = precision.run(size=args.model, inputs=args.inputs, rounds=args.rounds)
     if "api" in parts:
         report["api_overhead"] = embedding.api_overhead(size=args.model, requests=args.requests)
     if "ingestion" in parts:

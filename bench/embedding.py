@@ -9,11 +9,11 @@ from typing import Any
 
 import httpx
 import numpy as np
-import torch
 from django.conf import settings
 
 from bench.media_factory import noise, noise_image
 from bench.models import model_directory
+from bench.precision import IMAGE_TOKEN_BUDGETS
 from bench.processes import app_processes
 from bench.scratch import scratch_database
 from embeddings.engine.registry import get_model
@@ -62,13 +62,19 @@ def engine_throughput(*, size: str, rounds: int) -> dict[str, Any]:
     return {
         "model": f"{size}-size EmbeddingGemma 2 architecture, {model.dimension}-d",
         "weights": WEIGHTS_NOTE,
-        "dtype": str(getattr(model, "dtype", "")),
-        "torch_threads": torch.get_num_threads(),
+        "precision": str(getattr(model, "precision", "")),
+        "threads": getattr(model, "threads", None),
         "text (10-15 words)": throughput(model.embed_texts, [SENTENCE], (1, 4, 16, 32), rounds),
         # sentence-transformers 6.2 takes a list of images as one sample: one image per pass.
-        "image (640x480)": throughput(
-            model.embed_images, [noise_image(0, size=(640, 480))], (1,), rounds
-        ),
+        **{
+            f"image (640x480) at {tokens} tokens": throughput(
+                lambda images, tokens=tokens: model.embed_images(images, image_tokens=tokens),
+                [noise_image(0, size=(640, 480))],
+                (1,),
+                rounds,
+            )
+            for tokens in IMAGE_TOKEN_BUDGETS
+        },
         # A composed query: the same image with the sentence's 15 words in one input.
         "image (640x480) with words": throughput(
             lambda images: np.stack([model.embed_image_with_text(i, SENTENCE) for i in images]),

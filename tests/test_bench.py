@@ -82,6 +82,25 @@ def test_the_near_duplicates_benchmark_finds_the_planted_copies_at_a_tiny_size(
     assert report["one_item_as_embedded"]["p50_ms"] > 0
 
 
+def test_the_precision_benchmark_compares_each_path_with_float32_on_real_media(
+    tmp_path: Path,
+) -> None:
+    report = run_bench(
+        tmp_path, "--parts", "precision", "--model", "tiny", "--inputs", "3", "--rounds", "1"
+    )["precision"]
+
+    assert report["inputs"] == {"photos": 3, "sounds": 3, "texts": 3}
+    for case in ("image at 70 tokens", "image at 280 tokens", "one text (a search query)"):
+        assert set(report[case]) == {"float32", "bfloat16-towers", "bfloat16"}
+        assert report[case]["float32"]["cosine_to_float32"] == {"min": 1.0, "median": 1.0}
+        assert report[case]["float32"]["time_vs_float32"] == 1.0
+        assert all(path["median_sec"] > 0 for path in report[case].values())
+    towers = report["audio (a sound's first segment, up to 10 s)"]["bfloat16-towers"]
+    assert towers["faithful"] == (towers["cosine_to_float32"]["min"] >= 0.99)
+    budgets = report["image budget vs 280 tokens (float32 vectors of the same photo)"]
+    assert budgets["70 tokens"]["median"] < 1.0
+
+
 def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) -> None:
     report = run_bench(
         tmp_path,
