@@ -14,11 +14,19 @@ import numpy as np
 from bench.models import model_directory
 from bench.real_media import TEXTS, real_photos, real_sounds
 from embeddings.engine.base import EmbeddingModel
-from embeddings.engine.device import choose_precision, physical_cores
+from embeddings.engine.device import choose_precision, choose_vision_runtime, physical_cores
+from embeddings.engine.registry import export_cache_dir
 from embeddings.engine.sentence_transformer import SentenceTransformerModel
 
 REFERENCE = "float32"
-PATHS = (REFERENCE, "bfloat16-towers", "bfloat16")
+# name -> (EMBEDDINGS_DTYPE, whether the vision encoder runs on OpenVINO)
+PATHS = {
+    REFERENCE: ("float32", False),
+    "bfloat16-towers": ("bfloat16-towers", False),
+    "bfloat16": ("bfloat16", False),
+    "openvino vision, float32": ("float32", True),
+    "openvino vision, bfloat16-towers": ("bfloat16-towers", True),
+}
 IMAGE_TOKEN_BUDGETS = (70, 140, 280)
 FAITHFUL = 0.99
 TEXT_BATCH = 16
@@ -28,7 +36,9 @@ Embed = Callable[[EmbeddingModel, Any], np.ndarray]
 
 def run(*, size: str, inputs: int, rounds: int) -> dict[str, Any]:
     source = str(model_directory(size))
-    models = {path: _load(source, path) for path in PATHS}
+    models = {
+        path: _load(source, dtype, openvino=openvino) for path, (dtype, openvino) in PATHS.items()
+    }
     photos = real_photos(inputs)
     sounds = real_sounds(inputs, sampling_rate=models[REFERENCE].sampling_rate)
     cases: dict[str, tuple[Embed, Sequence[Any]]] = {
@@ -46,7 +56,10 @@ def run(*, size: str, inputs: int, rounds: int) -> dict[str, Any]:
     report: dict[str, Any] = {
         "model": f"{size}-size EmbeddingGemma 2 architecture, random weights",
         "threads": physical_cores(),
-        "auto_on_this_machine": str(choose_precision("auto", device="cpu")),
+        "auto_on_this_machine": {
+            "precision": str(choose_precision("auto", device="cpu")),
+            "vision_encoder": choose_vision_runtime("auto", device="cpu"),
+        },
         "inputs": {"photos": len(photos), "sounds": len(sounds), "texts": min(inputs, len(TEXTS))},
         "note": "Speed: median seconds per input, interleaved across paths. Fidelity: cosine "
         "to float32 for the same input and settings. With random weights the text network "
@@ -67,13 +80,14 @@ def run(*, size: str, inputs: int, rounds: int) -> dict[str, Any]:
     return report
 
 
-def _load(source: str, dtype: str) -> EmbeddingModel:
+def _load(source: str, dtype: str, *, openvino: bool) -> EmbeddingModel:
     return SentenceTransformerModel(
         source=source,
         device="cpu",
         precision=choose_precision(dtype, device="cpu"),
         batch_size=TEXT_BATCH,
         threads=physical_cores(),
+        openvino_vision_cache=export_cache_dir(source) if openvino else None,
     )
 
 

@@ -14,6 +14,7 @@ class ModelSettings:
     batch_size: int
     # Intra-op threads of the forward passes; 0 for this machine's physical cores.
     threads: int
+    vision_runtime: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +77,7 @@ def embeddings_settings() -> EmbeddingsSettings:
             dtype=settings.EMBEDDINGS_DTYPE,
             batch_size=settings.EMBEDDINGS_BATCH_SIZE,
             threads=settings.EMBEDDINGS_THREADS,
+            vision_runtime=settings.EMBEDDINGS_VISION_RUNTIME,
         ),
         image_tokens=image_tokens,
         model_name=settings.EMBEDDINGS_MODEL_NAME,

@@ -91,7 +91,13 @@ def test_the_precision_benchmark_compares_each_path_with_float32_on_real_media(
 
     assert report["inputs"] == {"photos": 3, "sounds": 3, "texts": 3}
     for case in ("image at 70 tokens", "image at 280 tokens", "one text (a search query)"):
-        assert set(report[case]) == {"float32", "bfloat16-towers", "bfloat16"}
+        assert set(report[case]) == {
+            "float32",
+            "bfloat16-towers",
+            "bfloat16",
+            "openvino vision, float32",
+            "openvino vision, bfloat16-towers",
+        }
         assert report[case]["float32"]["cosine_to_float32"] == {"min": 1.0, "median": 1.0}
         assert report[case]["float32"]["time_vs_float32"] == 1.0
         assert all(path["median_sec"] > 0 for path in report[case].values())

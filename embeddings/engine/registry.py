@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -13,7 +14,12 @@ import torch
 
 from embeddings.conf import ModelSettings, embeddings_settings
 from embeddings.engine.base import EmbeddingModel, ModelUnavailable
-from embeddings.engine.device import choose_device, choose_precision, physical_cores
+from embeddings.engine.device import (
+    choose_device,
+    choose_precision,
+    choose_vision_runtime,
+    physical_cores,
+)
 from embeddings.engine.sentence_transformer import SentenceTransformerModel
 
 logger = logging.getLogger(__name__)
@@ -29,6 +35,7 @@ HUB_PROBE_TIMEOUT_SEC = 5.0
 def _sentence_transformer(config: ModelSettings, local_files_only: bool) -> EmbeddingModel:
     device = choose_device(config.device)
     threads = config.threads or physical_cores()
+    openvino = choose_vision_runtime(config.vision_runtime, device=device) == "openvino"
     _one_inter_op_thread()
     model = SentenceTransformerModel(
         source=config.source,
@@ -36,12 +43,28 @@ def _sentence_transformer(config: ModelSettings, local_files_only: bool) -> Embe
         precision=choose_precision(config.dtype, device=device),
         batch_size=config.batch_size,
         threads=threads,
+        openvino_vision_cache=export_cache_dir(config.source) if openvino else None,
         local_files_only=local_files_only,
     )
     logger.info(
-        "Loaded %s on %s in %s with %d threads", config.source, device, model.precision, threads
+        "Loaded %s on %s in %s with %d threads, vision encoder on %s",
+        config.source,
+        device,
+        model.precision,
+        threads,
+        model.vision_runtime,
     )
     return model
+
+
+def export_cache_dir(source: str) -> Path:
+    """Where exports of the model for other runtimes are kept: beside the model where it is a
+    folder this process may write to, in the Hugging Face cache otherwise."""
+    if Path(source).is_dir() and os.access(source, os.W_OK):
+        return Path(source) / "exports"
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE) / "exports" / source.replace("/", "--")
 
 
 def _one_inter_op_thread() -> None:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,7 +15,10 @@ from sentence_transformers.util import batch_to_device
 
 from embeddings.engine.base import EmbeddingModel, ModelUnavailable, TruncateSide, l2_normalise
 from embeddings.engine.device import Precision
+from embeddings.engine.openvino_vision import OpenVINOVisionError, compile_vision_tower
 from embeddings.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 REQUIRED_MODALITIES = ("text", "image", "audio")
 
@@ -35,8 +40,11 @@ class SentenceTransformerModel(EmbeddingModel):
         precision: Precision,
         batch_size: int,
         threads: int,
+        openvino_vision_cache: Path | None = None,
         local_files_only: bool = False,
     ) -> None:
+        """With `openvino_vision_cache`, the vision encoder runs on OpenVINO, exported there
+        once (torch where that fails)."""
         super().__init__(source=source)
         from sentence_transformers import SentenceTransformer
 
@@ -52,6 +60,9 @@ class SentenceTransformerModel(EmbeddingModel):
         )
         self._model.eval()
         self._check_modalities()
+        self.vision_runtime = "torch"
+        if openvino_vision_cache is not None:
+            self._run_vision_on_openvino(openvino_vision_cache)
         self._set_tower_dtype(precision.towers)
         processor = self._model[0].processor
         self._tokenizer = processor.tokenizer
@@ -71,6 +82,17 @@ class SentenceTransformerModel(EmbeddingModel):
             initializer=torch.set_num_threads,
             initargs=(threads,),
         )
+
+    def _run_vision_on_openvino(self, cache_dir: Path) -> None:
+        bf16 = self.precision.towers == torch.bfloat16
+        try:
+            compile_vision_tower(
+                self._model[0].model, cache_dir=cache_dir, bf16=bf16, threads=self.threads
+            )
+        except OpenVINOVisionError as error:
+            logger.warning("The vision encoder stays on torch: %s", error)
+            return
+        self.vision_runtime = f"openvino {'bf16' if bf16 else 'f32'}"
 
     def _set_tower_dtype(self, dtype: torch.dtype) -> None:
         network = self._model[0].model

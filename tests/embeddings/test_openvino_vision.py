@@ -9,17 +9,16 @@ import torch
 from PIL import Image
 from transformers import EmbeddingGemma2Model
 
-from embeddings.engine import openvino_vision
+from bench.random_model import build_tiny_model
+from embeddings.engine import openvino_vision, sentence_transformer
+from embeddings.engine.device import Precision, choose_vision_runtime, physical_cores
 from embeddings.engine.openvino_vision import (
     OpenVINOEncoder,
     OpenVINOVisionError,
     compile_vision_tower,
 )
+from embeddings.engine.registry import get_model
 from embeddings.engine.sentence_transformer import SentenceTransformerModel
-
-pytestmark = pytest.mark.skipif(
-    not openvino_vision.openvino_available(), reason="openvino is not installed"
-)
 
 # Square, landscape and portrait photos, with and without padding patches.
 PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg")
@@ -32,7 +31,11 @@ def photo(name: str) -> Image.Image:
 
 def load(model_dir: Path) -> SentenceTransformerModel:
     return SentenceTransformerModel(
-        source=str(model_dir), device="cpu", dtype=torch.float32, batch_size=8
+        source=str(model_dir),
+        device="cpu",
+        precision=Precision(towers=torch.float32, language=torch.float32),
+        batch_size=8,
+        threads=physical_cores(),
     )
 
 
@@ -143,3 +146,46 @@ def test_compile_vision_tower_failure_leaves_torch_in_place(
 
     assert model.vision_tower.encoder is encoder
     assert list(tmp_path.iterdir()) == []
+
+
+def test_auto_runs_the_vision_encoder_on_openvino_only_on_x86_cpus() -> None:
+    assert choose_vision_runtime("auto", device="cpu", machine="x86_64") == "openvino"
+    assert choose_vision_runtime("auto", device="cpu", machine="aarch64") == "torch"
+    assert choose_vision_runtime("auto", device="cuda", machine="x86_64") == "torch"
+    assert choose_vision_runtime("torch", device="cpu", machine="x86_64") == "torch"
+    with pytest.raises(ValueError, match="on the CPU"):
+        choose_vision_runtime("openvino", device="cuda")
+    with pytest.raises(ValueError, match="auto, torch, openvino"):
+        choose_vision_runtime("tensorrt", device="cpu")
+
+
+def test_the_configured_model_exports_its_vision_encoder_beside_itself_once(
+    settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_MODEL = str(build_tiny_model(tmp_path / "model", seed=3))
+    settings.EMBEDDINGS_VISION_RUNTIME = "openvino"
+    settings.EMBEDDINGS_DTYPE = "bfloat16-towers"
+
+    model = get_model()
+
+    assert model.vision_runtime == "openvino bf16"  # type: ignore[attr-defined]
+    exported = sorted(path.suffix for path in (tmp_path / "model" / "exports").iterdir())
+    assert exported == [".bin", ".xml"]
+    assert model.embed_images([photo("coffee.png")]).shape == (1, 32)
+
+
+def test_a_vision_encoder_openvino_cannot_take_stays_on_torch(
+    settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OpenVINOVisionError("OpenVINO could not take the vision encoder: unsupported op")
+
+    monkeypatch.setattr(sentence_transformer, "compile_vision_tower", refuse)
+    settings.EMBEDDINGS_VISION_RUNTIME = "openvino"
+    settings.EMBEDDINGS_THREADS = 1  # another model than the session's
+
+    model = get_model()
+
+    assert model.vision_runtime == "torch"  # type: ignore[attr-defined]
+    assert "stays on torch" in caplog.text and "unsupported op" in caplog.text
+    assert model.embed_images([photo("coffee.png")]).shape == (1, 32)
