@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from bench.random_model import CORPUS
 from embeddings.conf import embeddings_settings
 from embeddings.errors import InputError
 from embeddings.media.audio import check_audio, split_clip
@@ -22,14 +23,7 @@ SOUND_FOLDERS = (Path("/usr/share/sounds/freedesktop/stereo"), Path("/usr/share/
 MIN_SIDE = 64  # TwelveLabs' smallest image
 
 TEXTS = [
-    "a photo of a cat sitting on a sofa",
-    "a dog running on the beach at sunset",
-    "the sound of rain falling on a tin roof",
-    "birdsong in the forest early in the morning",
-    "a red car parked in front of an old house",
-    "piano music played softly in a concert hall",
-    "mountains covered with snow under a blue sky",
-    "people talking in a busy cafe",
+    *CORPUS,
     "sunset over the harbour",
     "a crowded train station at rush hour",
     "children playing football in the park",

@@ -5,9 +5,10 @@ from datetime import datetime
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
+from psycopg import sql
 
 from embeddings.conf import embeddings_settings
 from embeddings.engine.base import ModelUnavailable
@@ -244,23 +245,21 @@ def vectors_carry_over(*, from_key: str, to_key: str) -> int:
         .filter(pk__in=ItemEmbedding.objects.filter(model_key=from_key).values("item_id"))
         .exclude(pk__in=ItemEmbedding.objects.filter(model_key=to_key).values("item_id"))
     )
-    with transaction.atomic():
+    copied = [
+        field.column
+        for field in ItemEmbedding._meta.concrete_fields
+        if field.column not in ("id", "model_key")
+    ]
+    statement = sql.SQL(
+        "INSERT INTO {table} (model_key, {columns}) SELECT %s, {columns} FROM {table} "
+        "WHERE model_key = %s AND item_id = ANY(%s)"
+    ).format(
+        table=sql.Identifier(ItemEmbedding._meta.db_table),
+        columns=sql.SQL(", ").join(map(sql.Identifier, copied)),
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
         ids = list(carried.select_for_update().values_list("pk", flat=True))
-        rows = ItemEmbedding.objects.filter(model_key=from_key, item_id__in=ids)
-        ItemEmbedding.objects.bulk_create(
-            ItemEmbedding(
-                item_id=row.item_id,
-                model_key=to_key,
-                segment=row.segment,
-                start_sec=row.start_sec,
-                end_sec=row.end_sec,
-                modality=row.modality,
-                hidden=row.hidden,
-                tags=row.tags,
-                embedding=row.embedding,
-            )
-            for row in rows.iterator(chunk_size=2000)
-        )
+        cursor.execute(statement.as_string(cursor.connection), [to_key, from_key, ids])
         Item.objects.filter(pk__in=ids).update(embedded_with=to_key)
         transaction.on_commit(forget_search_model)
     return len(ids)
