@@ -17,8 +17,8 @@ def main(argv: list[str] | None = None) -> int:
         "--parts",
         default="vector,embedding,api,ingestion,ingestion-model,http,slow-clients,memory",
         help=(
-            "Comma-separated: vector, vector-stress, embedding, precision, api, ingestion, "
-            "ingestion-model, http, slow-clients, memory, duplicates."
+            "Comma-separated: vector, vector-stress, embedding, precision, threads, api, "
+            "ingestion, ingestion-model, http, slow-clients, memory, duplicates."
         ),
     )
     parser.add_argument(
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         memory,
         precision,
         slow_clients,
+        threads,
         vector_search,
     )
     from bench.synthetic import Generator
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     if "precision" in parts:
         report["precision"] = precision.run(size=args.model, inputs=args.inputs, rounds=args.rounds)
+    if "threads" in parts:
+        report["threads"] = threads.run(size=args.model, seconds=args.seconds)
     if "api" in parts:
         report["api_overhead"] = embedding.api_overhead(size=args.model, requests=args.requests)
     if "ingestion" in parts:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from bench.synthetic import Generator, exact_top_k
 
@@ -111,7 +112,7 @@ def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) ->
     report = run_bench(
         tmp_path,
         "--parts",
-        "embedding,api,ingestion,ingestion-model,http,slow-clients,memory",
+        "embedding,threads,api,ingestion,ingestion-model,http,slow-clients,memory",
         "--model",
         "tiny",
         "--rounds",
@@ -136,6 +137,9 @@ def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) ->
     text = report["embedding_throughput"]["text (10-15 words)"]
     assert text["best_items_per_sec"] >= text["batch_1_items_per_sec"] > 0
     assert report["api_overhead"]["api_over_engine_p50"] > 0
+    split = report["threads"]["two processes, cores split"]
+    assert len(split["images_per_sec"]) == 2 and all(rate > 0 for rate in split["images_per_sec"])
+    assert split["total_images_per_sec"] == pytest.approx(sum(split["images_per_sec"]), abs=0.01)
     assert [run["workers"] for run in report["ingestion"]["runs"]] == [1, 2]
     assert all(run["worker_files_per_sec"] > 0 for run in report["ingestion"]["runs"])
     assert all(run["upload_files_per_sec"] > 0 for run in report["ingestion"]["runs"])
