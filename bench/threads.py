@@ -87,7 +87,7 @@ def _embed_for(
     model = SentenceTransformerModel(
         source=source,
         device="cpu",
-        precision=choose_precision("auto", device="cpu"),
+        precision=choose_precision("auto", device="cpu", image_tokens=IMAGE_TOKENS),
         batch_size=1,
         threads=threads,
         openvino_vision_cache=export_cache_dir(source) if openvino else None,

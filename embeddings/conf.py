@@ -15,6 +15,9 @@ class ModelSettings:
     # Intra-op threads of the forward passes; 0 for this machine's physical cores.
     threads: int
     vision_runtime: str
+    # Image tokens per image (None: the checkpoint's default); part of the vectors' identity,
+    # and it decides the vision encoder's precision.
+    image_tokens: int | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,8 +35,6 @@ class AudioLimits:
 @dataclass(frozen=True, kw_only=True)
 class EmbeddingsSettings:
     model: ModelSettings
-    # Image tokens per image (None: the checkpoint's default); part of the vectors' identity.
-    image_tokens: int | None
     model_name: str
     model_aliases: tuple[str, ...]
     text_max_tokens: int
@@ -78,8 +79,8 @@ def embeddings_settings() -> EmbeddingsSettings:
             batch_size=settings.EMBEDDINGS_BATCH_SIZE,
             threads=settings.EMBEDDINGS_THREADS,
             vision_runtime=settings.EMBEDDINGS_VISION_RUNTIME,
+            image_tokens=image_tokens,
         ),
-        image_tokens=image_tokens,
         model_name=settings.EMBEDDINGS_MODEL_NAME,
         model_aliases=tuple(settings.EMBEDDINGS_MODEL_ALIASES),
         text_max_tokens=settings.EMBEDDINGS_TEXT_MAX_TOKENS,

@@ -32,4 +32,4 @@ class VectorSpace:
 def configured_space() -> VectorSpace:
     """The space new vectors are made in."""
     config = embeddings_settings()
-    return VectorSpace(source=config.model.source, image_tokens=config.image_tokens)
+    return VectorSpace(source=config.model.source, image_tokens=config.model.image_tokens)

@@ -10,27 +10,45 @@ import torch
 from embeddings.engine.openvino_vision import openvino_available
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-# The image and audio encoders in bfloat16, the language model (every modality's last stage,
-# and all of a text's work) in float32.
+# Encoders in bfloat16, the language model (every modality's last stage, and all of a text's
+# work) in float32: the vision encoder alone, or the vision and audio encoders.
+VISION_BFLOAT16 = "bfloat16-vision"
 TOWERS_BFLOAT16 = "bfloat16-towers"
-DTYPE_CHOICES = ("auto", *DTYPES, TOWERS_BFLOAT16)
+DTYPE_CHOICES = ("auto", *DTYPES, VISION_BFLOAT16, TOWERS_BFLOAT16)
 
 # CPU feature flags (/proc/cpuinfo) that mean bfloat16 matrix products run natively:
 # x86 AVX-512 BF16 and AMX, Arm's BF16 extension.
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+# Below this image-token budget, bfloat16 moved some real photos' vectors under cosine 0.99.
+MIN_BFLOAT16_IMAGE_TOKENS = 140
 
 
 @dataclass(frozen=True)
 class Precision:
-    """The dtype of the media encoders (vision and audio towers) and of the language model."""
+    """The dtype of the vision encoder, the audio encoder and the language model."""
 
-    towers: torch.dtype
+    vision: torch.dtype
+    audio: torch.dtype
     language: torch.dtype
 
+    @classmethod
+    def named(cls, name: str) -> Precision:
+        float32, bfloat16 = torch.float32, torch.bfloat16
+        if name == VISION_BFLOAT16:
+            return cls(vision=bfloat16, audio=float32, language=float32)
+        if name == TOWERS_BFLOAT16:
+            return cls(vision=bfloat16, audio=bfloat16, language=float32)
+        dtype = DTYPES[name]
+        return cls(vision=dtype, audio=dtype, language=dtype)
+
     def __str__(self) -> str:
-        if self.towers == self.language:
-            return _name(self.language)
-        return f"{_name(self.towers)} towers, {_name(self.language)} language model"
+        parts = {"vision": self.vision, "audio": self.audio, "language model": self.language}
+        by_dtype: dict[str, list[str]] = {}
+        for part, dtype in parts.items():
+            by_dtype.setdefault(_name(dtype), []).append(part)
+        if len(by_dtype) == 1:
+            return next(iter(by_dtype))
+        return "; ".join(f"{dtype}: {', '.join(names)}" for dtype, names in by_dtype.items())
 
 
 def choose_device(requested: str) -> str:
@@ -44,30 +62,30 @@ def choose_device(requested: str) -> str:
 
 
 def choose_precision(
-    requested: str, *, device: str, cpu_flags: frozenset[str] | None = None
+    requested: str,
+    *,
+    device: str,
+    image_tokens: int | None = None,
+    cpu_flags: frozenset[str] | None = None,
 ) -> Precision:
-    """`auto`: bfloat16 on GPUs that have it. On a CPU with native bfloat16, the towers in
-    bfloat16 (images and audio in about 0.6 of the float32 time at cosine ≥ 0.99, see
-    docs/performance.md) and the language model in float32, because text's fidelity in
-    bfloat16 cannot be measured without the real weights. float32 elsewhere."""
+    """`auto`: bfloat16 on GPUs that have it. On a CPU with native bfloat16, the vision encoder
+    in bfloat16 (images in under half the float32 time at cosine ≥ 0.99 from 140 image tokens
+    up; docs/performance.md), the rest in float32: the audio encoder in bfloat16 moved real
+    sounds to cosine 0.97, and text's fidelity in bfloat16 cannot be measured without the real
+    weights. float32 elsewhere. `image_tokens` None is the model's default (280)."""
     if requested == "auto":
         if device.startswith("cuda") and torch.cuda.is_bf16_supported():
-            return Precision(towers=torch.bfloat16, language=torch.bfloat16)
+            return Precision.named("bfloat16")
         flags = cpu_flags if cpu_flags is not None else cpu_feature_flags()
-        if device == "cpu" and flags & NATIVE_BF16_FLAGS:
-            return Precision(towers=torch.bfloat16, language=torch.float32)
-        return Precision(towers=torch.float32, language=torch.float32)
-    if requested == TOWERS_BFLOAT16:
-        return Precision(towers=torch.bfloat16, language=torch.float32)
+        coarse = image_tokens is not None and image_tokens < MIN_BFLOAT16_IMAGE_TOKENS
+        if device == "cpu" and flags & NATIVE_BF16_FLAGS and not coarse:
+            return Precision.named(VISION_BFLOAT16)
+        return Precision.named("float32")
     if requested in ("float16", "fp16", "half"):
         raise ValueError("float16 gives NaN embeddings with this model; use bfloat16 or float32.")
-    try:
-        dtype = DTYPES[requested]
-    except KeyError:
-        raise ValueError(
-            f"Unknown dtype {requested!r}; use one of: {', '.join(DTYPE_CHOICES)}."
-        ) from None
-    return Precision(towers=dtype, language=dtype)
+    if requested not in DTYPE_CHOICES:
+        raise ValueError(f"Unknown dtype {requested!r}; use one of: {', '.join(DTYPE_CHOICES)}.")
+    return Precision.named(requested)
 
 
 VISION_RUNTIMES = ("auto", "torch", "openvino")

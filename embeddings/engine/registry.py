@@ -40,7 +40,7 @@ def _sentence_transformer(config: ModelSettings, local_files_only: bool) -> Embe
     model = SentenceTransformerModel(
         source=config.source,
         device=device,
-        precision=choose_precision(config.dtype, device=device),
+        precision=choose_precision(config.dtype, device=device, image_tokens=config.image_tokens),
         batch_size=config.batch_size,
         threads=threads,
         openvino_vision_cache=export_cache_dir(config.source) if openvino else None,
@@ -193,7 +193,7 @@ def warm_up() -> None:
         return  # get_model logged why
     model.embed_texts(["warm-up"])
     photo_shaped = Image.new("RGB", (640, 480), (128, 128, 128))
-    model.embed_images([photo_shaped], image_tokens=embeddings_settings().image_tokens)
+    model.embed_images([photo_shaped], image_tokens=embeddings_settings().model.image_tokens)
     second = np.arange(model.sampling_rate, dtype=np.float32) / model.sampling_rate
     model.embed_audio([0.1 * np.sin(2 * np.pi * 440.0 * second)])
     logger.info("Embedding model ready in %.1f s", time.monotonic() - started)

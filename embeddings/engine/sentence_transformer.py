@@ -63,7 +63,7 @@ class SentenceTransformerModel(EmbeddingModel):
         self.vision_runtime = "torch"
         if openvino_vision_cache is not None:
             self._run_vision_on_openvino(openvino_vision_cache)
-        self._set_tower_dtype(precision.towers)
+        self._set_encoder_dtypes()
         processor = self._model[0].processor
         self._tokenizer = processor.tokenizer
         self._image_end_id = self._tokenizer.convert_tokens_to_ids(processor.eoi_token)
@@ -83,8 +83,17 @@ class SentenceTransformerModel(EmbeddingModel):
             initargs=(threads,),
         )
 
+    def _check_modalities(self) -> None:
+        missing = [m for m in REQUIRED_MODALITIES if m not in self._model.modalities]
+        if missing:
+            raise ModelUnavailable(
+                f"The model at {self.source!r} cannot embed {', '.join(missing)} "
+                f"(it supports {', '.join(self._model.modalities)}). If it should, its processor "
+                "did not load: check that torchvision is installed (pip install torchvision)."
+            )
+
     def _run_vision_on_openvino(self, cache_dir: Path) -> None:
-        bf16 = self.precision.towers == torch.bfloat16
+        bf16 = self.precision.vision == torch.bfloat16
         try:
             compile_vision_tower(
                 self._model[0].model, cache_dir=cache_dir, bf16=bf16, threads=self.threads
@@ -94,21 +103,16 @@ class SentenceTransformerModel(EmbeddingModel):
             return
         self.vision_runtime = f"openvino {'bf16' if bf16 else 'f32'}"
 
-    def _set_tower_dtype(self, dtype: torch.dtype) -> None:
+    def _set_encoder_dtypes(self) -> None:
         network = self._model[0].model
-        for name in ("vision_tower", "embed_vision", "audio_tower", "embed_audio"):
-            tower = getattr(network, name, None)
-            if tower is not None:
-                tower.to(dtype)
-
-    def _check_modalities(self) -> None:
-        missing = [m for m in REQUIRED_MODALITIES if m not in self._model.modalities]
-        if missing:
-            raise ModelUnavailable(
-                f"The model at {self.source!r} cannot embed {', '.join(missing)} "
-                f"(it supports {', '.join(self._model.modalities)}). If it should, its processor "
-                "did not load: check that torchvision is installed (pip install torchvision)."
-            )
+        for names, dtype in (
+            (("vision_tower", "embed_vision"), self.precision.vision),
+            (("audio_tower", "embed_audio"), self.precision.audio),
+        ):
+            for name in names:
+                encoder = getattr(network, name, None)
+                if encoder is not None:
+                    encoder.to(dtype)
 
     @property
     def dimension(self) -> int:

@@ -33,7 +33,7 @@ def load(model_dir: Path) -> SentenceTransformerModel:
     return SentenceTransformerModel(
         source=str(model_dir),
         device="cpu",
-        precision=Precision(towers=torch.float32, language=torch.float32),
+        precision=Precision.named("float32"),
         batch_size=8,
         threads=physical_cores(),
     )
@@ -164,7 +164,7 @@ def test_the_configured_model_exports_its_vision_encoder_beside_itself_once(
 ) -> None:  # type: ignore[no-untyped-def]
     settings.EMBEDDINGS_MODEL = str(build_tiny_model(tmp_path / "model", seed=3))
     settings.EMBEDDINGS_VISION_RUNTIME = "openvino"
-    settings.EMBEDDINGS_DTYPE = "bfloat16-towers"
+    settings.EMBEDDINGS_DTYPE = "bfloat16-vision"
 
     model = get_model()
 
