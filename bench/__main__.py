@@ -23,9 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--model",
-        choices=("full", "tiny"),
         default="full",
-        help="Random-weight model for the embedding, precision and api parts.",
+        help=(
+            "For the embedding, precision and api parts: full or tiny (random weights of the "
+            "real architecture), or the directory of a real checkpoint."
+        ),
     )
     parser.add_argument(
         "--inputs", type=int, default=20, help="Real photos, sounds and texts per precision case."

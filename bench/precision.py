@@ -54,7 +54,7 @@ def run(*, size: str, inputs: int, rounds: int) -> dict[str, Any]:
         TEXTS[:inputs],
     )
     report: dict[str, Any] = {
-        "model": f"{size}-size EmbeddingGemma 2 architecture, random weights",
+        "model": source,
         "threads": physical_cores(),
         "auto_on_this_machine": {
             "precision": str(choose_precision("auto", device="cpu")),

@@ -84,12 +84,15 @@ def test_the_near_duplicates_benchmark_finds_the_planted_copies_at_a_tiny_size(
 
 
 def test_the_precision_benchmark_compares_each_path_with_float32_on_real_media(
-    tmp_path: Path,
+    tmp_path: Path, tiny_model_dir: Path
 ) -> None:
+    # A checkpoint's directory, as a user measures their own model.
+    model = str(tiny_model_dir)
     report = run_bench(
-        tmp_path, "--parts", "precision", "--model", "tiny", "--inputs", "3", "--rounds", "1"
+        tmp_path, "--parts", "precision", "--model", model, "--inputs", "3", "--rounds", "1"
     )["precision"]
 
+    assert report["model"] == model
     assert report["inputs"] == {"photos": 3, "sounds": 3, "texts": 3}
     for case in ("image at 70 tokens", "image at 280 tokens", "one text (a search query)"):
         assert set(report[case]) == {
