@@ -28,6 +28,7 @@ def run(*, size: str, seconds: float) -> dict[str, Any]:
     # layout -> (threads of each process, OMP_WAIT_POLICY: whether idle threads spin)
     layouts = {
         "one process, all cores": ([cores], "ACTIVE"),
+        "one process, all cores, idle threads sleep": ([cores], "PASSIVE"),
         "two processes, all cores each": ([cores, cores], "ACTIVE"),
         "two processes, all cores each, idle threads sleep": ([cores, cores], "PASSIVE"),
         "two processes, cores split": ([max(1, cores // 2)] * 2, "ACTIVE"),
