@@ -13,7 +13,7 @@ from django.conf import settings
 
 from bench.media_factory import noise, noise_image
 from bench.models import model_directory
-from bench.precision import IMAGE_TOKEN_BUDGETS
+from bench.precision import MEASURED_IMAGE_TOKENS
 from bench.processes import app_processes
 from bench.scratch import scratch_database
 from embeddings.engine.registry import get_model
@@ -73,7 +73,7 @@ def engine_throughput(*, size: str, rounds: int) -> dict[str, Any]:
                 (1,),
                 rounds,
             )
-            for tokens in IMAGE_TOKEN_BUDGETS
+            for tokens in MEASURED_IMAGE_TOKENS
         },
         # A composed query: the same image with the sentence's 15 words in one input.
         "image (640x480) with words": throughput(
