@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from embeddings.engine.base import MODALITIES, Modality
+
 
 @dataclass(frozen=True, kw_only=True)
 class ModelSettings:
@@ -18,6 +20,8 @@ class ModelSettings:
     # Image tokens per image (None: the checkpoint's default); part of the vectors' identity,
     # and it decides the vision encoder's precision.
     image_tokens: int | None
+    # What this process embeds; an encoder for a modality not listed is not loaded.
+    modalities: frozenset[Modality]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +84,7 @@ def embeddings_settings() -> EmbeddingsSettings:
             threads=settings.EMBEDDINGS_THREADS,
             vision_runtime=settings.EMBEDDINGS_VISION_RUNTIME,
             image_tokens=image_tokens,
+            modalities=_modalities(settings.EMBEDDINGS_MODALITIES),
         ),
         model_name=settings.EMBEDDINGS_MODEL_NAME,
         model_aliases=tuple(settings.EMBEDDINGS_MODEL_ALIASES),
@@ -102,3 +107,14 @@ def embeddings_settings() -> EmbeddingsSettings:
         require_api_key=settings.EMBEDDINGS_REQUIRE_API_KEY,
         rate_limit_per_minute=settings.EMBEDDINGS_RATE_LIMIT_PER_MINUTE,
     )
+
+
+def _modalities(names: list[str]) -> frozenset[Modality]:
+    chosen = [name for name in MODALITIES if name in names]
+    unknown = sorted(set(names) - set(chosen))
+    if unknown:
+        raise ImproperlyConfigured(
+            f"EMBEDDINGS_MODALITIES names {', '.join(unknown)}; use {', '.join(MODALITIES)}."
+        )
+    # The language model makes every vector, so text is always embedded.
+    return frozenset(("text", *chosen))

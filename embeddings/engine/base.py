@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Literal
 
 import numpy as np
 from PIL.Image import Image
 
 Modality = Literal["text", "image", "audio"]
+MODALITIES: tuple[Modality, ...] = ("text", "image", "audio")
 TruncateSide = Literal["start", "end"]
 
 
@@ -21,8 +22,10 @@ class EmbeddingModel(ABC):
     Implementations return float32 rows, L2-normalised, one per input, in input order.
     """
 
-    def __init__(self, *, source: str) -> None:
+    def __init__(self, *, source: str, modalities: Collection[Modality] = MODALITIES) -> None:
+        """`modalities`: what this instance embeds; the others raise ModelUnavailable."""
         self.source = source
+        self.modalities = frozenset(modalities)
 
     @property
     @abstractmethod

@@ -43,16 +43,18 @@ def _sentence_transformer(config: ModelSettings, local_files_only: bool) -> Embe
         precision=choose_precision(config.dtype, device=device, image_tokens=config.image_tokens),
         batch_size=config.batch_size,
         threads=threads,
+        modalities=config.modalities,
         openvino_vision_cache=export_cache_dir(config.source) if openvino else None,
         local_files_only=local_files_only,
     )
     logger.info(
-        "Loaded %s on %s in %s with %d threads, vision encoder on %s",
+        "Loaded %s on %s in %s with %d threads for %s, vision encoder on %s",
         config.source,
         device,
         model.precision,
         threads,
-        model.vision_runtime,
+        ", ".join(sorted(model.modalities)),
+        model.vision_runtime if "image" in model.modalities else "(not loaded)",
     )
     return model
 
@@ -192,10 +194,12 @@ def warm_up() -> None:
     except ModelUnavailable:
         return  # get_model logged why
     model.embed_texts(["warm-up"])
-    photo_shaped = Image.new("RGB", (640, 480), (128, 128, 128))
-    model.embed_images([photo_shaped], image_tokens=embeddings_settings().model.image_tokens)
-    second = np.arange(model.sampling_rate, dtype=np.float32) / model.sampling_rate
-    model.embed_audio([0.1 * np.sin(2 * np.pi * 440.0 * second)])
+    if "image" in model.modalities:
+        photo_shaped = Image.new("RGB", (640, 480), (128, 128, 128))
+        model.embed_images([photo_shaped], image_tokens=embeddings_settings().model.image_tokens)
+    if "audio" in model.modalities:
+        second = np.arange(model.sampling_rate, dtype=np.float32) / model.sampling_rate
+        model.embed_audio([0.1 * np.sin(2 * np.pi * 440.0 * second)])
     logger.info("Embedding model ready in %.1f s", time.monotonic() - started)
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -13,7 +13,14 @@ import torch
 from PIL.Image import Image
 from sentence_transformers.util import batch_to_device
 
-from embeddings.engine.base import EmbeddingModel, ModelUnavailable, TruncateSide, l2_normalise
+from embeddings.engine.base import (
+    MODALITIES,
+    EmbeddingModel,
+    Modality,
+    ModelUnavailable,
+    TruncateSide,
+    l2_normalise,
+)
 from embeddings.engine.device import Precision
 from embeddings.engine.openvino_vision import OpenVINOVisionError, compile_vision_tower
 from embeddings.errors import InputError
@@ -21,6 +28,8 @@ from embeddings.errors import InputError
 logger = logging.getLogger(__name__)
 
 REQUIRED_MODALITIES = ("text", "image", "audio")
+# The sub-model of each modality that has its own encoder.
+ENCODERS: dict[Modality, str] = {"image": "vision", "audio": "audio"}
 
 Featurize = Callable[[list[Any]], dict[str, Any]]
 
@@ -40,12 +49,14 @@ class SentenceTransformerModel(EmbeddingModel):
         precision: Precision,
         batch_size: int,
         threads: int,
+        modalities: Collection[Modality] = MODALITIES,
         openvino_vision_cache: Path | None = None,
         local_files_only: bool = False,
     ) -> None:
         """With `openvino_vision_cache`, the vision encoder runs on OpenVINO, exported there
-        once (torch where that fails)."""
-        super().__init__(source=source)
+        once (torch where that fails). The image and audio encoders load only for the
+        `modalities` that name them."""
+        super().__init__(source=source, modalities=modalities)
         from sentence_transformers import SentenceTransformer
 
         self.device = device
@@ -56,12 +67,18 @@ class SentenceTransformerModel(EmbeddingModel):
             source,
             device=device,
             model_kwargs={"dtype": precision.language},
+            # transformers builds no encoder for a sub-config that is None and skips its weights.
+            config_kwargs={
+                f"{encoder}_config": None
+                for modality, encoder in ENCODERS.items()
+                if modality not in self.modalities
+            },
             local_files_only=local_files_only,
         )
         self._model.eval()
         self._check_modalities()
         self.vision_runtime = "torch"
-        if openvino_vision_cache is not None:
+        if openvino_vision_cache is not None and "image" in self.modalities:
             self._run_vision_on_openvino(openvino_vision_cache)
         self._set_encoder_dtypes()
         processor = self._model[0].processor
@@ -141,6 +158,7 @@ class SentenceTransformerModel(EmbeddingModel):
     def embed_images(
         self, images: Sequence[Image], *, image_tokens: int | None = None
     ) -> np.ndarray:
+        self._require("image")
         # sentence-transformers 6.2 merges a list of images into one sample, so one batch each.
         return self._embed(
             [{"image": image} for image in images],
@@ -149,6 +167,7 @@ class SentenceTransformerModel(EmbeddingModel):
         )
 
     def embed_audio(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
+        self._require("audio")
         clips = [
             {
                 "audio": {
@@ -163,11 +182,22 @@ class SentenceTransformerModel(EmbeddingModel):
     def embed_image_with_text(
         self, image: Image, text: str, *, image_tokens: int | None = None
     ) -> np.ndarray:
+        self._require("image")
         return self._embed(
             [(image, text)],
             partial(self._image_with_text_features, image_tokens=image_tokens),
             batch_size=1,
         )[0]
+
+    def _require(self, modality: Modality) -> None:
+        if modality not in self.modalities:
+            loaded = ",".join(sorted(self.modalities))
+            raise ModelUnavailable(
+                f"This server does not load the {ENCODERS[modality]} encoder, so it cannot embed "
+                f"{modality} inputs (EMBEDDINGS_MODALITIES is {loaded}). "
+                f"Add {modality} to EMBEDDINGS_MODALITIES, or send {modality} inputs to a server "
+                "that loads it."
+            )
 
     def _tokenize(self, texts: str | list[str], **options: Any) -> Any:
         # User text is plain text. The processor takes <|image|>, <|audio|> or <|video|> in text

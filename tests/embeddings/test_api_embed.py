@@ -475,6 +475,19 @@ def test_embed_when_the_model_cannot_load_says_how_to_fix_it(
     assert "The embedding model is unavailable" in home.content.decode()
 
 
+def test_embed_on_a_text_only_server_answers_text_and_says_where_media_go(
+    api_client: Client, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_MODALITIES = ["text"]
+
+    image = post(api_client, image_file=upload("photo.png", make_image("png")))
+    audio = post(api_client, audio_file=upload("talk.wav", make_audio("wav", seconds=2.0)))
+
+    assert post(api_client, text="a cat").status_code == 200
+    assert_error(image, 503, "model_unavailable", "vision encoder", "EMBEDDINGS_MODALITIES")
+    assert_error(audio, 503, "model_unavailable", "audio encoder", "EMBEDDINGS_MODALITIES")
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "words"),
     [

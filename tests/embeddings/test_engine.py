@@ -12,6 +12,7 @@ import huggingface_hub
 import numpy as np
 import pytest
 import torch
+from django.core.exceptions import ImproperlyConfigured
 from PIL import Image
 from transformers import AutoTokenizer
 
@@ -137,11 +138,30 @@ def test_missing_model_is_unavailable_with_instructions(settings, tmp_path: Path
     assert model_status()[0] == "unavailable"
 
 
+@pytest.mark.parametrize(
+    ("modalities", "expected"),
+    [
+        (
+            ["text", "image", "audio"],
+            [
+                ("embed_texts", {}),
+                ("embed_images", {"image_tokens": 140}),  # the budget searches will use
+                ("embed_audio", {}),
+            ],
+        ),
+        (["text"], [("embed_texts", {})]),
+    ],
+)
 def test_warm_up_loads_the_model_and_runs_each_modality_before_the_first_request(  # type: ignore[no-untyped-def]
-    settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    modalities: list[str],
+    expected: list[tuple[str, dict[str, object]]],
 ) -> None:
     settings.EMBEDDINGS_MODEL = str(build_tiny_model(tmp_path, seed=7))
     settings.EMBEDDINGS_IMAGE_TOKENS = 140
+    settings.EMBEDDINGS_MODALITIES = modalities
     assert model_status()[0] == "not_loaded"
     ran: list[tuple[str, dict[str, object]]] = []
     for method in ("embed_texts", "embed_images", "embed_audio"):
@@ -156,11 +176,54 @@ def test_warm_up_loads_the_model_and_runs_each_modality_before_the_first_request
     warm_up()
 
     assert model_status()[0] == "ready"
-    assert ran == [
-        ("embed_texts", {}),
-        ("embed_images", {"image_tokens": 140}),  # the budget searches will use
-        ("embed_audio", {}),
-    ]
+    assert ran == expected
+
+
+def test_a_text_only_server_loads_no_media_encoder_and_says_where_media_go(  # type: ignore[no-untyped-def]
+    settings,
+) -> None:
+    texts = ["a cat", "rain on a window"]
+    photo = Image.open(io.BytesIO(make_image("png", size=(640, 480))))
+    clip = sine(2.0, sampling_rate=16000)[0]
+    reference = get_model().embed_texts(texts)
+    settings.EMBEDDINGS_MODALITIES = ["text"]
+
+    model = get_model()
+
+    network = model._model[0].model  # type: ignore[attr-defined]
+    assert network.vision_tower is None and network.audio_tower is None
+    np.testing.assert_allclose(model.embed_texts(texts), reference, atol=1e-6)
+    for embed_media in (
+        lambda: model.embed_images([photo]),
+        lambda: model.embed_image_with_text(photo, "at night"),
+        lambda: model.embed_audio([clip]),
+    ):
+        with pytest.raises(ModelUnavailable, match=r"Add (image|audio) to EMBEDDINGS_MODALITIES"):
+            embed_media()
+
+
+def test_a_server_for_texts_and_images_embeds_them_as_one_for_everything_does(  # type: ignore[no-untyped-def]
+    settings,
+) -> None:
+    photo = Image.open(io.BytesIO(make_image("png", size=(640, 480))))
+    everything = get_model()
+    references = everything.embed_images([photo]), everything.embed_texts(["a cat"])
+    settings.EMBEDDINGS_MODALITIES = ["image"]  # text comes with every model
+
+    model = get_model()
+
+    assert model.modalities == {"text", "image"}
+    np.testing.assert_allclose(model.embed_images([photo]), references[0], atol=1e-6)
+    np.testing.assert_allclose(model.embed_texts(["a cat"]), references[1], atol=1e-6)
+    with pytest.raises(ModelUnavailable, match="cannot embed audio"):
+        model.embed_audio([sine(1.0, sampling_rate=16000)[0]])
+
+
+def test_unknown_modalities_are_refused_with_the_choices(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_MODALITIES = ["text", "video"]
+
+    with pytest.raises(ImproperlyConfigured, match="names video; use text, image, audio"):
+        get_model()
 
 
 def test_warm_up_without_a_model_logs_how_to_fix_it_and_does_not_raise(  # type: ignore[no-untyped-def]
