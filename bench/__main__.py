@@ -9,6 +9,7 @@ from pathlib import Path
 import django
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
+SPEED_FLAGS = frozenset({"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "bf16"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,15 +19,15 @@ def main(argv: list[str] | None = None) -> int:
         default="vector,embedding,api,ingestion,ingestion-model,http,slow-clients,memory",
         help=(
             "Comma-separated: vector, vector-stress, embedding, precision, threads, api, "
-            "ingestion, ingestion-model, http, slow-clients, memory, duplicates."
+            "ingestion, ingestion-model, http, slow-clients, memory, server-memory, duplicates."
         ),
     )
     parser.add_argument(
         "--model",
         default="full",
         help=(
-            "For the embedding, precision and api parts: full or tiny (random weights of the "
-            "real architecture), or the directory of a real checkpoint."
+            "For the embedding, precision, threads, api and server-memory parts: full or tiny "
+            "(random weights of the real architecture), or the directory of a real checkpoint."
         ),
     )
     parser.add_argument(
@@ -74,11 +75,17 @@ def main(argv: list[str] | None = None) -> int:
         vector_search,
     )
     from bench.synthetic import Generator
+    from embeddings.engine.device import cpu_feature_flags
     from searchapp.vector_index import HNSW_EF_CONSTRUCTION, HNSW_M
 
     ef_values = tuple(int(value) for value in args.ef.split(","))
     report: dict[str, object] = {
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            # What decides the engine's defaults, and so which results compare.
+            "cpu_flags": sorted(cpu_feature_flags() & SPEED_FLAGS),
+        },
     }
     hnsw = {
         "m": args.m or HNSW_M,
@@ -131,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         report["memory"] = memory.run(
             audio_seconds=args.audio_seconds, image_megapixels=args.megapixels
         )
+    if "server-memory" in parts:
+        report["server_memory"] = memory.servers(size=args.model)
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:

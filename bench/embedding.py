@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 from django.conf import settings
 
-from bench.media_factory import noise, noise_image
+from bench.media_factory import SENTENCE, noise, noise_image
 from bench.models import model_directory
 from bench.precision import MEASURED_IMAGE_TOKENS
 from bench.processes import app_processes
@@ -19,7 +19,6 @@ from bench.scratch import scratch_database
 from embeddings.engine.registry import get_model
 from embeddings.keys import api_key_create
 
-SENTENCE = "a photo of a red car parked in front of an old house at night"
 WEIGHTS_NOTE = (
     "Random weights of the real architecture (the real checkpoint cannot be downloaded here); "
     "the compute cost does not depend on the weights' values."

@@ -10,8 +10,8 @@ import httpx
 from django.conf import settings
 from django.db.models import Max, Min
 
-from bench.embedding import SENTENCE, WEIGHTS_NOTE, throughput
-from bench.media_factory import encode_audio, encode_image, noise, noise_image
+from bench.embedding import WEIGHTS_NOTE, throughput
+from bench.media_factory import SENTENCE, encode_audio, encode_image, noise, noise_image
 from bench.models import model_directory
 from bench.processes import Processes, app_processes, wait_for
 from bench.scratch import scratch_database

@@ -11,6 +11,9 @@ import numpy as np
 from PIL import Image
 
 # name: (container format, codec)
+# The text of the text benchmarks: 13 words, as a search query or a short note.
+SENTENCE = "a photo of a red car parked in front of an old house at night"
+
 AUDIO_FORMATS = {
     "wav": ("wav", "pcm_s16le"),
     "mp3": ("mp3", "libmp3lame"),

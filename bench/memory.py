@@ -1,6 +1,8 @@
-"""Peak memory of embedding one large input, each case in its own process.
+"""Peak memory of embedding one large input, and of a server process by what it embeds; each
+case in its own process.
 
-`python -m bench.memory <case> <size>` prints that case's JSON; `run()` drives them.
+`python -m bench.memory <case> <path>` prints that case's JSON; `run()` and `servers()` drive
+them.
 """
 
 from __future__ import annotations
@@ -92,15 +94,9 @@ def run(*, audio_seconds: float, image_megapixels: float) -> dict[str, Any]:
         with tempfile.NamedTemporaryFile() as file:
             file.write(make_input(case, size))
             file.flush()
-            completed = subprocess.run(
-                [sys.executable, "-m", "bench.memory", case, file.name],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
+            output = _run_in_own_process(case, file.name)
         described = f"{size:g} s FLAC" if case == "audio" else f"{size:g} MP {case.upper()}"
-        results.append({"input": described, **json.loads(completed.stdout.splitlines()[-1])})
+        results.append({"input": described, **json.loads(output.splitlines()[-1])})
     return {
         "model": "the tests' tiny random model, so the growth is the media pipeline's own",
         "measure": "highest RSS while embedding the one input (sampled every 5 ms) minus RSS "
@@ -109,5 +105,67 @@ def run(*, audio_seconds: float, image_megapixels: float) -> dict[str, Any]:
     }
 
 
+# EMBEDDINGS_MODALITIES of each kind of server measured, from an any-to-any server down to a
+# node that only embeds search texts.
+SERVER_KINDS = ("text,image,audio", "text,image", "text")
+
+
+def server_probe(modalities: str, model_dir: Path) -> dict[str, Any]:
+    """A server's model after start-up: loaded and warmed up, one input of each modality."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "searchapp.settings")
+    django.setup()
+    from django.conf import settings
+
+    from embeddings.engine.registry import get_model, warm_up
+
+    settings.EMBEDDINGS_MODEL = str(model_dir)
+    settings.EMBEDDINGS_MODALITIES = modalities.split(",")
+    before = rss_mb()
+    with rss_peak() as peak:
+        warm_up()
+    after = rss_mb()
+    network = get_model()._model[0].model  # type: ignore[attr-defined]
+    return {
+        "modalities": modalities,
+        "torch_parameters": sum(p.numel() for p in network.parameters()),
+        "rss_after_warm_up_mb": round(after, 1),
+        "rss_peak_mb": round(max(peak[0], after), 1),
+        "rss_before_loading_mb": round(before, 1),
+    }
+
+
+def servers(*, size: str) -> dict[str, Any]:
+    from bench.models import model_directory
+
+    model_dir = model_directory(size)
+    kinds = [
+        json.loads(_run_in_own_process("server", kinds, model_dir).splitlines()[-1])
+        for kinds in SERVER_KINDS
+    ]
+    return {
+        "model": f"{size}-size EmbeddingGemma 2 architecture, random weights",
+        "measure": "RSS of a new process after the model's start-up warm-up (one input of each "
+        "modality it embeds), and the highest RSS on the way (sampled every 5 ms), by "
+        "EMBEDDINGS_MODALITIES; the rest of the settings are the defaults. torch_parameters "
+        "leaves out an encoder that runs on OpenVINO",
+        "servers": kinds,
+    }
+
+
+def _run_in_own_process(*arguments: object) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "bench.memory", *map(str, arguments)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
 if __name__ == "__main__":
-    print(json.dumps(probe(sys.argv[1], Path(sys.argv[2]))))
+    if sys.argv[1] == "server":
+        print(json.dumps(server_probe(sys.argv[2], Path(sys.argv[3]))))
+    else:
+        print(json.dumps(probe(sys.argv[1], Path(sys.argv[2]))))

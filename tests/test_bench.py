@@ -115,7 +115,7 @@ def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) ->
     report = run_bench(
         tmp_path,
         "--parts",
-        "embedding,threads,api,ingestion,ingestion-model,http,slow-clients,memory",
+        "embedding,threads,api,ingestion,ingestion-model,http,slow-clients,memory,server-memory",
         "--model",
         "tiny",
         "--rounds",
@@ -143,6 +143,10 @@ def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) ->
     split = report["threads"]["two processes, cores split"]
     assert len(split["images_per_sec"]) == 2 and all(rate > 0 for rate in split["images_per_sec"])
     assert split["total_images_per_sec"] == pytest.approx(sum(split["images_per_sec"]), abs=0.01)
+    alone = [run for name, run in report["threads"].items() if name.startswith("one process")]
+    assert {run["idle_threads"] for run in alone} == {"spin", "sleep", "spin briefly"}
+    assert any(run["beside_busy_process"] for run in alone)
+    assert all(run["text_query_p50_ms"] > 0 for run in alone)
     assert [run["workers"] for run in report["ingestion"]["runs"]] == [1, 2]
     assert all(run["worker_files_per_sec"] > 0 for run in report["ingestion"]["runs"])
     assert all(run["upload_files_per_sec"] > 0 for run in report["ingestion"]["runs"])
@@ -159,3 +163,13 @@ def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) ->
     assert short_audio["vectors"] == 1  # a sixth of 20 s: one segment
     assert audio["vectors"] == 2  # 20 s: two 10-second segments
     assert jpeg["vectors"] == png["vectors"] == 1
+    everything, text_and_images, text_only = report["server_memory"]["servers"]
+    assert everything["modalities"] == "text,image,audio" and text_only["modalities"] == "text"
+    assert (
+        everything["torch_parameters"]
+        > text_and_images["torch_parameters"]
+        > text_only["torch_parameters"]
+    )
+    assert all(
+        kind["rss_peak_mb"] >= kind["rss_after_warm_up_mb"] > 0 for kind in (everything, text_only)
+    )
