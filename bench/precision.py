@@ -14,7 +14,7 @@ import numpy as np
 from bench.models import model_directory
 from bench.real_media import TEXTS, real_photos, real_sounds
 from embeddings.engine.base import EmbeddingModel
-from embeddings.engine.device import choose_precision, choose_vision_runtime, physical_cores
+from embeddings.engine.device import choose_precision, choose_runtime, physical_cores
 from embeddings.engine.registry import export_cache_dir
 from embeddings.engine.sentence_transformer import SentenceTransformerModel
 
@@ -59,7 +59,7 @@ def run(*, size: str, inputs: int, rounds: int) -> dict[str, Any]:
         "threads": physical_cores(),
         "auto_on_this_machine": {
             "precision": str(choose_precision("auto", device="cpu")),
-            "vision_encoder": choose_vision_runtime("auto", device="cpu"),
+            "vision_encoder": choose_runtime("auto", encoder="vision", device="cpu"),
         },
         "inputs": {"photos": len(photos), "sounds": len(sounds), "texts": min(inputs, len(TEXTS))},
         "note": "Speed: median seconds per input, interleaved across paths. Fidelity: cosine "

@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.media_factory import noise_image
 from bench.models import model_directory
-from embeddings.engine.device import choose_precision, choose_vision_runtime, physical_cores
+from embeddings.engine.device import choose_precision, choose_runtime, physical_cores
 from embeddings.engine.registry import export_cache_dir
 from embeddings.engine.sentence_transformer import SentenceTransformerModel
 
@@ -84,7 +84,7 @@ def _environment(**variables: str) -> Iterator[None]:
 def _embed_for(
     source: str, threads: int, seconds: float, start: Barrier, rates: Queue, index: int
 ) -> None:
-    openvino = choose_vision_runtime("auto", device="cpu") == "openvino"
+    openvino = choose_runtime("auto", encoder="vision", device="cpu") == "openvino"
     model = SentenceTransformerModel(
         source=source,
         device="cpu",
