@@ -94,8 +94,9 @@ RUNTIMES = ("auto", "torch", "openvino")
 def choose_runtime(
     requested: str, *, encoder: Encoder, device: str, machine: str | None = None
 ) -> str:
-    """ "openvino" or "torch" for an encoder. `auto` takes OpenVINO on x86-64 CPUs, where the
-    vision encoder was measured faster than torch at the same fidelity (docs/performance.md)."""
+    """ "openvino" or "torch" for the vision or audio encoder. `auto` takes OpenVINO on x86-64
+    CPUs, where the vision encoder was measured faster than torch at the same fidelity; the
+    audio encoder's full-size time is yet to be measured there (docs/performance.md)."""
     if requested not in RUNTIMES:
         raise ValueError(
             f"Unknown {encoder} runtime {requested!r}; use one of: {', '.join(RUNTIMES)}."

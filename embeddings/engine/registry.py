@@ -37,6 +37,7 @@ def _sentence_transformer(config: ModelSettings, local_files_only: bool) -> Embe
     device = choose_device(config.device)
     threads = config.threads or physical_cores()
     vision_cache = _openvino_cache(config.source, config.vision_runtime, "vision", device)
+    audio_cache = _openvino_cache(config.source, config.audio_runtime, "audio", device)
     _one_inter_op_thread()
     model = SentenceTransformerModel(
         source=config.source,
@@ -46,16 +47,18 @@ def _sentence_transformer(config: ModelSettings, local_files_only: bool) -> Embe
         threads=threads,
         modalities=config.modalities,
         openvino_vision_cache=vision_cache,
+        openvino_audio_cache=audio_cache,
         local_files_only=local_files_only,
     )
     logger.info(
-        "Loaded %s on %s in %s with %d threads for %s, vision encoder on %s",
+        "Loaded %s on %s in %s with %d threads for %s, vision encoder on %s, audio encoder on %s",
         config.source,
         device,
         model.precision,
         threads,
         ", ".join(sorted(model.modalities)),
         model.vision_runtime if "image" in model.modalities else "(not loaded)",
+        model.audio_runtime if "audio" in model.modalities else "(not loaded)",
     )
     return model
 

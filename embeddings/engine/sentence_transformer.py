@@ -24,6 +24,7 @@ from embeddings.engine.base import (
 from embeddings.engine.device import Precision
 from embeddings.engine.openvino_encoders import (
     OpenVINOEncoderError,
+    compile_audio_tower,
     compile_vision_tower,
 )
 from embeddings.errors import InputError
@@ -54,11 +55,12 @@ class SentenceTransformerModel(EmbeddingModel):
         threads: int,
         modalities: Collection[Modality] = MODALITIES,
         openvino_vision_cache: Path | None = None,
+        openvino_audio_cache: Path | None = None,
         local_files_only: bool = False,
     ) -> None:
-        """With `openvino_vision_cache`, the vision encoder runs on OpenVINO, exported there
-        once (torch where that fails). The image and audio encoders load only for the
-        `modalities` that name them."""
+        """With `openvino_vision_cache` or `openvino_audio_cache`, that encoder runs on
+        OpenVINO, exported there once (torch where that fails). The image and audio encoders
+        load only for the `modalities` that name them."""
         super().__init__(source=source, modalities=modalities)
         from sentence_transformers import SentenceTransformer
 
@@ -81,6 +83,7 @@ class SentenceTransformerModel(EmbeddingModel):
         self._model.eval()
         self._check_modalities()
         self.vision_runtime = self._runtime("image", openvino_vision_cache)
+        self.audio_runtime = self._runtime("audio", openvino_audio_cache)
         self._set_encoder_dtypes()
         processor = self._model[0].processor
         self._tokenizer = processor.tokenizer
@@ -116,6 +119,8 @@ class SentenceTransformerModel(EmbeddingModel):
             return "torch"
         network = self._model[0].model
         try:
+            if modality == "audio":
+                return compile_audio_tower(network, cache_dir=openvino_cache, threads=self.threads)
             bf16 = self.precision.vision == torch.bfloat16
             return compile_vision_tower(
                 network, cache_dir=openvino_cache, bf16=bf16, threads=self.threads

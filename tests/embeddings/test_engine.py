@@ -340,7 +340,7 @@ def test_the_image_token_budget_is_the_models_own_unless_asked(model: EmbeddingM
 
 
 def test_bfloat16_model_still_gives_float32_unit_vectors(settings) -> None:  # type: ignore[no-untyped-def]
-    # Its vision encoder's weights are in bfloat16 when OpenVINO (auto on x86-64) exports it.
+    # Its encoders' weights are in bfloat16 when OpenVINO (auto on x86-64) exports them too.
     settings.EMBEDDINGS_DTYPE = "bfloat16"
     photo = Image.open(io.BytesIO(make_image("png", size=(640, 480))))
     model = get_model()

@@ -1,5 +1,5 @@
-"""What every encoder on OpenVINO has: the export kept beside the model, the fallback to
-torch, and the choice of runtime."""
+"""What the vision and audio encoders share on OpenVINO: the export kept beside the model, the
+fallback to torch, and the choice of runtime."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.media_factory import make_image
+from bench.media_factory import make_image, sine
 from embeddings.engine import openvino_encoders
 from embeddings.engine.base import ModelUnavailable
 from embeddings.engine.device import choose_runtime
@@ -21,11 +21,12 @@ from embeddings.engine.registry import export_cache_dir, get_model
 from embeddings.engine.sentence_transformer import SentenceTransformerModel
 from tests.embeddings.tiny_models import load
 
-ENCODERS: tuple[Encoder, ...] = ("vision",)
+ENCODERS: tuple[Encoder, ...] = ("vision", "audio")
 EMBED: dict[Encoder, Callable[[SentenceTransformerModel], np.ndarray]] = {
     "vision": lambda model: model.embed_images(
         [Image.open(io.BytesIO(make_image("png", size=(640, 480))))]
     ),
+    "audio": lambda model: model.embed_audio([sine(2.0, sampling_rate=16_000)[0]]),
 }
 
 
