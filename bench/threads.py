@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.media_factory import SENTENCE, noise_image
 from bench.models import model_directory
-from embeddings.engine.device import choose_precision, choose_vision_runtime, physical_cores
+from embeddings.engine.device import choose_precision, choose_runtime, physical_cores
 from embeddings.engine.registry import export_cache_dir
 from embeddings.engine.sentence_transformer import SentenceTransformerModel
 
@@ -150,7 +150,7 @@ def _embed_for(
     index: int,
     time_text_queries: bool,
 ) -> None:
-    openvino = choose_vision_runtime("auto", device="cpu") == "openvino"
+    openvino = choose_runtime("auto", encoder="vision", device="cpu") == "openvino"
     model = SentenceTransformerModel(
         source=source,
         device="cpu",

@@ -17,6 +17,7 @@ class ModelSettings:
     # Intra-op threads of the forward passes; 0 for this machine's physical cores.
     threads: int
     vision_runtime: str
+    audio_runtime: str
     # Image tokens per image (None: the checkpoint's default); part of the vectors' identity,
     # and it decides the vision encoder's precision.
     image_tokens: int | None
@@ -83,6 +84,7 @@ def embeddings_settings() -> EmbeddingsSettings:
             batch_size=settings.EMBEDDINGS_BATCH_SIZE,
             threads=settings.EMBEDDINGS_THREADS,
             vision_runtime=settings.EMBEDDINGS_VISION_RUNTIME,
+            audio_runtime=settings.EMBEDDINGS_AUDIO_RUNTIME,
             image_tokens=image_tokens,
             modalities=_modalities(settings.EMBEDDINGS_MODALITIES),
         ),

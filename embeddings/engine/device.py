@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from embeddings.engine.openvino_vision import openvino_available
+from embeddings.engine.openvino_encoders import Encoder, openvino_available
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 # Encoders in bfloat16, the language model (every modality's last stage, and all of a text's
@@ -88,18 +88,21 @@ def choose_precision(
     return Precision.named(requested)
 
 
-VISION_RUNTIMES = ("auto", "torch", "openvino")
+RUNTIMES = ("auto", "torch", "openvino")
 
 
-def choose_vision_runtime(requested: str, *, device: str, machine: str | None = None) -> str:
-    """ "openvino" or "torch" for the vision encoder. `auto` takes OpenVINO on x86-64 CPUs,
-    where it was measured faster than torch at the same fidelity (docs/performance.md)."""
-    if requested not in VISION_RUNTIMES:
+def choose_runtime(
+    requested: str, *, encoder: Encoder, device: str, machine: str | None = None
+) -> str:
+    """ "openvino" or "torch" for the vision or audio encoder. `auto` takes OpenVINO on x86-64
+    CPUs, where the vision encoder was measured faster than torch at the same fidelity; the
+    audio encoder's full-size time is yet to be measured there (docs/performance.md)."""
+    if requested not in RUNTIMES:
         raise ValueError(
-            f"Unknown vision runtime {requested!r}; use one of: {', '.join(VISION_RUNTIMES)}."
+            f"Unknown {encoder} runtime {requested!r}; use one of: {', '.join(RUNTIMES)}."
         )
     if requested == "openvino" and device != "cpu":
-        raise ValueError(f"OpenVINO runs the vision encoder on the CPU, not on {device!r}.")
+        raise ValueError(f"OpenVINO runs the {encoder} encoder on the CPU, not on {device!r}.")
     if requested == "auto":
         x86 = (machine or platform.machine()).lower() in ("x86_64", "amd64")
         return "openvino" if device == "cpu" and x86 and openvino_available() else "torch"

@@ -17,9 +17,10 @@ from embeddings.engine.base import EmbeddingModel, ModelUnavailable
 from embeddings.engine.device import (
     choose_device,
     choose_precision,
-    choose_vision_runtime,
+    choose_runtime,
     physical_cores,
 )
+from embeddings.engine.openvino_encoders import Encoder
 from embeddings.engine.sentence_transformer import SentenceTransformerModel
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,8 @@ HUB_PROBE_TIMEOUT_SEC = 5.0
 def _sentence_transformer(config: ModelSettings, local_files_only: bool) -> EmbeddingModel:
     device = choose_device(config.device)
     threads = config.threads or physical_cores()
-    openvino = choose_vision_runtime(config.vision_runtime, device=device) == "openvino"
+    vision_cache = _openvino_cache(config.source, config.vision_runtime, "vision", device)
+    audio_cache = _openvino_cache(config.source, config.audio_runtime, "audio", device)
     _one_inter_op_thread()
     model = SentenceTransformerModel(
         source=config.source,
@@ -44,19 +46,28 @@ def _sentence_transformer(config: ModelSettings, local_files_only: bool) -> Embe
         batch_size=config.batch_size,
         threads=threads,
         modalities=config.modalities,
-        openvino_vision_cache=export_cache_dir(config.source) if openvino else None,
+        openvino_vision_cache=vision_cache,
+        openvino_audio_cache=audio_cache,
         local_files_only=local_files_only,
     )
     logger.info(
-        "Loaded %s on %s in %s with %d threads for %s, vision encoder on %s",
+        "Loaded %s on %s in %s with %d threads for %s, vision encoder on %s, audio encoder on %s",
         config.source,
         device,
         model.precision,
         threads,
         ", ".join(sorted(model.modalities)),
         model.vision_runtime if "image" in model.modalities else "(not loaded)",
+        model.audio_runtime if "audio" in model.modalities else "(not loaded)",
     )
     return model
+
+
+def _openvino_cache(source: str, requested: str, encoder: Encoder, device: str) -> Path | None:
+    """Where the encoder's OpenVINO export is kept, or None where torch runs it."""
+    if choose_runtime(requested, encoder=encoder, device=device) == "openvino":
+        return export_cache_dir(source)
+    return None
 
 
 def export_cache_dir(source: str) -> Path:

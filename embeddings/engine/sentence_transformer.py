@@ -22,7 +22,11 @@ from embeddings.engine.base import (
     l2_normalise,
 )
 from embeddings.engine.device import Precision
-from embeddings.engine.openvino_vision import OpenVINOVisionError, compile_vision_tower
+from embeddings.engine.openvino_encoders import (
+    OpenVINOEncoderError,
+    compile_audio_tower,
+    compile_vision_tower,
+)
 from embeddings.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -51,11 +55,12 @@ class SentenceTransformerModel(EmbeddingModel):
         threads: int,
         modalities: Collection[Modality] = MODALITIES,
         openvino_vision_cache: Path | None = None,
+        openvino_audio_cache: Path | None = None,
         local_files_only: bool = False,
     ) -> None:
-        """With `openvino_vision_cache`, the vision encoder runs on OpenVINO, exported there
-        once (torch where that fails). The image and audio encoders load only for the
-        `modalities` that name them."""
+        """With `openvino_vision_cache` or `openvino_audio_cache`, that encoder runs on
+        OpenVINO, exported there once (torch where that fails). The image and audio encoders
+        load only for the `modalities` that name them."""
         super().__init__(source=source, modalities=modalities)
         from sentence_transformers import SentenceTransformer
 
@@ -77,9 +82,8 @@ class SentenceTransformerModel(EmbeddingModel):
         )
         self._model.eval()
         self._check_modalities()
-        self.vision_runtime = "torch"
-        if openvino_vision_cache is not None and "image" in self.modalities:
-            self._run_vision_on_openvino(openvino_vision_cache)
+        self.vision_runtime = self._runtime("image", openvino_vision_cache)
+        self.audio_runtime = self._runtime("audio", openvino_audio_cache)
         self._set_encoder_dtypes()
         processor = self._model[0].processor
         self._tokenizer = processor.tokenizer
@@ -109,16 +113,21 @@ class SentenceTransformerModel(EmbeddingModel):
                 "did not load: check that torchvision is installed (pip install torchvision)."
             )
 
-    def _run_vision_on_openvino(self, cache_dir: Path) -> None:
-        bf16 = self.precision.vision == torch.bfloat16
+    def _runtime(self, modality: Modality, openvino_cache: Path | None) -> str:
+        """What runs the modality's encoder: OpenVINO where asked and able, else torch."""
+        if openvino_cache is None or modality not in self.modalities:
+            return "torch"
+        network = self._model[0].model
         try:
-            compile_vision_tower(
-                self._model[0].model, cache_dir=cache_dir, bf16=bf16, threads=self.threads
+            if modality == "audio":
+                return compile_audio_tower(network, cache_dir=openvino_cache, threads=self.threads)
+            bf16 = self.precision.vision == torch.bfloat16
+            return compile_vision_tower(
+                network, cache_dir=openvino_cache, bf16=bf16, threads=self.threads
             )
-        except OpenVINOVisionError as error:
-            logger.warning("The vision encoder stays on torch: %s", error)
-            return
-        self.vision_runtime = f"openvino {'bf16' if bf16 else 'f32'}"
+        except OpenVINOEncoderError as error:
+            logger.warning("The %s encoder stays on torch: %s", ENCODERS[modality], error)
+            return "torch"
 
     def _set_encoder_dtypes(self) -> None:
         network = self._model[0].model

@@ -1,0 +1,109 @@
+"""What the vision and audio encoders share on OpenVINO: the export kept beside the model, the
+fallback to torch, and the choice of runtime."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bench.media_factory import make_image, sine
+from embeddings.engine import openvino_encoders
+from embeddings.engine.base import ModelUnavailable
+from embeddings.engine.device import choose_runtime
+from embeddings.engine.openvino_encoders import Encoder
+from embeddings.engine.registry import export_cache_dir, get_model
+from embeddings.engine.sentence_transformer import SentenceTransformerModel
+from tests.embeddings.tiny_models import load
+
+ENCODERS: tuple[Encoder, ...] = ("vision", "audio")
+EMBED: dict[Encoder, Callable[[SentenceTransformerModel], np.ndarray]] = {
+    "vision": lambda model: model.embed_images(
+        [Image.open(io.BytesIO(make_image("png", size=(640, 480))))]
+    ),
+    "audio": lambda model: model.embed_audio([sine(2.0, sampling_rate=16_000)[0]]),
+}
+
+
+def load_on_openvino(
+    model_dir: Path, encoder: Encoder, cache_dir: Path
+) -> SentenceTransformerModel:
+    return load(model_dir, **{f"openvino_{encoder}_cache": cache_dir})
+
+
+def runtime(model: SentenceTransformerModel, encoder: Encoder) -> str:
+    return getattr(model, f"{encoder}_runtime")
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_an_exported_encoder_is_read_back_on_later_loads(
+    encoder: Encoder, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exports = export_cache_dir(str(tiny_model_dir))
+    load_on_openvino(tiny_model_dir, encoder, exports)  # exports it, unless a test did before
+    before = {path.name: path.stat().st_mtime_ns for path in exports.iterdir()}
+
+    def export_again(stack: object) -> None:
+        raise AssertionError("the cached IR was exported again")
+
+    monkeypatch.setattr(openvino_encoders, "_export", export_again)
+    model = load_on_openvino(tiny_model_dir, encoder, exports)
+
+    assert runtime(model, encoder) == "openvino f32"
+    assert {path.name: path.stat().st_mtime_ns for path in exports.iterdir()} == before
+    saved = [Path(name).suffix for name in before if name.startswith(f"{encoder}-encoder-")]
+    assert sorted(saved) == [".bin", ".xml"]
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_an_encoder_openvino_cannot_export_stays_on_torch_with_a_warning(
+    encoder: Encoder,
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def export(stack: object) -> None:
+        raise RuntimeError("unsupported operation")
+
+    monkeypatch.setattr(openvino_encoders, "_export", export)
+
+    model = load_on_openvino(tiny_model_dir, encoder, tmp_path)
+
+    assert runtime(model, encoder) == "torch"
+    (warning,) = [record for record in caplog.records if record.levelno == logging.WARNING]
+    assert warning.getMessage() == (
+        f"The {encoder} encoder stays on torch: "
+        f"OpenVINO could not take the {encoder} encoder: unsupported operation"
+    )
+    assert list(tmp_path.iterdir()) == []
+    embed = EMBED[encoder]
+    np.testing.assert_allclose(embed(model), embed(load(tiny_model_dir)), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_auto_runs_an_encoder_on_openvino_only_on_x86_cpus(encoder: Encoder) -> None:
+    def choose(requested: str, device: str, machine: str | None = None) -> str:
+        return choose_runtime(requested, encoder=encoder, device=device, machine=machine)
+
+    assert choose("auto", "cpu", "x86_64") == "openvino"
+    assert choose("auto", "cpu", "aarch64") == "torch"
+    assert choose("auto", "cuda", "x86_64") == "torch"
+    assert choose("torch", "cpu", "x86_64") == "torch"
+    with pytest.raises(ValueError, match=f"runs the {encoder} encoder on the CPU"):
+        choose("openvino", "cuda")
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_an_unknown_runtime_is_refused_with_the_choices(settings, encoder: Encoder) -> None:  # type: ignore[no-untyped-def]
+    setattr(settings, f"EMBEDDINGS_{encoder.upper()}_RUNTIME", "tensorrt")
+
+    with pytest.raises(
+        ModelUnavailable, match=f"Unknown {encoder} runtime 'tensorrt'; use one of: auto, torch"
+    ):
+        get_model()
