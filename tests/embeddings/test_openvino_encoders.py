@@ -87,11 +87,14 @@ def test_an_encoder_openvino_cannot_export_stays_on_torch_with_a_warning(
 
 
 @pytest.mark.parametrize("encoder", ENCODERS)
-def test_auto_runs_an_encoder_on_openvino_only_on_x86_cpus(encoder: Encoder) -> None:
+def test_auto_runs_only_the_vision_encoder_on_openvino_and_only_on_x86_cpus(
+    encoder: Encoder,
+) -> None:
     def choose(requested: str, device: str, machine: str | None = None) -> str:
         return choose_runtime(requested, encoder=encoder, device=device, machine=machine)
 
-    assert choose("auto", "cpu", "x86_64") == "openvino"
+    assert choose("auto", "cpu", "x86_64") == ("openvino" if encoder == "vision" else "torch")
+    assert choose("openvino", "cpu", "x86_64") == "openvino"
     assert choose("auto", "cpu", "aarch64") == "torch"
     assert choose("auto", "cuda", "x86_64") == "torch"
     assert choose("torch", "cpu", "x86_64") == "torch"
