@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -54,6 +55,10 @@ class EmbeddingsSettings:
     fetch_max_concurrent_per_key: int
     require_api_key: bool
     rate_limit_per_minute: int
+    task_retention: timedelta
+    tasks_in_flight_per_key: int
+    # How long a running task's hold lasts unrenewed before the worker's sweep runs it again.
+    task_lease_sec: float
 
     @property
     def max_request_bytes(self) -> int:
@@ -108,6 +113,9 @@ def embeddings_settings() -> EmbeddingsSettings:
         fetch_max_concurrent_per_key=settings.EMBEDDINGS_FETCH_MAX_CONCURRENT_PER_KEY,
         require_api_key=settings.EMBEDDINGS_REQUIRE_API_KEY,
         rate_limit_per_minute=settings.EMBEDDINGS_RATE_LIMIT_PER_MINUTE,
+        task_retention=timedelta(days=settings.EMBEDDINGS_TASK_RETENTION_DAYS),
+        tasks_in_flight_per_key=settings.EMBEDDINGS_TASKS_IN_FLIGHT_PER_KEY,
+        task_lease_sec=settings.EMBEDDING_JOB_LEASE_SEC,
     )
 
 

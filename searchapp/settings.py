@@ -182,6 +182,10 @@ EMBEDDINGS_FETCH_MAX_CONCURRENT_PER_KEY = env_int(
 )
 EMBEDDINGS_REQUIRE_API_KEY = env_bool("EMBEDDINGS_REQUIRE_API_KEY", default=True)
 EMBEDDINGS_RATE_LIMIT_PER_MINUTE = env_int("EMBEDDINGS_RATE_LIMIT_PER_MINUTE", default=600)
+# Asynchronous embedding tasks (/embed/tasks, /embed-v2/tasks): kept this long, then purged;
+# at most this many unfinished per API key (each holds a stored file and worker time).
+EMBEDDINGS_TASK_RETENTION_DAYS = env_float("EMBEDDINGS_TASK_RETENTION_DAYS", default=7.0)
+EMBEDDINGS_TASKS_IN_FLIGHT_PER_KEY = env_int("EMBEDDINGS_TASKS_IN_FLIGHT_PER_KEY", default=10)
 
 # The search application.
 SEARCH_REQUIRES_LOGIN = env_bool("SEARCH_REQUIRES_LOGIN", default=False)
