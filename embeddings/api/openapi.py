@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from embeddings.api.openapi_tasks import task_paths
 from embeddings.conf import embeddings_settings
 from embeddings.services import TEXT_TRUNCATE_CHOICES
 
@@ -134,7 +135,8 @@ def openapi_document(*, base_url: str) -> dict[str, Any]:
         },
         "servers": [{"url": base_url.rstrip("/")}],
         "paths": {
-            f"/{version}/embed": {"post": _embed_operation(version)} for version in ("v1.2", "v1.3")
+            **{f"/{v}/embed": {"post": _embed_operation(v)} for v in ("v1.2", "v1.3")},
+            **task_paths(config=embeddings_settings(), error=error_response_schema),
         },
         "components": {
             "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},

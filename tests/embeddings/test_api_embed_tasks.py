@@ -399,3 +399,33 @@ def test_v1_tasks_answer_on_v1_2_as_on_v1_3(api_client: Client, queued: None) ->
     assert status["video_embedding"]["metadata"]["input_url"] == "https://example.com/a.mp4"
     assert status["video_embedding"]["metadata"]["video_clip_length"] == 6
     assert status["video_embedding"]["metadata"]["video_embedding_scope"] == ["clip"]
+
+
+def test_the_openapi_document_describes_every_task_endpoint_and_its_answers(
+    api_client: Client, api_key: str
+) -> None:
+    import schemathesis
+    from django.core.wsgi import get_wsgi_application
+
+    schema = schemathesis.openapi.from_wsgi("/openapi.json", get_wsgi_application())
+    operations = {result.ok().label for result in schema.get_all_operations()}
+    task_id = audio_task(api_client, make_audio("wav", seconds=1.0)).json()["_id"]
+    failed_id = audio_task(api_client, b"not audio").json()["_id"]
+
+    for version in ("v1.2", "v1.3"):
+        assert {
+            f"GET /{version}/embed/tasks",
+            f"POST /{version}/embed/tasks",
+            f"GET /{version}/embed/tasks/{{task_id}}",
+            f"GET /{version}/embed/tasks/{{task_id}}/status",
+        } <= operations
+    assert {
+        "GET /v1.3/embed-v2/tasks",
+        "POST /v1.3/embed-v2/tasks",
+        "GET /v1.3/embed-v2/tasks/{task_id}",
+    } <= operations
+    retrieve_v2 = schema["/v1.3/embed-v2/tasks/{task_id}"]["GET"]
+    for case_id in (task_id, failed_id, "missing"):
+        case = retrieve_v2.Case(path_parameters={"task_id": case_id})
+        case.call_and_validate(headers={"x-api-key": api_key})
+    schema["/v1.3/embed-v2/tasks"]["GET"].Case().call_and_validate(headers={"x-api-key": api_key})
