@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from django.test import Client
 
 from bench.media_factory import make_audio, make_image
+from bench.processes import Processes
 from embeddings.conf import embeddings_settings
 from embeddings.engine.base import EmbeddingModel
 from embeddings.services import (
@@ -313,3 +316,35 @@ def test_the_key_is_required(client: Client) -> None:
     response = client.post(URL, {"input_type": "text"}, content_type="application/json")
 
     assert response.status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chunked_json_bodies_under_gunicorn(processes: Processes, api_key: str) -> None:
+    cap = 200_000
+    base = processes.web(EMBEDDINGS_MAX_UPLOAD_BYTES=str(cap))[1]
+
+    def send_chunked(document: dict[str, Any]) -> httpx.Response:
+        # An iterator of unknown length is sent with Transfer-Encoding: chunked, no length.
+        body = json.dumps(document).encode()
+        request = httpx.Request(
+            "POST",
+            base + URL,
+            content=(body[start : start + 16_384] for start in range(0, len(body), 16_384)),
+            headers={"Content-Type": "application/json", "x-api-key": api_key},
+        )
+        assert request.headers["Transfer-Encoding"] == "chunked"
+        with httpx.Client(timeout=60) as client:
+            return client.send(request)
+
+    png = make_image("png")
+    image = send_chunked(
+        {"input_type": "image", "model_name": "marengo3.0", "image": {"media_source": b64(png)}}
+    )
+    # Over this endpoint's cap (one file's base64 and 1 MiB), under the server's request cap.
+    too_large = send_chunked(
+        {"input_type": "text", "model_name": "marengo3.0", "text": {"input_text": "x" * 1_400_000}}
+    )
+
+    np.testing.assert_allclose(vectors(image)[0], embed_image(png).vector, atol=1e-5)
+    refused(too_large, 413, "file_too_large", "larger than")
+    assert too_large.json()["error"]["code"] == "file_too_large"
