@@ -186,7 +186,7 @@ class _Object:
         value = self.get(name, required=required)
         if value is None:
             return None
-        return _Object(value, path=f"{self.prefix}{name}", allowed=allowed or _FIELDS[name])
+        return _Object(value, path=f"{self.prefix}{name}", allowed=allowed or FIELDS[name])
 
     def string(self, name: str, *, required: bool = False) -> str | None:
         value = self.get(name, required=required)
@@ -396,7 +396,7 @@ _TIMED = (
     "embedding_scope",
     "embedding_type",
 )
-_FIELDS: dict[str, tuple[str, ...]] = {
+FIELDS: dict[str, tuple[str, ...]] = {
     "text": ("input_text",),
     "image": ("media_source",),
     "text_image": ("media_source", "input_text"),

@@ -11,6 +11,7 @@ from django.test import Client
 
 from bench.media_factory import make_audio, make_image
 from bench.processes import Processes
+from embeddings.api.v2_request import FIELDS, INPUT_TYPES, TOP_FIELDS
 from embeddings.conf import embeddings_settings
 from embeddings.engine.base import EmbeddingModel
 from embeddings.services import (
@@ -348,3 +349,15 @@ def test_chunked_json_bodies_under_gunicorn(processes: Processes, api_key: str) 
     np.testing.assert_allclose(vectors(image)[0], embed_image(png).vector, atol=1e-5)
     refused(too_large, 413, "file_too_large", "larger than")
     assert too_large.json()["error"]["code"] == "file_too_large"
+
+
+def test_openapi_describes_every_field_the_endpoint_reads() -> None:
+    document = Client().get("/openapi.json").json()
+    operation = document["paths"]["/v1.3/embed-v2"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+
+    assert set(schema["properties"]) == set(TOP_FIELDS)
+    for input_type in INPUT_TYPES:
+        assert set(schema["properties"][input_type]["properties"]) == set(FIELDS[input_type])
+    assert "/v1.2/embed-v2" not in document["paths"]
+    assert "L2-normalised mean" in str(schema["properties"]["audio"])
