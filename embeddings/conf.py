@@ -46,6 +46,9 @@ class EmbeddingsSettings:
     text_max_tokens: int
     audio_segment_sec: float
     audio_limits: AudioLimits
+    # The longest part of a file one synchronous Embed API v2 request embeds.
+    sync_audio_max_duration_sec: float
+    sync_video_max_duration_sec: float
     image_max_pixels: int
     max_upload_bytes: int
     url_allowlist: tuple[str, ...]
@@ -104,6 +107,8 @@ def embeddings_settings() -> EmbeddingsSettings:
             min_duration_sec=settings.EMBEDDINGS_AUDIO_MIN_DURATION_SEC,
             max_duration_sec=settings.EMBEDDINGS_AUDIO_MAX_DURATION_SEC,
         ),
+        sync_audio_max_duration_sec=settings.EMBEDDINGS_SYNC_AUDIO_MAX_DURATION_SEC,
+        sync_video_max_duration_sec=settings.EMBEDDINGS_SYNC_VIDEO_MAX_DURATION_SEC,
         image_max_pixels=settings.EMBEDDINGS_IMAGE_MAX_PIXELS,
         max_upload_bytes=settings.EMBEDDINGS_MAX_UPLOAD_BYTES,
         url_allowlist=tuple(settings.EMBEDDINGS_URL_ALLOWLIST),

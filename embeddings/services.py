@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -10,7 +10,7 @@ import numpy as np
 from PIL.Image import Image
 
 from embeddings.conf import EmbeddingsSettings, embeddings_settings
-from embeddings.engine.base import EmbeddingModel
+from embeddings.engine.base import EmbeddingModel, Part, l2_normalise
 from embeddings.engine.registry import get_model
 from embeddings.errors import InputError
 from embeddings.media.audio import AudioClip, AudioSegment, BeyondLimit, check_audio, split_clip
@@ -90,12 +90,19 @@ def embed_clip(
     model: EmbeddingModel,
     config: EmbeddingsSettings,
     on_segment: Callable[[AudioSegment], None] | None = None,
+    fixed_segment_sec: float | None = None,
 ) -> list[Embedding]:
     """One embedding per segment, decoded and embedded a batch at a time; `on_segment` sees
-    each decoded segment, in order (a caller measuring the audio needs no decoding of its own)."""
+    each decoded segment, in order (a caller measuring the audio needs no decoding of its own).
+    Segments are equal and closest to the configured length, or with `fixed_segment_sec`
+    exactly that long from the clip's start, the last one shorter."""
     embeddings: list[Embedding] = []
+    if fixed_segment_sec is None:
+        segments = split_clip(clip, target_sec=config.audio_segment_sec)
+    else:
+        segments = split_clip(clip, target_sec=fixed_segment_sec, fixed=True)
     # Closed at once if the model fails, not when the collector gets to the open decoder.
-    with closing(split_clip(clip, target_sec=config.audio_segment_sec)) as segments:
+    with closing(segments):
         while batch := list(itertools.islice(segments, config.model.batch_size)):
             if on_segment is not None:
                 for segment in batch:
@@ -106,6 +113,17 @@ def embed_clip(
                 for segment, vector in zip(batch, vectors, strict=True)
             ]
     return embeddings
+
+
+def embed_parts(parts: Sequence[Part], *, model: EmbeddingModel, space: VectorSpace) -> Embedding:
+    """The model's own embedding of images and words as one input, in their order."""
+    return Embedding(model.embed_interleaved(parts, image_tokens=space.image_tokens))
+
+
+def mean_embedding(embeddings: Sequence[Embedding]) -> Embedding:
+    """One embedding for the whole span: the L2-normalised mean of its parts' vectors."""
+    (vector,) = l2_normalise(np.mean([embedding.vector for embedding in embeddings], axis=0)[None])
+    return Embedding(vector, start_sec=embeddings[0].start_sec, end_sec=embeddings[-1].end_sec)
 
 
 def embed_text(

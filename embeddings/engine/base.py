@@ -10,6 +10,8 @@ from PIL.Image import Image
 Modality = Literal["text", "image", "audio"]
 MODALITIES: tuple[Modality, ...] = ("text", "image", "audio")
 TruncateSide = Literal["start", "end"]
+# An interleaved input: images and words, in reading order.
+Part = Image | str
 
 
 class ModelUnavailable(RuntimeError):
@@ -55,11 +57,18 @@ class EmbeddingModel(ABC):
     def embed_audio(self, waveforms: Sequence[np.ndarray]) -> np.ndarray: ...
 
     @abstractmethod
+    def embed_interleaved(
+        self, parts: Sequence[Part], *, image_tokens: int | None = None
+    ) -> np.ndarray:
+        """One unit vector for images and words together, as one input in the given order,
+        the parts joined by a space; words are read as plain text (special tokens in them are
+        just characters)."""
+
     def embed_image_with_text(
         self, image: Image, text: str, *, image_tokens: int | None = None
     ) -> np.ndarray:
-        """One unit vector for the image and the words together, as one input: the image
-        first, then the text, read as plain text (special tokens in it are just characters)."""
+        """The image first, then the words, as one input."""
+        return self.embed_interleaved([image, text], image_tokens=image_tokens)
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:

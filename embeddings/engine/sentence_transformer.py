@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ from embeddings.engine.base import (
     EmbeddingModel,
     Modality,
     ModelUnavailable,
+    Part,
     TruncateSide,
     l2_normalise,
 )
@@ -87,6 +88,7 @@ class SentenceTransformerModel(EmbeddingModel):
         self._set_encoder_dtypes()
         processor = self._model[0].processor
         self._tokenizer = processor.tokenizer
+        self._image_start_id = self._tokenizer.convert_tokens_to_ids(processor.boi_token)
         self._image_end_id = self._tokenizer.convert_tokens_to_ids(processor.eoi_token)
         # Each call sets the padding and whether special tokens are split in the Rust tokenizer
         # it shares with the processor; request threads count tokens while the model thread
@@ -188,13 +190,15 @@ class SentenceTransformerModel(EmbeddingModel):
         ]
         return self._embed(clips, self._preprocess, batch_size=self.batch_size)
 
-    def embed_image_with_text(
-        self, image: Image, text: str, *, image_tokens: int | None = None
+    def embed_interleaved(
+        self, parts: Sequence[Part], *, image_tokens: int | None = None
     ) -> np.ndarray:
+        if not any(isinstance(part, Image) for part in parts):
+            return self.embed_texts([" ".join(cast(Sequence[str], parts))])[0]
         self._require("image")
         return self._embed(
-            [(image, text)],
-            partial(self._image_with_text_features, image_tokens=image_tokens),
+            [tuple(parts)],
+            partial(self._interleaved_features, image_tokens=image_tokens),
             batch_size=1,
         )[0]
 
@@ -219,18 +223,32 @@ class SentenceTransformerModel(EmbeddingModel):
     def _text_features(self, texts: list[str]) -> dict[str, Any]:
         return {**self._tokenize(texts, padding=True, return_tensors="pt"), "modality": "text"}
 
-    def _image_with_text_features(
-        self, inputs: list[tuple[Image, str]], *, image_tokens: int | None
+    def _interleaved_features(
+        self, inputs: list[tuple[Part, ...]], *, image_tokens: int | None
     ) -> dict[str, Any]:
-        # The processor's layout for "<|image|> words" (the model takes text and media
-        # interleaved in one sequence), but the words are tokenised as plain text: the image's
-        # own tokens come from the image-only input, and the words go in after its last one.
-        ((image, text),) = inputs
-        features = self._preprocess([{"image": image}], image_tokens=image_tokens)
-        words = self._tokenize(" " + text, add_special_tokens=False)["input_ids"]
+        # The processor's layout for "<|image|> words <|image|>" (the model takes text and media
+        # interleaved in one sequence; the processor joins images by a space), but the words are
+        # tokenised as plain text: the images' own tokens come from the image-only input, and
+        # the words go in between them.
+        ((*parts,),) = inputs
+        images = [part for part in parts if isinstance(part, Image)]
+        features = self._preprocess(
+            [{"image": images if len(images) > 1 else images[0]}], image_tokens=image_tokens
+        )
         ids = features["input_ids"][0].tolist()
-        end = len(ids) - ids[::-1].index(self._image_end_id)
-        input_ids = torch.tensor([ids[:end] + words + ids[end:]])
+        starts = [index for index, token in enumerate(ids) if token == self._image_start_id]
+        ends = [index + 1 for index, token in enumerate(ids) if token == self._image_end_id]
+        blocks = iter([ids[start:end] for start, end in zip(starts, ends, strict=True)])
+        sequence = ids[: starts[0]]
+        for index, part in enumerate(parts):
+            space = " " if index else ""
+            if isinstance(part, str):
+                sequence += self._tokenize(space + part, add_special_tokens=False)["input_ids"]
+            else:
+                if space:
+                    sequence += self._tokenize(space, add_special_tokens=False)["input_ids"]
+                sequence += next(blocks)
+        input_ids = torch.tensor([sequence + ids[ends[-1] :]])
         return {
             **features,
             "input_ids": input_ids,

@@ -270,10 +270,16 @@ def segment_lengths(duration_sec: float, *, target_sec: float = 10.0) -> list[fl
     return [duration_sec / count] * count
 
 
-def split_clip(clip: AudioClip, *, target_sec: float = 10.0) -> Generator[AudioSegment, None, None]:
-    """Equal segments closest to `target_sec`, each decoded when it is taken."""
-    count = len(segment_lengths(clip.duration_sec, target_sec=target_sec))
-    bounds = [round(clip.length * index / count) for index in range(count + 1)]
+def split_clip(
+    clip: AudioClip, *, target_sec: float = 10.0, fixed: bool = False
+) -> Generator[AudioSegment, None, None]:
+    """Equal segments closest to `target_sec`, or with `fixed` segments of exactly
+    `target_sec` from the clip's start, the last one shorter; each decoded when it is taken."""
+    bounds = (
+        _fixed_bounds(clip, segment_sec=target_sec)
+        if fixed
+        else _equal_bounds(clip, target_sec=target_sec)
+    )
     starts = [clip.skipped + bound for bound in bounds[:-1]]
     lengths = [end - start for start, end in itertools.pairwise(bounds)]
     rate = clip.sampling_rate
@@ -283,6 +289,23 @@ def split_clip(clip: AudioClip, *, target_sec: float = 10.0) -> Generator[AudioS
         with closing(chunks):
             for start, samples in zip(starts, _regroup(chunks, clip.skipped, lengths), strict=True):
                 yield AudioSegment(start / rate, (start + len(samples)) / rate, samples)
+
+
+def _equal_bounds(clip: AudioClip, *, target_sec: float) -> list[int]:
+    count = len(segment_lengths(clip.duration_sec, target_sec=target_sec))
+    return [round(clip.length * index / count) for index in range(count + 1)]
+
+
+def _fixed_bounds(clip: AudioClip, *, segment_sec: float) -> list[int]:
+    bounds = [*range(0, clip.length, round(segment_sec * clip.sampling_rate)), clip.length]
+    # A last sliver shorter than the shortest audio accepted is too short for the model to see;
+    # it ends the segment before it instead.
+    if (
+        len(bounds) > 2
+        and bounds[-1] - bounds[-2] < clip.limits.min_duration_sec * clip.sampling_rate
+    ):
+        del bounds[-2]
+    return bounds
 
 
 def _regroup(

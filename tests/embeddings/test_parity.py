@@ -15,6 +15,7 @@ from sentence_transformers import SentenceTransformer
 from transformers import AutoModel, AutoProcessor
 
 from bench.media_factory import make_image
+from embeddings.engine.base import EmbeddingModel
 from embeddings.services import embed_image_with_text
 
 pytestmark = pytest.mark.django_db
@@ -171,6 +172,26 @@ def test_an_image_with_words_matches_transformers_given_both_in_one_input(
     assert cosine(actual, expected) >= MIN_COSINE
     image_alone = transformers_embedding(reference_transformers, images=[image])
     assert cosine(actual, image_alone) < MIN_COSINE
+
+
+@pytest.mark.parametrize("order", [(0, 1, 0), (1, 0, 0)])
+def test_words_and_images_interleaved_match_transformers_given_them_in_one_input(
+    reference_transformers: tuple[Any, Any], model: EmbeddingModel, order: tuple[int, ...]
+) -> None:
+    photos = [
+        Image.open(io.BytesIO(make_image("png", size=size))).convert("RGB")
+        for size in ((120, 90), (64, 64))
+    ]
+    first, second, third = (photos[index] for index in order)
+    expected = transformers_embedding(
+        reference_transformers,
+        text=["a person wearing <|image|> and holding <|image|> <|image|>"],
+        images=[[first, second, third]],
+    )
+
+    actual = model.embed_interleaved(["a person wearing", first, "and holding", second, third])
+
+    assert cosine(actual, expected) >= MIN_COSINE
 
 
 def test_words_with_an_image_read_special_tokens_as_plain_text(
