@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, cast
 
 import numpy as np
 from django.core.files import File
@@ -29,6 +30,7 @@ from embeddings.services import (
     VideoScope,
     embed_clip,
     embed_video_file,
+    mean_embedding,
     prepare_audio,
     prepare_video,
 )
@@ -121,7 +123,7 @@ def embed_task_run(*, task_id: str) -> None:
     config = embeddings_settings()
     with _held(task_id, config=config):
         try:
-            duration_sec, embeddings = _embed(task, _media_bytes(task, config=config), config)
+            duration_sec, embeddings = _embed(task, _media(task, config=config), config)
         except InputError as error:
             embed_task_fail(task_id=task_id, reason=str(error))
             return
@@ -231,18 +233,21 @@ def _finish(task_id: str, *, status: EmbedTask.Status, **fields: Any) -> None:
         transaction.on_commit(partial(task.media.storage.delete, task.media.name))
 
 
-def _media_bytes(task: EmbedTask, *, config: EmbeddingsSettings) -> bytes:
-    max_bytes = media_max_bytes(task.input_type, config=config)
+def _media(task: EmbedTask, *, config: EmbeddingsSettings) -> bytes | Path:
     if task.input_url:
         return fetch_url(
             task.input_url,
-            max_bytes=max_bytes,
+            max_bytes=media_max_bytes(task.input_type, config=config),
             allowlist=config.url_allowlist,
             timeout_sec=config.fetch_timeout_sec,
             max_redirects=config.fetch_max_redirects,
         ).content
-    with task.media.open("rb") as stored:
-        return stored.read()
+    try:
+        # A video is decoded from the disk, not read into memory first.
+        return Path(task.media.path)
+    except NotImplementedError:  # a storage without local files (S3)
+        with task.media.open("rb") as stored:
+            return stored.read()
 
 
 def media_max_bytes(input_type: str, *, config: EmbeddingsSettings) -> int:
@@ -250,7 +255,7 @@ def media_max_bytes(input_type: str, *, config: EmbeddingsSettings) -> int:
 
 
 def _embed(
-    task: EmbedTask, data: bytes, config: EmbeddingsSettings
+    task: EmbedTask, data: bytes | Path, config: EmbeddingsSettings
 ) -> tuple[float, list[VideoEmbedding]]:
     model = get_model()
     if task.input_type == EmbedTask.InputType.VIDEO:
@@ -267,41 +272,30 @@ def _embed(
             space=configured_space(),
         )
         return video.duration_sec, embeddings
-    return _embed_audio(task, data, model=model, config=config)
+    audio = data if isinstance(data, bytes) else data.read_bytes()
+    return _embed_audio(task, audio, model=model, config=config)
 
 
 def _embed_audio(
     task: EmbedTask, data: bytes, *, model: EmbeddingModel, config: EmbeddingsSettings
 ) -> tuple[float, list[VideoEmbedding]]:
-    config = replace(config, audio_segment_sec=task.clip_sec)
     clip = prepare_audio(
         data, start_offset_sec=task.start_sec, cut_at_sec=task.end_sec, model=model, config=config
     )
-    clips = [
+    clips = embed_clip(clip, model=model, config=config, fixed_segment_sec=task.clip_sec)
+    spans = [("clip", clip) for clip in clips] if "clip" in task.scopes else []
+    if "asset" in task.scopes:
+        spans.append(("asset", mean_embedding(clips)))
+    return clip.duration_sec, [
         VideoEmbedding(
             embedding.vector,
-            start_sec=embedding.start_sec,
-            end_sec=embedding.end_sec,
+            embedding.start_sec,
+            embedding.end_sec,
             option="audio",
-            scope="clip",
+            scope=cast(VideoScope, scope),
         )
-        for embedding in embed_clip(clip, model=model, config=config)
+        for scope, embedding in spans
     ]
-    embeddings = clips if "clip" in task.scopes else []
-    if "asset" in task.scopes:
-        embeddings.append(_asset(clips, option="audio"))
-    return clip.duration_sec, embeddings
-
-
-def _asset(clips: Sequence[VideoEmbedding], *, option: VideoOption) -> VideoEmbedding:
-    mean = np.mean([clip.vector for clip in clips], axis=0)
-    return VideoEmbedding(
-        mean / np.linalg.norm(mean),
-        start_sec=clips[0].start_sec,
-        end_sec=clips[-1].end_sec,
-        option=option,
-        scope="asset",
-    )
 
 
 @contextmanager

@@ -3,17 +3,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from embeddings.api.task_request import (
+from embeddings.api.task_fields import (
     DEFAULT_PAGE_LIMIT,
-    EMBEDDING_TYPES,
-    MAX_CLIP_SEC,
     MAX_PAGE_LIMIT,
-    MIN_CLIP_SEC,
+    TASK_INPUTS,
     TASK_STATUSES,
     V1_RETRIEVE_OPTIONS,
     V1_SCOPES,
-    V2_SCOPES,
 )
+from embeddings.api.v2_openapi import embed_v2_request_schema
+from embeddings.api.v2_request import MAX_SEGMENT_SEC, MIN_SEGMENT_SEC
 from embeddings.conf import EmbeddingsSettings
 
 NUMBER = {"type": "number"}
@@ -145,7 +144,7 @@ LIST_PARAMETERS = [
     },
 ]
 TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
-CLIP_SEC = {"minimum": MIN_CLIP_SEC, "maximum": MAX_CLIP_SEC}
+CLIP_SEC = {"minimum": MIN_SEGMENT_SEC, "maximum": MAX_SEGMENT_SEC}
 TRANSCRIPTION_NOTE = "transcription needs a speech recogniser and is refused (400)."
 
 
@@ -269,7 +268,7 @@ def task_paths(
             operationId="createEmbeddingTaskV2",
             requestBody={
                 "required": True,
-                "content": {"application/json": {"schema": _v2_body(config)}},
+                "content": {"application/json": {"schema": _v2_body()}},
             },
         ),
         "get": listing("v2", V2_LISTED),
@@ -307,57 +306,17 @@ def _v1_form(config: EmbeddingsSettings) -> dict[str, Any]:
     return {"required": True, "content": {"multipart/form-data": {"schema": form}}}
 
 
-def _v2_body(config: EmbeddingsSettings) -> dict[str, Any]:
-    def media(options: list[str]) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "required": ["media_source"],
-            "properties": {
-                "media_source": {
-                    "type": "object",
-                    "description": "Exactly one of url and base64_string.",
-                    "properties": {
-                        "url": {"type": "string", "format": "uri"},
-                        "base64_string": {"type": "string", "format": "byte"},
-                    },
-                },
-                "start_sec": {"type": "number", "minimum": 0},
-                "end_sec": {"type": "number", "minimum": 0},
-                "segmentation": {
-                    "type": "object",
-                    "required": ["strategy", "fixed"],
-                    "properties": {
-                        "strategy": {"type": "string", "enum": ["fixed"]},
-                        "fixed": {
-                            "type": "object",
-                            "required": ["duration_sec"],
-                            "properties": {"duration_sec": {"type": "integer", **CLIP_SEC}},
-                        },
-                    },
-                },
-                "embedding_option": {
-                    "type": "array",
-                    "items": {"type": "string", "enum": options},
-                    "description": TRANSCRIPTION_NOTE,
-                },
-                "embedding_scope": {
-                    "type": "array",
-                    "items": {"type": "string", "enum": list(V2_SCOPES)},
-                },
-                "embedding_type": {
-                    "type": "array",
-                    "items": {"type": "string", "enum": list(EMBEDDING_TYPES)},
-                },
-            },
-        }
-
-    return {
-        "type": "object",
-        "required": ["input_type", "model_name"],
-        "properties": {
-            "input_type": {"type": "string", "enum": ["audio", "video"]},
-            "model_name": {"type": "string", "enum": list(config.accepted_model_names)},
-            "audio": media(["audio", "transcription"]),
-            "video": media(["visual", "audio", "transcription"]),
-        },
+def _v2_body() -> dict[str, Any]:
+    """The synchronous /embed-v2's schema, for audio and video only, with no length limit but
+    the server's (EMBEDDINGS_AUDIO_MAX_DURATION_SEC, EMBEDDINGS_VIDEO_MAX_DURATION_SEC)."""
+    schema = embed_v2_request_schema()
+    properties = {
+        name: schema["properties"][name]
+        for name in ("input_type", "model_name", "embedding_uncertainty", "embedding_dimension")
     }
+    properties["input_type"] = {"type": "string", "enum": list(TASK_INPUTS)}
+    for name in TASK_INPUTS:
+        timed = schema["properties"][name]
+        end_sec = {"type": "number", "description": "Greater than start_sec."}
+        properties[name] = {**timed, "properties": {**timed["properties"], "end_sec": end_sec}}
+    return {**schema, "properties": properties}
