@@ -14,6 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from bench.media_factory import make_audio
+from bench.video_factory import make_video
 from embeddings.engine.base import EmbeddingModel
 from embeddings.keys import api_key_create
 from embeddings.models import EmbedTask, EmbedTaskSegment
@@ -335,6 +336,122 @@ def test_a_task_left_unqueued_is_queued_by_the_sweep_and_a_queued_one_is_not(
 
 def v1_task(client: Client, **fields: Any) -> Any:
     return client.post(V1_TASKS, {"model_name": MODEL, **fields})
+
+
+def v1_status(client: Client, task_id: str, version: str = "v1.3") -> dict[str, Any]:
+    response = client.get(f"/{version}/embed/tasks/{task_id}/status")
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+def test_a_video_task_from_a_file_goes_from_processing_to_ready_with_clip_and_video_vectors(
+    api_client: Client, queued: None, model: EmbeddingModel, settings
+) -> None:  # type: ignore[no-untyped-def]
+    video = SimpleUploadedFile("beach.mp4", make_video("mp4", seconds=5.0))
+    created = v1_task(
+        api_client, video_file=video, video_clip_length="2", video_embedding_scope=["clip", "video"]
+    )
+    assert created.status_code == 200, created.json()
+    task_id = created.json()["_id"]
+    assert v1_status(api_client, task_id)["status"] == "processing"
+
+    run_worker()
+
+    status = v1_status(api_client, task_id)
+    assert status["status"] == "ready"
+    metadata = status["video_embedding"]["metadata"]
+    assert metadata["input_filename"] == "beach.mp4"
+    assert metadata["video_clip_length"] == 2
+    assert metadata["video_embedding_scope"] == ["clip", "video"]
+    assert metadata["duration"] == pytest.approx(5.0, abs=0.1)
+    segments = api_client.get(f"{V1_TASKS}/{task_id}").json()["video_embedding"]["segments"]
+    clips = [s for s in segments if s["embedding_scope"] == "clip"]
+    assert [
+        (s["start_offset_sec"], s["end_offset_sec"])
+        for s in clips
+        if s["embedding_option"] == "visual"
+    ] == [
+        (0, 2),
+        (2, 4),
+        (4, 5),
+    ]
+    assert {(s["embedding_option"], s["embedding_scope"]) for s in segments} == {
+        ("visual", "clip"),
+        ("audio", "clip"),
+        ("visual", "video"),
+        ("audio", "video"),
+    }
+    for segment in segments:
+        assert np.linalg.norm(segment["float"]) == pytest.approx(1.0, abs=1e-5)
+        assert len(segment["float"]) == model.dimension
+    visual = api_client.get(f"{V1_TASKS}/{task_id}", {"embedding_option": "visual"}).json()
+    assert {s["embedding_option"] for s in visual["video_embedding"]["segments"]} == {"visual"}
+    assert stored_files(settings) == []
+
+
+def test_a_video_task_from_a_url_with_offsets(api_client: Client, file_server, settings) -> None:  # type: ignore[no-untyped-def]
+    base, files = file_server
+    files["/clip.mkv"] = make_video("mkv", seconds=6.0, audio=False)
+    settings.EMBEDDINGS_URL_ALLOWLIST = ["127.0.0.1"]
+
+    task_id = v1_task(
+        api_client,
+        video_url=f"{base}/clip.mkv",
+        video_start_offset_sec="1",
+        video_end_offset_sec="5",
+        video_clip_length="2",
+    ).json()["_id"]
+
+    body = api_client.get(f"{V1_TASKS}/{task_id}").json()
+    assert body["status"] == "ready"
+    assert body["video_embedding"]["metadata"]["input_url"] == f"{base}/clip.mkv"
+    segments = body["video_embedding"]["segments"]
+    assert [(s["start_offset_sec"], s["end_offset_sec"]) for s in segments] == [(1, 3), (3, 5)]
+    assert {s["embedding_option"] for s in segments} == {"visual"}  # no audio track
+
+
+def test_a_file_that_is_not_a_video_fails_its_task_with_the_reason(api_client: Client) -> None:
+    video = SimpleUploadedFile("broken.mp4", b"\x00\x00\x00\x18ftypmp42 not really a video")
+
+    task_id = v1_task(api_client, video_file=video).json()["_id"]
+
+    status = v1_status(api_client, task_id)
+    assert status["status"] == "failed"
+    assert "video" in status["error_message"]
+    body = api_client.get(f"{V1_TASKS}/{task_id}").json()
+    assert "segments" not in body["video_embedding"]
+
+
+def test_a_v2_video_task_with_fused_vectors(api_client: Client, model: EmbeddingModel) -> None:
+    body = {
+        "input_type": "video",
+        "model_name": MODEL,
+        "video": {
+            "media_source": {"base64_string": base64.b64encode(make_video(seconds=4.0)).decode()},
+            "segmentation": {"strategy": "fixed", "fixed": {"duration_sec": 2}},
+            "embedding_scope": ["clip"],
+            "embedding_type": ["separate_embedding", "fused_embedding"],
+        },
+    }
+    task_id = api_client.post(V2_TASKS, json.dumps(body), content_type="application/json").json()[
+        "_id"
+    ]
+
+    result = retrieve(api_client, task_id)
+    assert result["status"] == "ready"
+    assert sorted({entry["embedding_option"] for entry in result["data"]}) == [
+        "audio",
+        "fused",
+        "visual",
+    ]
+    assert len(result["data"]) == 6
+    assert result["metadata"]["clip_length"] == 2
+    listed = api_client.get(V2_TASKS).json()["data"][0]
+    assert listed["video_embedding"]["metadata"]["video_embedding_option"] == [
+        "visual",
+        "audio",
+        "fused",
+    ]
 
 
 @pytest.mark.parametrize(
