@@ -546,3 +546,15 @@ def test_the_openapi_document_describes_every_task_endpoint_and_its_answers(
         case = retrieve_v2.Case(path_parameters={"task_id": case_id})
         case.call_and_validate(headers={"x-api-key": api_key})
     schema["/v1.3/embed-v2/tasks"]["GET"].Case().call_and_validate(headers={"x-api-key": api_key})
+
+
+def test_tasks_are_listed_read_only_in_the_admin(api_client: Client, admin_client: Client) -> None:
+    task_id = audio_task(api_client, make_audio("wav", seconds=1.0)).json()["_id"]
+
+    listing = admin_client.get("/admin/embeddings/embedtask/")
+    page = admin_client.get(f"/admin/embeddings/embedtask/{task_id}/change/")
+
+    assert listing.status_code == 200 and task_id in listing.text
+    assert page.status_code == 200 and 'name="_save"' not in page.text
+    assert admin_client.get("/admin/embeddings/embedtask/add/").status_code == 403
+    assert admin_client.post(f"/admin/embeddings/embedtask/{task_id}/delete/").status_code == 403
