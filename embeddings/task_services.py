@@ -87,30 +87,35 @@ def embed_task_create(
 ) -> EmbedTask:
     """Store the task and its media and queue it once committed. Unfinished tasks per key are
     bounded: each holds a stored file of up to the upload limit and minutes of worker time."""
-    with transaction.atomic():
-        _lock_tasks_of(api_key)
-        in_flight = EmbedTask.objects.filter(
-            api_key=api_key, status=EmbedTask.Status.PROCESSING
-        ).count()
-        if in_flight >= config.tasks_in_flight_per_key:
-            raise TasksInFlightFull(limit=config.tasks_in_flight_per_key)
-        task = EmbedTask(
-            api=request.api,
-            api_key=api_key,
-            input_type=request.input_type,
-            model_name=request.model_name,
-            input_url=request.media.url or "",
-            input_filename=request.media.filename,
-            start_sec=request.start_sec,
-            end_sec=request.end_sec,
-            clip_sec=request.clip_sec,
-            options=list(request.options),
-            scopes=list(request.scopes),
-        )
-        if request.media.file is not None:
-            task.media.save(task.id, request.media.file, save=False)
-        task.save(force_insert=True)
-        transaction.on_commit(partial(_enqueue, [task.id]))
+    task = EmbedTask(
+        api=request.api,
+        api_key=api_key,
+        input_type=request.input_type,
+        model_name=request.model_name,
+        input_url=request.media.url or "",
+        input_filename=request.media.filename,
+        start_sec=request.start_sec,
+        end_sec=request.end_sec,
+        clip_sec=request.clip_sec,
+        options=list(request.options),
+        scopes=list(request.scopes),
+    )
+    try:
+        with transaction.atomic():
+            _lock_tasks_of(api_key)
+            in_flight = EmbedTask.objects.filter(
+                api_key=api_key, status=EmbedTask.Status.PROCESSING
+            ).count()
+            if in_flight >= config.tasks_in_flight_per_key:
+                raise TasksInFlightFull(limit=config.tasks_in_flight_per_key)
+            if request.media.file is not None:
+                task.media.save(task.id, request.media.file, save=False)
+            task.save(force_insert=True)
+            transaction.on_commit(partial(_enqueue, [task.id]))
+    except BaseException:
+        if task.media:  # stored for a row that was never committed
+            task.media.delete(save=False)
+        raise
     return task
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -262,11 +262,12 @@ def _timestamp(data: QueryDict, name: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(raw)
-    except ValueError:
+        if moment.tzinfo is None:
+            raise invalid(f"{name} needs a time zone (Z or an offset); got {raw!r}.")
+        # In UTC: PostgreSQL refuses offsets of 16 hours or more, which RFC 3339 allows.
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise invalid(f"{name} must be an RFC 3339 date and time; got {raw!r}.") from None
-    if moment.tzinfo is None:
-        raise invalid(f"{name} needs a time zone (Z or an offset); got {raw!r}.")
-    return moment
 
 
 def _whole(data: QueryDict, name: str, *, default: int, maximum: int) -> int:

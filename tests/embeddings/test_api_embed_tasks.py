@@ -192,6 +192,13 @@ def test_without_keys_required_keyless_clients_share_their_tasks(settings) -> No
     assert retrieve(Client(), task_id)["status"] == "ready"
 
 
+def test_list_filters_take_any_rfc_3339_offset(api_client: Client) -> None:
+    response = api_client.get(V2_TASKS, {"ended_at": "1076-09-19T05:12:11.8+16:07"})
+
+    assert response.status_code == 200
+    assert response.json()["data"] == []
+
+
 def test_the_list_pages_newest_first_with_filters_and_an_empty_page_past_the_end(
     api_client: Client,
 ) -> None:
@@ -226,7 +233,14 @@ def test_the_list_pages_newest_first_with_filters_and_an_empty_page_past_the_end
 
 @pytest.mark.parametrize(
     "query",
-    [{"page_limit": "51"}, {"page": "0"}, {"status": "done"}, {"started_at": "yesterday"}],
+    [
+        {"page_limit": "51"},
+        {"page": "0"},
+        {"status": "done"},
+        {"started_at": "yesterday"},
+        {"ended_at": "2026-12-02T10:00:00"},
+        {"ended_at": "0001-01-01T00:00:00+05:00"},
+    ],
 )
 def test_bad_list_parameters_are_refused(api_client: Client, query: dict[str, str]) -> None:
     response = api_client.get(V2_TASKS, query)
