@@ -3,10 +3,12 @@ from __future__ import annotations
 import base64
 import json
 import signal
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from bench.media_factory import make_audio
 from bench.processes import Processes, wait_for
@@ -40,19 +42,22 @@ def stored_files(settings) -> list[Path]:  # type: ignore[no-untyped-def]
     return [path for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()]
 
 
-def test_a_task_queued_while_its_worker_was_killed_is_run_by_the_next_worker(
+def test_a_task_queued_while_its_worker_was_killed_is_run_by_the_next_which_purges_expired_ones(
     processes: Processes, api_client: Client, settings
 ) -> None:  # type: ignore[no-untyped-def]
     task_id = audio_task(api_client, seconds=3.0)
+    expired = audio_task(api_client, seconds=3.0)
+    EmbedTask.objects.filter(pk=expired).update(created_at=timezone.now() - timedelta(days=8))
     killed = processes.worker()
     killed.send_signal(signal.SIGKILL)
     killed.wait()
 
     processes.worker()
     wait_for(lambda: task(task_id).status == EmbedTask.Status.READY, seconds=90)
+    wait_for(lambda: not EmbedTask.objects.filter(pk=expired).exists(), seconds=30)
 
     assert task(task_id).segments.count() == 2  # a clip and the asset
-    assert stored_files(settings) == []
+    assert stored_files(settings) == []  # the expired task's file went with it
 
 
 def test_a_worker_killed_mid_task_leaves_nothing_half_written_and_the_next_one_redoes_it(
