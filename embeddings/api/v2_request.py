@@ -37,7 +37,9 @@ MIN_SEGMENT_SEC, MAX_SEGMENT_SEC = 2, 10
 # needs a few hundred bytes of it; beyond this, parsing could cost far more than the body's size
 # (every `[]` or `0` is an object of its own) or nest deeper than the parser can go.
 MAX_STRUCTURE_BYTES = 16 * 1024
-STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+# A string, or one left open at the end: every quote starts a match, so removing them all takes
+# one pass, however the quotes and backslashes are arranged.
+STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 
 TOP_FIELDS = (
     "input_type",

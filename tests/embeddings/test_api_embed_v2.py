@@ -292,12 +292,20 @@ def test_audio_longer_than_the_sync_limit_is_refused_without_end_sec(
 
 def test_body_bounds(api_client: Client) -> None:
     nested = "[" * 100_000 + "]" * 100_000
+    # Strings never closed, each quote escaped: a naive string pattern retries from each one.
+    open_strings = '{"text": "' + '\\"' * 200_000
 
     refused(
         api_client.post(URL, nested, content_type="application/json"),
         400,
         "parameter_invalid",
         "outside its strings",
+    )
+    refused(
+        api_client.post(URL, open_strings, content_type="application/json"),
+        400,
+        "parameter_invalid",
+        "not valid JSON",
     )
     refused(
         api_client.post(URL, "{", content_type="application/json"),
@@ -361,3 +369,20 @@ def test_openapi_describes_every_field_the_endpoint_reads() -> None:
         assert set(schema["properties"][input_type]["properties"]) == set(FIELDS[input_type])
     assert "/v1.2/embed-v2" not in document["paths"]
     assert "L2-normalised mean" in str(schema["properties"]["audio"])
+
+
+def test_a_last_fixed_segment_too_short_to_embed_ends_the_one_before(api_client: Client) -> None:
+    audio = make_audio("wav", seconds=10.05)
+
+    response = post(
+        api_client,
+        "audio",
+        {
+            "media_source": b64(audio),
+            "segmentation": {"strategy": "fixed", "fixed": {"duration_sec": 5}},
+            "embedding_scope": ["clip"],
+        },
+    )
+
+    spans = [(item["start_sec"], item["end_sec"]) for item in response.json()["data"]]
+    assert spans == [(0.0, 5.0), (5.0, 10.05)]
