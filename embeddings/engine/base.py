@@ -2,16 +2,22 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from PIL.Image import Image
+
+if TYPE_CHECKING:
+    from embeddings.media.video import VideoClip
 
 Modality = Literal["text", "image", "audio"]
 MODALITIES: tuple[Modality, ...] = ("text", "image", "audio")
 TruncateSide = Literal["start", "end"]
 # An interleaved input: images and words, in reading order.
 Part = Image | str
+# What of a video clip goes through the model's video input: its frames, or its frames and its
+# audio track interleaved a second at a time (the model's own audio-visual layout).
+ClipInput = Literal["visual", "fused"]
 
 
 class ModelUnavailable(RuntimeError):
@@ -63,6 +69,14 @@ class EmbeddingModel(ABC):
         """One unit vector for images and words together, as one input in the given order,
         the parts joined by a space; words are read as plain text (special tokens in them are
         just characters)."""
+
+    @abstractmethod
+    def embed_video_clips(
+        self, clips: Sequence[VideoClip], *, option: ClipInput, frame_tokens: int | None = None
+    ) -> np.ndarray:
+        """One unit vector per clip, through the model's video input; `fused` embeds a clip
+        without an audio track as `visual`. `frame_tokens`: each frame's token budget (None
+        for the model's own default)."""
 
     def embed_image_with_text(
         self, image: Image, text: str, *, image_tokens: int | None = None

@@ -6,15 +6,17 @@ from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 from PIL.Image import Image
 from sentence_transformers.util import batch_to_device
+from transformers.video_utils import VideoMetadata
 
 from embeddings.engine.base import (
     MODALITIES,
+    ClipInput,
     EmbeddingModel,
     Modality,
     ModelUnavailable,
@@ -29,6 +31,9 @@ from embeddings.engine.openvino_encoders import (
     compile_vision_tower,
 )
 from embeddings.errors import InputError
+
+if TYPE_CHECKING:
+    from embeddings.media.video import VideoClip
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +195,19 @@ class SentenceTransformerModel(EmbeddingModel):
         ]
         return self._embed(clips, self._preprocess, batch_size=self.batch_size)
 
+    def embed_video_clips(
+        self, clips: Sequence[VideoClip], *, option: ClipInput, frame_tokens: int | None = None
+    ) -> np.ndarray:
+        self._require("image")
+        if option == "fused":
+            self._require("audio")
+        # A clip is already hundreds of frame tokens, so one clip a forward pass.
+        return self._embed(
+            list(clips),
+            partial(self._video_features, option=option, frame_tokens=frame_tokens),
+            batch_size=1,
+        )
+
     def embed_interleaved(
         self, parts: Sequence[Part], *, image_tokens: int | None = None
     ) -> np.ndarray:
@@ -255,10 +273,58 @@ class SentenceTransformerModel(EmbeddingModel):
             "attention_mask": torch.ones_like(input_ids),
         }
 
-    def _preprocess(
-        self, inputs: list[dict[str, Any]], *, image_tokens: int | None = None
+    def _video_features(
+        self, clips: list[VideoClip], *, option: ClipInput, frame_tokens: int | None
     ) -> dict[str, Any]:
-        options = {} if image_tokens is None else {"image": {"max_soft_tokens": image_tokens}}
+        (clip,) = clips
+        # The frames were sampled when the file was decoded.
+        options: dict[str, Any] = {"do_sample_frames": False}
+        if frame_tokens is not None:
+            options["max_soft_tokens"] = frame_tokens
+        if option == "visual" or clip.audio is None:
+            return self._preprocess([{"video": clip.frames}], options={"video": options})
+        return self._fused_features(clip, options)
+
+    def _fused_features(self, clip: VideoClip, options: dict[str, Any]) -> dict[str, Any]:
+        # The processor's own layout for a video with its audio track ("mm:ss <frame> mm:ss
+        # <that second's audio> ..."), which needs each frame's time in the clip; the audio is
+        # the clip's, already decoded, as `audio_from_video_indices` lets a caller pass it.
+        processor = self._model[0].processor
+        times = [time - clip.start_sec for time in clip.frame_times]
+        step = times[1] - times[0] if len(times) > 1 else 1.0
+        metadata = VideoMetadata(
+            total_num_frames=len(times),
+            fps=1 / step,
+            duration=clip.duration_sec,
+            frames_indices=list(range(len(times))),
+        )
+        try:
+            with self._tokenizer_lock:
+                features = processor(
+                    text=[processor.video_token],
+                    videos=[clip.frames],
+                    audio=[clip.audio],
+                    audio_from_video_indices=[0],
+                    load_audio_from_video=True,
+                    videos_kwargs={**options, "add_timestamps": True, "video_metadata": [metadata]},
+                    return_tensors="pt",
+                )
+        except ValueError as error:
+            raise InputError(f"the model cannot read this video clip: {error}") from error
+        for unused in processor.unused_input_names:
+            features.pop(unused, None)
+        return {**features, "modality": "video"}
+
+    def _preprocess(
+        self,
+        inputs: list[dict[str, Any]],
+        *,
+        image_tokens: int | None = None,
+        options: dict[str, dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        options = dict(options or {})
+        if image_tokens is not None:
+            options["image"] = {"max_soft_tokens": image_tokens}
         try:
             with self._tokenizer_lock:  # the processor tokenises its media placeholders
                 return self._model.preprocess(inputs, processing_kwargs=options)

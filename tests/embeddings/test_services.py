@@ -7,10 +7,21 @@ import numpy as np
 import pytest
 
 from bench.media_factory import make_audio
+from bench.video_factory import make_video
 from embeddings.conf import embeddings_settings
 from embeddings.engine.base import EmbeddingModel
+from embeddings.errors import InputError
 from embeddings.media.audio import split_clip
-from embeddings.services import embed_clip, prepare_audio
+from embeddings.media.video import VideoFile
+from embeddings.services import (
+    VIDEO_OPTIONS,
+    embed_clip,
+    embed_video,
+    embed_video_file,
+    prepare_audio,
+    prepare_video,
+)
+from embeddings.spaces import configured_space
 
 
 def test_embed_clip_feeds_the_model_one_batch_of_segments_at_a_time(
@@ -45,3 +56,86 @@ def test_embed_clip_feeds_the_model_one_batch_of_segments_at_a_time(
         (40.0, 50.0),
     ]
     np.testing.assert_allclose(np.stack([e.vector for e in embeddings]), whole, atol=1e-5)
+
+
+def _video(model: EmbeddingModel, data: bytes, **offsets: float) -> VideoFile:
+    return prepare_video(data, model=model, config=embeddings_settings(), **offsets)
+
+
+def test_embed_video_file_gives_each_clip_one_embedding_per_option_in_time_order(
+    model: EmbeddingModel,
+) -> None:
+    video = _video(model, make_video("mp4", seconds=5.0, colour_sec=2.0))
+    seen: list[tuple[float, float]] = []
+
+    embeddings = embed_video_file(
+        video,
+        options=("fused", "visual", "audio"),
+        clip_sec=2.0,
+        model=model,
+        config=embeddings_settings(),
+        space=configured_space(),
+        on_clip=lambda clip: seen.append((clip.start_sec, clip.end_sec)),
+    )
+
+    assert seen == [(0.0, 2.0), (2.0, 4.0), (4.0, 5.0)]
+    assert [(e.start_sec, e.end_sec, e.option, e.scope) for e in embeddings] == [
+        (start, end, option, "clip") for start, end in seen for option in VIDEO_OPTIONS
+    ]
+    visual = [e.vector for e in embeddings if e.option == "visual"]
+    assert visual[0] @ visual[1] < 0.9999  # red, then green
+
+
+def test_the_asset_vector_is_the_normalised_mean_of_the_clip_vectors_per_option(
+    model: EmbeddingModel,
+) -> None:
+    video = _video(model, make_video("webm-vp9", seconds=5.0, colour_sec=2.0))
+
+    embeddings = embed_video_file(
+        video,
+        options=("visual", "audio"),
+        scopes=("clip", "asset"),
+        clip_sec=2.0,
+        model=model,
+        config=embeddings_settings(),
+        space=configured_space(),
+    )
+
+    assets = [e for e in embeddings if e.scope == "asset"]
+    assert [(e.option, e.start_sec, e.end_sec) for e in assets] == [
+        ("visual", 0.0, 5.0),
+        ("audio", 0.0, 5.0),
+    ]
+    for asset in assets:
+        clips = np.stack(
+            [e.vector for e in embeddings if e.scope == "clip" and e.option == asset.option]
+        )
+        mean = clips.mean(axis=0)
+        np.testing.assert_allclose(asset.vector, mean / np.linalg.norm(mean), atol=1e-6)
+
+
+def test_a_video_without_audio_has_no_audio_embeddings(model: EmbeddingModel) -> None:
+    video = _video(model, make_video("mp4", seconds=3.0, audio=False))
+    config, space = embeddings_settings(), configured_space()
+
+    embeddings = embed_video_file(
+        video, options=("visual", "audio"), model=model, config=config, space=space
+    )
+
+    assert [e.option for e in embeddings] == ["visual"]
+    with pytest.raises(InputError, match="no audio track"):
+        embed_video_file(video, options=("audio",), model=model, config=config, space=space)
+
+
+def test_embed_video_with_offsets_embeds_that_part_only() -> None:
+    data = make_video("mkv", seconds=6.0, colour_sec=1.0)
+
+    embeddings = embed_video(
+        data, scopes=("asset", "clip"), clip_sec=2.0, start_sec=1.0, end_sec=4.5
+    )
+
+    assert [(e.start_sec, e.end_sec, e.scope) for e in embeddings] == [
+        (1.0, 3.0, "clip"),
+        (3.0, 4.5, "clip"),
+        (1.0, 4.5, "asset"),
+    ]
