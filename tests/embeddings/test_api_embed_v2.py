@@ -11,6 +11,7 @@ from django.test import Client
 
 from bench.media_factory import make_audio, make_image
 from bench.processes import Processes
+from bench.video_factory import make_video
 from embeddings.api.v2_request import FIELDS, INPUT_TYPES, TOP_FIELDS
 from embeddings.conf import embeddings_settings
 from embeddings.engine.base import EmbeddingModel
@@ -19,6 +20,7 @@ from embeddings.services import (
     embed_image,
     embed_image_with_text,
     embed_text,
+    embed_video,
     prepare_image,
 )
 
@@ -386,3 +388,77 @@ def test_a_last_fixed_segment_too_short_to_embed_ends_the_one_before(api_client:
 
     spans = [(item["start_sec"], item["end_sec"]) for item in response.json()["data"]]
     assert spans == [(0.0, 5.0), (5.0, 10.05)]
+
+
+def test_video_separate_and_fused_embeddings_equal_the_video_service(api_client: Client) -> None:
+    video = make_video("mp4", seconds=5.0, colour_sec=2.0)
+
+    response = post(
+        api_client,
+        "video",
+        {
+            "media_source": b64(video),
+            "start_sec": 1,
+            "segmentation": {"strategy": "fixed", "fixed": {"duration_sec": 2}},
+            "embedding_option": ["visual", "audio"],
+            "embedding_type": ["separate_embedding", "fused_embedding"],
+        },
+    )
+
+    expected = embed_video(
+        video,
+        options=("visual", "audio", "fused"),
+        scopes=("clip", "asset"),
+        clip_sec=2.0,
+        start_sec=1.0,
+    )
+    data = response.json()["data"]
+    assert [
+        (item["start_sec"], item["end_sec"], item["embedding_option"], item["embedding_scope"])
+        for item in data
+    ] == [(e.start_sec, e.end_sec, e.option, e.scope) for e in expected]
+    assert (data[0]["start_sec"], data[-1]["end_sec"]) == (1.0, 5.0)
+    for got, want in zip(vectors(response), expected, strict=True):
+        np.testing.assert_allclose(got, want.vector, atol=1e-5)
+    metadata = response.json()["metadata"]
+    assert (metadata["input_type"], metadata["clip_length"], metadata["duration"]) == (
+        "video",
+        2.0,
+        4.0,
+    )
+
+
+def test_video_refusals(api_client: Client, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_SYNC_VIDEO_MAX_DURATION_SEC = 3.0
+    video = {"media_source": b64(make_video("mp4", seconds=5.0))}
+
+    refused(post(api_client, "video", video), 400, "parameter_invalid", "set end_sec")
+    refused(
+        post(api_client, "video", video | {"end_sec": 4}),
+        400,
+        "parameter_invalid",
+        "at most 3 s",
+    )
+    refused(
+        post(
+            api_client,
+            "video",
+            video | {"segmentation": {"strategy": "dynamic", "dynamic": {"min_duration_sec": 3}}},
+        ),
+        400,
+        "parameter_invalid",
+        "scene boundaries",
+    )
+    refused(
+        post(api_client, "video", video | {"embedding_option": ["visual", "transcription"]}),
+        400,
+        "parameter_invalid",
+        "speech recogniser",
+    )
+    refused(
+        post(api_client, "video", {"media_source": b64(b"not a video")}),
+        400,
+        "parameter_invalid",
+        "video.media_source",
+    )
+    assert post(api_client, "video", video | {"start_sec": 2}).status_code == 200
