@@ -13,7 +13,7 @@ from typing import Any, Literal, cast
 from django.http import HttpRequest
 
 from embeddings.api.errors import ApiError, invalid, not_provided
-from embeddings.api.request import MAX_TEXT_CHARACTERS
+from embeddings.api.request import MAX_TEXT_CHARACTERS, check_model_name
 from embeddings.conf import EmbeddingsSettings
 
 InputType = Literal["text", "image", "text_image", "audio", "video", "multi_input"]
@@ -152,9 +152,12 @@ def parse_embed_v2_request(
     for other in INPUT_TYPES:
         if other != input_type and fields.get(other) is not None:
             raise invalid(f"{other} was sent, but input_type is {input_type}; send {input_type}.")
+    model_name = cast(str, fields.string("model_name", required=True))
+    # Before any media is decoded.
+    check_model_name(model_name, config=config)
     return EmbedV2Request(
         input_type=input_type,
-        model_name=cast(str, fields.string("model_name", required=True)),
+        model_name=model_name,
         auto_truncate=fields.boolean("auto_truncate", default=True),
         embedding_dimension=fields.integer("embedding_dimension"),
         input=_INPUT_PARSERS[input_type](fields.object(input_type, required=True), config),

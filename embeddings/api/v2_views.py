@@ -23,7 +23,7 @@ from embeddings.api.v2_request import (
     parse_embed_v2_request,
     read_json,
 )
-from embeddings.api.views import check_model_name, input_field, read_media
+from embeddings.api.views import input_field, read_media
 from embeddings.conf import EmbeddingsSettings, embeddings_settings
 from embeddings.engine.base import EmbeddingModel, Part
 from embeddings.engine.registry import get_model
@@ -65,7 +65,6 @@ def _sdk_413(view: Callable[[HttpRequest], JsonResponse]) -> Callable[[HttpReque
 def embed_v2(request: HttpRequest) -> JsonResponse:
     config = embeddings_settings()
     embed_request = parse_embed_v2_request(read_json(request, config=config), config=config)
-    check_model_name(embed_request.model_name, config=config)
     model = get_model()
     if embed_request.embedding_dimension not in (None, model.dimension):
         raise invalid(
