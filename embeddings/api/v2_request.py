@@ -39,6 +39,8 @@ MIN_SEGMENT_SEC, MAX_SEGMENT_SEC = 2, 10
 MAX_STRUCTURE_BYTES = 16 * 1024
 # A string, or one left open at the end: every quote starts a match, so removing them all takes
 # one pass, however the quotes and backslashes are arranged.
+# A media source placed in multi_input's words: "a person wearing <@outfit>".
+REFERENCE = re.compile(r"<@([^<>@\s]+)>")
 STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 
 TOP_FIELDS = (
@@ -377,6 +379,12 @@ def _multi_input(fields: _Object, config: EmbeddingsSettings) -> MultiInput:
     names = [source.name for source in request.sources if source.name is not None]
     if len(names) != len(set(names)):
         raise invalid("multi_input.media_sources: each name must be unique.")
+    named = REFERENCE.findall(request.text or "")
+    for name in named:
+        if name not in names:
+            raise invalid(f"multi_input.input_text: <@{name}> names no media source.")
+    if len(named) != len(set(named)):
+        raise invalid("multi_input.input_text: each media source can be placed once.")
     return request
 
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, cast
@@ -14,6 +13,7 @@ from embeddings.api.endpoint import api_endpoint
 from embeddings.api.errors import ApiError, invalid
 from embeddings.api.request import MediaInput
 from embeddings.api.v2_request import (
+    REFERENCE,
     EmbedV2Request,
     ImageInput,
     MediaSource,
@@ -41,8 +41,6 @@ from embeddings.services import (
 from embeddings.spaces import configured_space
 
 Body = dict[str, Any]
-# A media source named in multi_input's words: "a person wearing <@outfit>".
-REFERENCE = re.compile(r"<@([^<>@\s]+)>")
 
 
 def _sdk_413(view: Callable[[HttpRequest], JsonResponse]) -> Callable[[HttpRequest], JsonResponse]:
@@ -99,7 +97,7 @@ def _embed(
     request_input = embed_request.input
     if isinstance(request_input, TextInput):
         parts: list[Part] = [words(request_input.text, field="text.input_text")]
-        return _composed(embed_request, parts, words=words, model=model, metadata=None)
+        return _composed(parts, words=words, model=model, metadata=None)
     if isinstance(request_input, ImageInput):
         field = f"{embed_request.input_type}.media_source"
         image = _image(media(request_input.source, field=field), field=field, config=config)
@@ -107,10 +105,9 @@ def _embed(
         if request_input.text is not None:
             parts.append(words(request_input.text, field="text_image.input_text"))
         metadata = {"input_type": embed_request.input_type, **request_input.source.label}
-        return _composed(embed_request, parts, words=words, model=model, metadata=metadata)
+        return _composed(parts, words=words, model=model, metadata=metadata)
     if isinstance(request_input, MultiInput):
         return _composed(
-            embed_request,
             _multi_input_parts(request_input, media=media, words=words, config=config),
             words=words,
             model=model,
@@ -122,7 +119,6 @@ def _embed(
 
 
 def _composed(
-    embed_request: EmbedV2Request,
     parts: list[Part],
     *,
     words: _Words,
@@ -157,8 +153,6 @@ def _multi_input_parts(
                 if piece.strip():
                     text_parts.append(piece.strip())
                 continue
-            if piece not in images:
-                raise invalid(f"multi_input.input_text: <@{piece}> names no media source.")
             text_parts.append(images.pop(piece))
     parts = words.limit([*unnamed, *images.values(), *text_parts], field="multi_input.input_text")
     if not parts:

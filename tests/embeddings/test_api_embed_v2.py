@@ -268,6 +268,13 @@ def test_media_refusals(api_client: Client, settings) -> None:  # type: ignore[n
         "parameter_invalid",
         "names no media source",
     )
+    cat = {"name": "cat", "media_type": "image", "url": "http://example.com/cat.png"}
+    refused(
+        post(api_client, "multi_input", {"input_text": "<@cat> <@cat>", "media_sources": [cat]}),
+        400,
+        "parameter_invalid",
+        "placed once",
+    )
     refused(
         post(api_client, "multi_input", {"media_sources": [{"media_type": "video", "url": "x"}]}),
         400,
