@@ -8,6 +8,7 @@ import httpx
 import numpy as np
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from bench.media_factory import make_audio, make_image
 from bench.processes import Processes
@@ -376,7 +377,9 @@ def test_openapi_describes_every_field_the_endpoint_reads() -> None:
     assert set(schema["properties"]) == set(TOP_FIELDS)
     for input_type in INPUT_TYPES:
         assert set(schema["properties"][input_type]["properties"]) == set(FIELDS[input_type])
+    # TwelveLabs has the Embed API v2 on v1.3 only.
     assert "/v1.2/embed-v2" not in document["paths"]
+    assert Client().post("/v1.2/embed-v2").status_code == 404
     assert "L2-normalised mean" in str(schema["properties"]["audio"])
 
 
@@ -469,3 +472,19 @@ def test_video_refusals(api_client: Client, settings) -> None:  # type: ignore[n
         "video.media_source",
     )
     assert post(api_client, "video", video | {"start_sec": 2}).status_code == 200
+
+
+def test_v1_and_v2_requests_share_the_key_s_rate_limit(
+    api_client: Client, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    moment = timezone.now().replace(second=30, microsecond=0)
+    monkeypatch.setattr("embeddings.ratelimit.timezone.now", lambda: moment)
+    settings.EMBEDDINGS_RATE_LIMIT_PER_MINUTE = 2
+
+    v1 = api_client.post("/v1.3/embed", {"model_name": "marengo3.0", "text": "x"})
+    v2 = post(api_client, "text", {"input_text": "x"})
+    over = post(api_client, "text", {"input_text": "x"})
+
+    assert (v1.status_code, v2.status_code) == (200, 200)
+    assert v2["X-Ratelimit-Remaining"] == "0"
+    refused(over, 429, "too_many_requests", "requests a minute")
