@@ -11,7 +11,7 @@ import numpy as np
 from PIL.Image import Image
 
 from embeddings.conf import EmbeddingsSettings, embeddings_settings
-from embeddings.engine.base import EmbeddingModel, Part, l2_normalise
+from embeddings.engine.base import EmbeddingModel, Part
 from embeddings.engine.registry import get_model
 from embeddings.errors import InputError
 from embeddings.media.audio import AudioClip, AudioSegment, BeyondLimit, check_audio, split_clip
@@ -148,17 +148,6 @@ def embed_clip(
     return embeddings
 
 
-def embed_parts(parts: Sequence[Part], *, model: EmbeddingModel, space: VectorSpace) -> Embedding:
-    """The model's own embedding of images and words as one input, in their order."""
-    return Embedding(model.embed_interleaved(parts, image_tokens=space.image_tokens))
-
-
-def mean_embedding(embeddings: Sequence[Embedding]) -> Embedding:
-    """One embedding for the whole span: the L2-normalised mean of its parts' vectors."""
-    (vector,) = l2_normalise(np.mean([embedding.vector for embedding in embeddings], axis=0)[None])
-    return Embedding(vector, start_sec=embeddings[0].start_sec, end_sec=embeddings[-1].end_sec)
-
-
 def embed_video_file(
     video: VideoFile,
     *,
@@ -245,6 +234,20 @@ def embed_video(
         model=model,
         config=config,
         space=space,
+    )
+
+
+def embed_parts(parts: Sequence[Part], *, model: EmbeddingModel, space: VectorSpace) -> Embedding:
+    """The model's own embedding of images and words as one input, in their order."""
+    return Embedding(model.embed_interleaved(parts, image_tokens=space.image_tokens))
+
+
+def mean_embedding(embeddings: Sequence[Embedding]) -> Embedding:
+    """One embedding for the whole span: the L2-normalised mean of its parts' vectors."""
+    return Embedding(
+        _mean_direction([embedding.vector for embedding in embeddings]),
+        start_sec=embeddings[0].start_sec,
+        end_sec=embeddings[-1].end_sec,
     )
 
 

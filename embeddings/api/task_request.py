@@ -12,6 +12,7 @@ from django.http import HttpRequest, QueryDict
 from django.utils.datastructures import MultiValueDict
 
 from embeddings.api.errors import ApiError, invalid, not_provided
+from embeddings.api.request import check_model_name
 from embeddings.api.task_fields import (
     DEFAULT_PAGE_LIMIT,
     MAX_PAGE_LIMIT,
@@ -28,7 +29,6 @@ from embeddings.api.v2_request import (
     parse_embed_v2_request,
     read_json,
 )
-from embeddings.api.views import check_model_name
 from embeddings.conf import EmbeddingsSettings
 from embeddings.engine.registry import get_model
 from embeddings.errors import InputTooLarge
@@ -103,7 +103,6 @@ def parse_v2_task_request(request: HttpRequest, *, config: EmbeddingsSettings) -
             f"{document['input_type']!r} (POST /v1.3/embed-v2 embeds it at once)."
         )
     parsed = parse_embed_v2_request(document, config=config)
-    check_model_name(parsed.model_name, config=config)
     if parsed.embedding_dimension not in (None, get_model().dimension):
         raise invalid(
             f"embedding_dimension: this model's embeddings have {get_model().dimension} "

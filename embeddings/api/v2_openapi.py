@@ -197,5 +197,10 @@ def embed_v2_operation(*, errors: dict[str, Schema]) -> Schema:
                 "content": {"application/json": {"schema": EMBED_V2_RESPONSE}},
             },
             **errors,
+            "413": {
+                **errors["413"],
+                "description": "A file or the request is too large; the body also holds "
+                '`"error": {"code", "message"}`, the shape TwelveLabs\' SDKs read a 413 in.',
+            },
         },
     }

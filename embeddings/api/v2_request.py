@@ -13,7 +13,7 @@ from typing import Any, Literal, cast
 from django.http import HttpRequest
 
 from embeddings.api.errors import ApiError, invalid, not_provided
-from embeddings.api.request import MAX_TEXT_CHARACTERS
+from embeddings.api.request import MAX_TEXT_CHARACTERS, check_model_name
 from embeddings.conf import EmbeddingsSettings
 
 InputType = Literal["text", "image", "text_image", "audio", "video", "multi_input"]
@@ -37,7 +37,11 @@ MIN_SEGMENT_SEC, MAX_SEGMENT_SEC = 2, 10
 # needs a few hundred bytes of it; beyond this, parsing could cost far more than the body's size
 # (every `[]` or `0` is an object of its own) or nest deeper than the parser can go.
 MAX_STRUCTURE_BYTES = 16 * 1024
-STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+# A string, or one left open at the end: every quote starts a match, so removing them all takes
+# one pass, however the quotes and backslashes are arranged.
+# A media source placed in multi_input's words: "a person wearing <@outfit>".
+REFERENCE = re.compile(r"<@([^<>@\s]+)>")
+STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 
 TOP_FIELDS = (
     "input_type",
@@ -150,9 +154,12 @@ def parse_embed_v2_request(
     for other in INPUT_TYPES:
         if other != input_type and fields.get(other) is not None:
             raise invalid(f"{other} was sent, but input_type is {input_type}; send {input_type}.")
+    model_name = cast(str, fields.string("model_name", required=True))
+    # Before any media is decoded.
+    check_model_name(model_name, config=config)
     return EmbedV2Request(
         input_type=input_type,
-        model_name=cast(str, fields.string("model_name", required=True)),
+        model_name=model_name,
         auto_truncate=fields.boolean("auto_truncate", default=True),
         embedding_dimension=fields.integer("embedding_dimension"),
         input=_INPUT_PARSERS[input_type](fields.object(input_type, required=True), config),
@@ -372,6 +379,12 @@ def _multi_input(fields: _Object, config: EmbeddingsSettings) -> MultiInput:
     names = [source.name for source in request.sources if source.name is not None]
     if len(names) != len(set(names)):
         raise invalid("multi_input.media_sources: each name must be unique.")
+    named = REFERENCE.findall(request.text or "")
+    for name in named:
+        if name not in names:
+            raise invalid(f"multi_input.input_text: <@{name}> names no media source.")
+    if len(named) != len(set(named)):
+        raise invalid("multi_input.input_text: each media source can be placed once.")
     return request
 
 

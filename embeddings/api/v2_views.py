@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, cast
@@ -11,9 +10,10 @@ from PIL.Image import Image
 
 from embeddings.api.access import API_KEY_HEADER
 from embeddings.api.endpoint import api_endpoint
-from embeddings.api.errors import invalid
+from embeddings.api.errors import ApiError, invalid
 from embeddings.api.request import MediaInput
 from embeddings.api.v2_request import (
+    REFERENCE,
     EmbedV2Request,
     ImageInput,
     MediaSource,
@@ -23,23 +23,24 @@ from embeddings.api.v2_request import (
     parse_embed_v2_request,
     read_json,
 )
-from embeddings.api.views import check_model_name, input_field, read_media
+from embeddings.api.views import input_field, read_media
 from embeddings.conf import EmbeddingsSettings, embeddings_settings
 from embeddings.engine.base import EmbeddingModel, Part
 from embeddings.engine.registry import get_model
 from embeddings.services import (
     Embedding,
+    VideoOption,
     embed_clip,
     embed_parts,
+    embed_video_file,
     mean_embedding,
     prepare_audio,
     prepare_image,
+    prepare_video,
 )
 from embeddings.spaces import configured_space
 
 Body = dict[str, Any]
-# A media source named in multi_input's words: "a person wearing <@outfit>".
-REFERENCE = re.compile(r"<@([^<>@\s]+)>")
 
 
 def _sdk_413(view: Callable[[HttpRequest], JsonResponse]) -> Callable[[HttpRequest], JsonResponse]:
@@ -62,7 +63,6 @@ def _sdk_413(view: Callable[[HttpRequest], JsonResponse]) -> Callable[[HttpReque
 def embed_v2(request: HttpRequest) -> JsonResponse:
     config = embeddings_settings()
     embed_request = parse_embed_v2_request(read_json(request, config=config), config=config)
-    check_model_name(embed_request.model_name, config=config)
     model = get_model()
     if embed_request.embedding_dimension not in (None, model.dimension):
         raise invalid(
@@ -97,7 +97,7 @@ def _embed(
     request_input = embed_request.input
     if isinstance(request_input, TextInput):
         parts: list[Part] = [words(request_input.text, field="text.input_text")]
-        return _composed(embed_request, parts, words=words, model=model, metadata=None)
+        return _composed(parts, words=words, model=model, metadata=None)
     if isinstance(request_input, ImageInput):
         field = f"{embed_request.input_type}.media_source"
         image = _image(media(request_input.source, field=field), field=field, config=config)
@@ -105,22 +105,20 @@ def _embed(
         if request_input.text is not None:
             parts.append(words(request_input.text, field="text_image.input_text"))
         metadata = {"input_type": embed_request.input_type, **request_input.source.label}
-        return _composed(embed_request, parts, words=words, model=model, metadata=metadata)
+        return _composed(parts, words=words, model=model, metadata=metadata)
     if isinstance(request_input, MultiInput):
         return _composed(
-            embed_request,
             _multi_input_parts(request_input, media=media, words=words, config=config),
             words=words,
             model=model,
             metadata={"input_type": "multi_input"},
         )
     if embed_request.input_type == "video":
-        raise invalid("video: video input is not available on this server yet.")
+        return _video(request_input, model=model, media=media, config=config)
     return _audio(request_input, model=model, media=media, config=config)
 
 
 def _composed(
-    embed_request: EmbedV2Request,
     parts: list[Part],
     *,
     words: _Words,
@@ -155,8 +153,6 @@ def _multi_input_parts(
                 if piece.strip():
                     text_parts.append(piece.strip())
                 continue
-            if piece not in images:
-                raise invalid(f"multi_input.input_text: <@{piece}> names no media source.")
             text_parts.append(images.pop(piece))
     parts = words.limit([*unnamed, *images.values(), *text_parts], field="multi_input.input_text")
     if not parts:
@@ -230,11 +226,7 @@ def _audio(
     field = "audio.media_source"
     limit = config.sync_audio_max_duration_sec
     start, end = request_input.start_sec, request_input.end_sec
-    if end is not None and end - start > limit:
-        raise invalid(
-            f"audio: end_sec - start_sec is {end - start:g} s; one request embeds at most "
-            f"{limit:g} s (use the embed tasks for longer audio)."
-        )
+    _check_span(request_input, input_type="audio", limit_sec=limit)
     data = media(request_input.source, field=field)
     with input_field(field):
         clip = prepare_audio(
@@ -245,10 +237,7 @@ def _audio(
             cut_at_sec=start + limit if end is None else end,
         )
         if clip.cut and end is None:
-            raise invalid(
-                f"audio: the audio goes on past {start + limit:g} s; one request embeds at most "
-                f"{limit:g} s from start_sec: set end_sec, or use the embed tasks."
-            )
+            raise _too_long("audio", limit_sec=limit)
         clips = embed_clip(
             clip,
             model=model,
@@ -262,16 +251,89 @@ def _audio(
         data_items.append(_data(mean_embedding(clips), option="audio", scope="asset"))
     return {
         "data": data_items,
-        "metadata": {
-            "input_type": "audio",
-            **request_input.source.label,
-            "embedding_options": list(request_input.options),
-            "embedding_scopes": list(request_input.scopes),
-            "duration": round(clip.duration_sec, 3),
-            "start_offset_sec": round(clip.start_sec, 3),
-            "end_offset_sec": round(clip.end_sec, 3),
-            "embedding_dimension": model.dimension,
-        },
+        "metadata": _timed_metadata(
+            request_input, input_type="audio", start_sec=clip.start_sec, end_sec=clip.end_sec
+        )
+        | {"embedding_dimension": model.dimension},
+    }
+
+
+def _video(
+    request_input: TimedInput,
+    *,
+    media: _MediaReader,
+    model: EmbeddingModel,
+    config: EmbeddingsSettings,
+) -> Body:
+    field = "video.media_source"
+    limit = config.sync_video_max_duration_sec
+    _check_span(request_input, input_type="video", limit_sec=limit)
+    data = media(request_input.source, field=field)
+    clip_sec = request_input.segment_sec or config.video_clip_sec
+    options: list[VideoOption] = []
+    if "separate_embedding" in request_input.types:
+        options += request_input.options
+    if "fused_embedding" in request_input.types:
+        options.append("fused")
+    with input_field(field):
+        video = prepare_video(
+            data,
+            start_sec=request_input.start_sec,
+            end_sec=request_input.end_sec,
+            model=model,
+            config=config,
+        )
+        # Checked from the container before any frame is decoded.
+        if video.duration_sec > limit:
+            raise _too_long("video", limit_sec=limit)
+        embeddings = embed_video_file(
+            video,
+            options=options,
+            scopes=request_input.scopes,
+            clip_sec=clip_sec,
+            model=model,
+            config=config,
+            space=configured_space(),
+        )
+    return {
+        "data": [
+            _data(embedding, option=embedding.option, scope=embedding.scope)
+            for embedding in embeddings
+        ],
+        "metadata": _timed_metadata(
+            request_input, input_type="video", start_sec=video.start_sec, end_sec=video.end_sec
+        )
+        | {"clip_length": clip_sec, "embedding_dimension": model.dimension},
+    }
+
+
+def _check_span(request_input: TimedInput, *, input_type: str, limit_sec: float) -> None:
+    start, end = request_input.start_sec, request_input.end_sec
+    if end is not None and end - start > limit_sec:
+        raise invalid(
+            f"{input_type}: end_sec - start_sec is {end - start:g} s; one request embeds at most "
+            f"{limit_sec:g} s (use the embed tasks for longer {input_type})."
+        )
+
+
+def _too_long(input_type: str, *, limit_sec: float) -> ApiError:
+    return invalid(
+        f"{input_type}: the {input_type} goes on for more than {limit_sec:g} s after start_sec; "
+        f"one request embeds at most {limit_sec:g} s: set end_sec, or use the embed tasks."
+    )
+
+
+def _timed_metadata(
+    request_input: TimedInput, *, input_type: str, start_sec: float, end_sec: float
+) -> Body:
+    return {
+        "input_type": input_type,
+        **request_input.source.label,
+        "embedding_options": list(request_input.options),
+        "embedding_scopes": list(request_input.scopes),
+        "duration": round(end_sec - start_sec, 3),
+        "start_offset_sec": round(start_sec, 3),
+        "end_offset_sec": round(end_sec, 3),
     }
 
 

@@ -9,12 +9,13 @@ from django.views.decorators.http import require_GET
 
 from embeddings.api.access import API_KEY_HEADER
 from embeddings.api.endpoint import api_endpoint
-from embeddings.api.errors import ApiError, invalid
+from embeddings.api.errors import ApiError
 from embeddings.api.fetch_slots import FetchSlots, FetchSlotsFull
 from embeddings.api.openapi import openapi_document
 from embeddings.api.request import (
     EmbedRequest,
     MediaInput,
+    check_model_name,
     parse_embed_request,
     read_form,
     read_upload,
@@ -51,12 +52,6 @@ def embed(request: HttpRequest) -> JsonResponse:
 @require_GET
 def openapi(request: HttpRequest) -> JsonResponse:
     return JsonResponse(openapi_document(base_url=request.build_absolute_uri("/")))
-
-
-def check_model_name(name: str, *, config: EmbeddingsSettings) -> None:
-    if name not in config.accepted_model_names:
-        available = ", ".join(config.accepted_model_names)
-        raise invalid(f"model_name {name!r} is not available. Available: {available}.")
 
 
 def _create_embeddings(

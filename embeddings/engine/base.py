@@ -63,20 +63,20 @@ class EmbeddingModel(ABC):
     def embed_audio(self, waveforms: Sequence[np.ndarray]) -> np.ndarray: ...
 
     @abstractmethod
-    def embed_video_clips(
-        self, clips: Sequence[VideoClip], *, option: ClipInput, frame_tokens: int | None = None
-    ) -> np.ndarray:
-        """One unit vector per clip, through the model's video input; `fused` embeds a clip
-        without an audio track as `visual`. `frame_tokens`: each frame's token budget (None
-        for the model's own default)."""
-
-    @abstractmethod
     def embed_interleaved(
         self, parts: Sequence[Part], *, image_tokens: int | None = None
     ) -> np.ndarray:
         """One unit vector for images and words together, as one input in the given order,
         the parts joined by a space; words are read as plain text (special tokens in them are
         just characters)."""
+
+    @abstractmethod
+    def embed_video_clips(
+        self, clips: Sequence[VideoClip], *, option: ClipInput, frame_tokens: int | None = None
+    ) -> np.ndarray:
+        """One unit vector per clip, through the model's video input; `fused` embeds a clip
+        without an audio track as `visual`. `frame_tokens`: each frame's token budget (None
+        for the model's own default)."""
 
     def embed_image_with_text(
         self, image: Image, text: str, *, image_tokens: int | None = None

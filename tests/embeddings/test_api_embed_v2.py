@@ -8,9 +8,11 @@ import httpx
 import numpy as np
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from bench.media_factory import make_audio, make_image
 from bench.processes import Processes
+from bench.video_factory import make_video
 from embeddings.api.v2_request import FIELDS, INPUT_TYPES, TOP_FIELDS
 from embeddings.conf import embeddings_settings
 from embeddings.engine.base import EmbeddingModel
@@ -19,6 +21,7 @@ from embeddings.services import (
     embed_image,
     embed_image_with_text,
     embed_text,
+    embed_video,
     prepare_image,
 )
 
@@ -266,6 +269,13 @@ def test_media_refusals(api_client: Client, settings) -> None:  # type: ignore[n
         "parameter_invalid",
         "names no media source",
     )
+    cat = {"name": "cat", "media_type": "image", "url": "http://example.com/cat.png"}
+    refused(
+        post(api_client, "multi_input", {"input_text": "<@cat> <@cat>", "media_sources": [cat]}),
+        400,
+        "parameter_invalid",
+        "placed once",
+    )
     refused(
         post(api_client, "multi_input", {"media_sources": [{"media_type": "video", "url": "x"}]}),
         400,
@@ -292,12 +302,20 @@ def test_audio_longer_than_the_sync_limit_is_refused_without_end_sec(
 
 def test_body_bounds(api_client: Client) -> None:
     nested = "[" * 100_000 + "]" * 100_000
+    # Strings never closed, each quote escaped: a naive string pattern retries from each one.
+    open_strings = '{"text": "' + '\\"' * 200_000
 
     refused(
         api_client.post(URL, nested, content_type="application/json"),
         400,
         "parameter_invalid",
         "outside its strings",
+    )
+    refused(
+        api_client.post(URL, open_strings, content_type="application/json"),
+        400,
+        "parameter_invalid",
+        "not valid JSON",
     )
     refused(
         api_client.post(URL, "{", content_type="application/json"),
@@ -359,5 +377,114 @@ def test_openapi_describes_every_field_the_endpoint_reads() -> None:
     assert set(schema["properties"]) == set(TOP_FIELDS)
     for input_type in INPUT_TYPES:
         assert set(schema["properties"][input_type]["properties"]) == set(FIELDS[input_type])
+    # TwelveLabs has the Embed API v2 on v1.3 only.
     assert "/v1.2/embed-v2" not in document["paths"]
+    assert Client().post("/v1.2/embed-v2").status_code == 404
     assert "L2-normalised mean" in str(schema["properties"]["audio"])
+
+
+def test_a_last_fixed_segment_too_short_to_embed_ends_the_one_before(api_client: Client) -> None:
+    audio = make_audio("wav", seconds=10.05)
+
+    response = post(
+        api_client,
+        "audio",
+        {
+            "media_source": b64(audio),
+            "segmentation": {"strategy": "fixed", "fixed": {"duration_sec": 5}},
+            "embedding_scope": ["clip"],
+        },
+    )
+
+    spans = [(item["start_sec"], item["end_sec"]) for item in response.json()["data"]]
+    assert spans == [(0.0, 5.0), (5.0, 10.05)]
+
+
+def test_video_separate_and_fused_embeddings_equal_the_video_service(api_client: Client) -> None:
+    video = make_video("mp4", seconds=5.0, colour_sec=2.0)
+
+    response = post(
+        api_client,
+        "video",
+        {
+            "media_source": b64(video),
+            "start_sec": 1,
+            "segmentation": {"strategy": "fixed", "fixed": {"duration_sec": 2}},
+            "embedding_option": ["visual", "audio"],
+            "embedding_type": ["separate_embedding", "fused_embedding"],
+        },
+    )
+
+    expected = embed_video(
+        video,
+        options=("visual", "audio", "fused"),
+        scopes=("clip", "asset"),
+        clip_sec=2.0,
+        start_sec=1.0,
+    )
+    data = response.json()["data"]
+    assert [
+        (item["start_sec"], item["end_sec"], item["embedding_option"], item["embedding_scope"])
+        for item in data
+    ] == [(e.start_sec, e.end_sec, e.option, e.scope) for e in expected]
+    assert (data[0]["start_sec"], data[-1]["end_sec"]) == (1.0, 5.0)
+    for got, want in zip(vectors(response), expected, strict=True):
+        np.testing.assert_allclose(got, want.vector, atol=1e-5)
+    metadata = response.json()["metadata"]
+    assert (metadata["input_type"], metadata["clip_length"], metadata["duration"]) == (
+        "video",
+        2.0,
+        4.0,
+    )
+
+
+def test_video_refusals(api_client: Client, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.EMBEDDINGS_SYNC_VIDEO_MAX_DURATION_SEC = 3.0
+    video = {"media_source": b64(make_video("mp4", seconds=5.0))}
+
+    refused(post(api_client, "video", video), 400, "parameter_invalid", "set end_sec")
+    refused(
+        post(api_client, "video", video | {"end_sec": 4}),
+        400,
+        "parameter_invalid",
+        "at most 3 s",
+    )
+    refused(
+        post(
+            api_client,
+            "video",
+            video | {"segmentation": {"strategy": "dynamic", "dynamic": {"min_duration_sec": 3}}},
+        ),
+        400,
+        "parameter_invalid",
+        "scene boundaries",
+    )
+    refused(
+        post(api_client, "video", video | {"embedding_option": ["visual", "transcription"]}),
+        400,
+        "parameter_invalid",
+        "speech recogniser",
+    )
+    refused(
+        post(api_client, "video", {"media_source": b64(b"not a video")}),
+        400,
+        "parameter_invalid",
+        "video.media_source",
+    )
+    assert post(api_client, "video", video | {"start_sec": 2}).status_code == 200
+
+
+def test_v1_and_v2_requests_share_the_key_s_rate_limit(
+    api_client: Client, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    moment = timezone.now().replace(second=30, microsecond=0)
+    monkeypatch.setattr("embeddings.ratelimit.timezone.now", lambda: moment)
+    settings.EMBEDDINGS_RATE_LIMIT_PER_MINUTE = 2
+
+    v1 = api_client.post("/v1.3/embed", {"model_name": "marengo3.0", "text": "x"})
+    v2 = post(api_client, "text", {"input_text": "x"})
+    over = post(api_client, "text", {"input_text": "x"})
+
+    assert (v1.status_code, v2.status_code) == (200, 200)
+    assert v2["X-Ratelimit-Remaining"] == "0"
+    refused(over, 429, "too_many_requests", "requests a minute")

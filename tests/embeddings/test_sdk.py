@@ -18,10 +18,14 @@ from twelvelabs import (
     TextImageInputRequest,
     TextInputRequest,
     TwelveLabs,
+    VideoInputRequest,
+    VideoSegmentation_Fixed,
+    VideoSegmentationFixedFixed,
 )
 from twelvelabs.errors import BadRequestError, ContentTooLargeError
 
 from bench.media_factory import make_audio, make_image
+from bench.video_factory import make_video
 from embeddings.keys import api_key_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -233,3 +237,24 @@ def test_sdk_embed_v2_refusals_are_its_errors(sdk: TwelveLabs, settings) -> None
 
     assert bad.value.body["code"] == "parameter_invalid"
     assert too_large.value.body.error.code == "file_too_large"
+
+
+def test_sdk_embed_v2_video(sdk: TwelveLabs) -> None:
+    video = base64.b64encode(make_video("mp4", seconds=4.0)).decode()
+
+    result = sdk.embed.v_2.create(
+        input_type="video",
+        model_name="marengo3.0",
+        video=VideoInputRequest(
+            media_source=MediaSource(base_64_string=video),
+            segmentation=VideoSegmentation_Fixed(fixed=VideoSegmentationFixedFixed(duration_sec=2)),
+            embedding_option=["visual", "audio"],
+            embedding_scope=["clip", "asset"],
+            embedding_type=["fused_embedding"],
+        ),
+    )
+
+    spans = [(item.embedding_option, item.embedding_scope, item.start_sec) for item in result.data]
+    assert spans == [("fused", "clip", 0.0), ("fused", "clip", 2.0), ("fused", "asset", 0.0)]
+    assert result.metadata is not None and result.metadata.input_type == "video"
+    unit(result.data[-1].embedding)
