@@ -52,10 +52,12 @@ def make_video(
     size: tuple[int, int] = (96, 64),
     colour_sec: float = 1.0,
     audio: bool = True,
+    audio_offset_sec: float = 0.0,
     path: Path | None = None,
 ) -> bytes:
     """The encoded file (also written to `path` when given); frame i shows
-    `colour_at(i / fps)`, and the audio is a tone of 220 Hz times the colour's number."""
+    `colour_at(i / fps)`, and the audio is a tone of 220 Hz times the colour's number, starting
+    `audio_offset_sec` after the video."""
     container_format, video_codec, audio_codec = VIDEO_FORMATS[fmt]
     buffer = io.BytesIO()
     rate = Fraction(fps).limit_denominator(1001)
@@ -78,7 +80,13 @@ def make_video(
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
         if sound is not None:
-            _encode_tone(container, sound, seconds=seconds, colour_sec=colour_sec)
+            _encode_tone(
+                container,
+                sound,
+                seconds=seconds,
+                colour_sec=colour_sec,
+                offset_sec=audio_offset_sec,
+            )
     data = buffer.getvalue()
     if path is not None:
         path.write_bytes(data)
@@ -97,14 +105,16 @@ def _encode_tone(
     *,
     seconds: float,
     colour_sec: float,
+    offset_sec: float,
 ) -> None:
     samples = tone(seconds, colour_sec=colour_sec)
+    offset = round(offset_sec * AUDIO_RATE)
     chunk = stream.codec_context.frame_size or 1024
     for start in range(0, len(samples), chunk):
         frame = av.AudioFrame.from_ndarray(
             samples[np.newaxis, start : start + chunk], format="flt", layout="mono"
         )
         frame.sample_rate = AUDIO_RATE
-        frame.pts = start
+        frame.pts = offset + start
         container.mux(stream.encode(frame))
     container.mux(stream.encode(None))

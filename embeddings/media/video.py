@@ -293,6 +293,7 @@ class _ClipDecoder:
         self.audio_held = 0
         self.audio_dropped = 0
         self.audio_position: int | None = None
+        self.audio_needed = round(video.duration_sec * sampling_rate)
 
     def clips(self, packets: Iterator[av.Packet], with_audio: bool) -> Iterator[VideoClip]:
         self.with_audio = with_audio
@@ -385,18 +386,17 @@ class _ClipDecoder:
     def _hold(self, samples: np.ndarray) -> None:
         check_finite(samples)
         position = self.audio_position or 0
-        if position < 0:  # before the first clip
-            skipped = min(-position, len(samples))
-            samples = samples[skipped:]
-            position += skipped
-        elif position > self.audio_held + self.audio_dropped:  # starts late: silence first
-            gap = position - self.audio_held - self.audio_dropped
-            self.audio_parts.append(np.zeros(gap, dtype=np.float32))
-            self.audio_held += gap
         self.audio_position = position + len(samples)
-        if len(samples):
-            self.audio_parts.append(samples)
-            self.audio_held += len(samples)
+        # Only the part embedded is kept: a timestamp far before or after it adds nothing.
+        first, last = max(position, 0), min(self.audio_position, self.audio_needed)
+        if first >= last:
+            return
+        kept = self.audio_dropped + self.audio_held
+        if first > kept:  # the track starts late or skips: silence until it goes on
+            self.audio_parts.append(np.zeros(first - kept, dtype=np.float32))
+        samples = samples[first - position : last - position]
+        self.audio_parts.append(samples[max(kept - first, 0) :])
+        self.audio_held = max(last, kept) - self.audio_dropped
 
     def _audio_reaches(self, end_sec: float) -> bool:
         needed = round((end_sec - self.video.start_sec) * self.sampling_rate)

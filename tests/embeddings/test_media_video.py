@@ -86,6 +86,42 @@ def test_the_audio_of_each_clip_is_the_tone_of_its_time() -> None:
     assert np.corrcoef(first.audio[RATE // 4 : RATE], expected[RATE // 4 : RATE])[0, 1] > 0.9
 
 
+def test_audio_that_starts_late_is_silence_until_it_starts() -> None:
+    data = make_video("mkv", seconds=4.0, colour_sec=4.0, audio_offset_sec=1.0)
+
+    first, second = clips(data, clip_sec=2.0)
+
+    assert first.audio is not None and second.audio is not None
+    assert np.abs(first.audio[: RATE * 9 // 10]).max() < 0.01
+    assert np.abs(first.audio[RATE * 11 // 10 :]).max() > 0.2
+    assert np.abs(second.audio).max() > 0.2
+
+
+def test_audio_stamped_past_the_video_is_silence() -> None:
+    data = make_video("mkv", seconds=3.0, audio_offset_sec=200.0)
+
+    decoded = clips(data, clip_sec=2.0)
+
+    assert [len(clip.audio) for clip in decoded if clip.audio is not None] == [2 * RATE, RATE]
+    assert all(clip.audio is not None and not clip.audio.any() for clip in decoded)
+
+
+@pytest.mark.parametrize("fmt", VIDEO_FORMATS)
+@pytest.mark.parametrize("seed", range(3))
+def test_damaged_files_decode_or_are_refused_with_a_message(fmt: str, seed: int) -> None:
+    data = bytearray(video(fmt, seconds=3.0))
+    rng = np.random.default_rng(seed)
+    for position in rng.integers(len(data) // 10, len(data), size=20):
+        data[position] = int(rng.integers(0, 256))
+
+    try:
+        decoded = clips(bytes(data))
+    except InputError as error:
+        assert str(error)
+    else:
+        assert all(clip.frames.ndim == 4 for clip in decoded)
+
+
 def test_offsets_choose_the_part_embedded_and_clips_count_from_the_start_offset() -> None:
     data = video("webm-vp9", seconds=8.0, fps=10, colour_sec=1.0)
 
