@@ -157,6 +157,9 @@ def _video_stream(container: InputContainer, *, limits: VideoLimits) -> VideoStr
     if stream.codec_context is None:
         raise InputError(f"unsupported video codec; supported formats: {SUPPORTED_FORMATS}.")
     _check_frame_size(stream.codec_context.width, stream.codec_context.height, limits=limits)
+    # A stream can change its frame size at any frame; the decoder refuses to allocate one past
+    # the limit (checking each decoded frame afterwards would be too late for its memory).
+    stream.codec_context.options = {"max_pixels": str(limits.max_frame_pixels)}
     rate = stream.average_rate or stream.guessed_rate
     if rate is not None and rate > limits.max_frame_rate:
         raise InputError(

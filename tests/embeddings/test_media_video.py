@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import io
 from dataclasses import replace
+from fractions import Fraction
 from functools import cache
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
+from bench.media_factory import make_audio, make_image
 from bench.video_factory import COLOURS, VIDEO_FORMATS, colour_at, make_video, tone
 from embeddings.conf import AudioLimits, VideoLimits
 from embeddings.errors import InputError
@@ -217,8 +221,6 @@ def test_a_truncated_matroska_file_embeds_the_part_that_is_there() -> None:
 
 
 def test_audio_only_files_are_refused() -> None:
-    from bench.media_factory import make_audio
-
     with pytest.raises(InputError, match="no video stream"):
         clips(make_audio("webm", seconds=1.0))
 
@@ -239,6 +241,23 @@ def test_files_past_a_limit_are_refused_before_decoding(
 
     with pytest.raises(InputError, match=message):
         check_video(video("mp4", seconds=3.0, fps=10), limits=limits, sampling_rate=RATE)
+
+
+def test_a_frame_past_the_pixel_limit_in_the_middle_of_a_stream_is_refused() -> None:
+    # Motion JPEG frames are whole images, each with its own size, whatever the header says.
+    small, big = make_image("jpeg", size=(96, 64)), make_image("jpeg", size=(1000, 1000))
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="matroska") as container:
+        stream = container.add_stream("mjpeg", rate=10)
+        stream.width, stream.height = 96, 64
+        for index in range(30):
+            packet = av.Packet(big if index == 12 else small)
+            packet.stream, packet.pts, packet.dts = stream, index, index
+            packet.time_base = Fraction(1, 10)
+            container.mux(packet)
+
+    with pytest.raises(InputError, match="could not decode the video"):
+        clips(buffer.getvalue())
 
 
 def test_a_long_file_is_accepted_for_a_part_within_the_duration_limit() -> None:
