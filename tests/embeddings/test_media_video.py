@@ -249,6 +249,7 @@ def test_a_frame_past_the_pixel_limit_in_the_middle_of_a_stream_is_refused() -> 
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="matroska") as container:
         stream = container.add_stream("mjpeg", rate=10)
+        stream.pix_fmt = "yuvj420p"
         stream.width, stream.height = 96, 64
         for index in range(30):
             packet = av.Packet(big if index == 12 else small)
