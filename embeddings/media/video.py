@@ -31,6 +31,9 @@ DEMUXERS = ("mov", "matroska")
 # A frame counts as showing at a sampled time up to this much after it (timestamps in a
 # container's time base round either way).
 TIME_TOLERANCE_SEC = 1e-3
+END_TOLERANCE_SEC = 0.1
+# The shortest clip: shorter ends of a video join the clip before.
+MIN_CLIP_SEC = 0.5
 # How far the audio may lag the video in a file's packet order before a clip goes on without
 # the rest of it (as silence).
 AUDIO_LAG_SEC = 5.0
@@ -103,9 +106,16 @@ def check_video(
             f"the start offset ({start_sec:g} s) is at or beyond the end of the video "
             f"({duration:.2f} s)."
         )
-    if end > duration + TIME_TOLERANCE_SEC:
+    # A header's duration and the packets' can differ by a frame or so.
+    if end > duration + END_TOLERANCE_SEC:
         raise InputError(
             f"the end offset ({end:g} s) is beyond the end of the video ({duration:.2f} s)."
+        )
+    end = min(end, duration)
+    if end - start_sec < MIN_CLIP_SEC:
+        raise InputError(
+            f"the video to embed is {end - start_sec:.2f} s long; the shortest accepted is "
+            f"{MIN_CLIP_SEC:g} s."
         )
     if end > limits.max_duration_sec:
         raise InputError(
@@ -115,7 +125,7 @@ def check_video(
     return VideoFile(
         source=source,
         start_sec=start_sec,
-        end_sec=min(end, duration),
+        end_sec=end,
         width=stream.codec_context.width,
         height=stream.codec_context.height,
         has_audio=has_audio,
@@ -234,10 +244,15 @@ def _origin(container: InputContainer) -> float:
 
 
 def clip_bounds(video: VideoFile, *, clip_sec: float) -> list[tuple[float, float]]:
-    """TwelveLabs' fixed segmentation: clips of `clip_sec` from the start, the last shorter."""
-    count = max(1, math.ceil(video.duration_sec / clip_sec - TIME_TOLERANCE_SEC))
+    """TwelveLabs' fixed segmentation: clips of `clip_sec` from the start, the last shorter;
+    a last part under MIN_CLIP_SEC (often a muxer's rounding past a whole clip) joins the clip
+    before it rather than be a clip of one repeated frame."""
+    whole = math.floor(video.duration_sec / clip_sec + TIME_TOLERANCE_SEC)
+    rest = video.duration_sec - whole * clip_sec
+    count = max(1, whole + (rest >= MIN_CLIP_SEC - TIME_TOLERANCE_SEC))
     starts = [video.start_sec + index * clip_sec for index in range(count)]
-    return [(start, min(start + clip_sec, video.end_sec)) for start in starts]
+    ends = [*starts[1:], video.end_sec]
+    return list(zip(starts, ends, strict=True))
 
 
 def sample_times(start_sec: float, end_sec: float, *, fps: float, max_frames: int) -> list[float]:

@@ -141,6 +141,18 @@ def test_offsets_choose_the_part_embedded_and_clips_count_from_the_start_offset(
     assert decoded[-1].frame_times == (5.5,)
 
 
+def test_an_end_a_muxer_rounded_past_the_last_whole_clip_joins_that_clip() -> None:
+    # Matroska with Vorbis shifts the video by the audio's delay: 3 ms past 4 s.
+    data = video("mkv", seconds=4.0)
+
+    decoded = clips(data, clip_sec=2.0)
+
+    assert [(clip.start_sec, round(clip.end_sec, 3)) for clip in decoded] == [
+        (0.0, 2.0),
+        (2.0, 4.003),
+    ]
+
+
 def test_a_file_on_disk_decodes_like_its_bytes(tmp_path: Path) -> None:
     path = tmp_path / "clip.mkv"
     data = make_video("mkv", seconds=3.0, colour_sec=1.0, path=path)
@@ -285,6 +297,8 @@ def test_a_thousand_frames_a_second_are_refused_without_decoding_them() -> None:
         ({"start_sec": 1.0, "end_sec": 1.0}, "after the start offset"),
         ({"end_sec": 9.0}, "beyond the end of the video"),
         ({"end_sec": float("inf")}, "after the start offset"),
+        ({"start_sec": 2.7}, "shortest accepted is 0.5 s"),
+        ({"start_sec": 1.0, "end_sec": 1.2}, "shortest accepted is 0.5 s"),
     ],
 )
 def test_offsets_outside_the_video_are_refused(offsets: dict[str, float], message: str) -> None:
