@@ -20,6 +20,14 @@ VIDEO_FORMATS = {
     "webm-vp9": ("webm", "libvpx-vp9", "libopus"),
     "mp4-av1": ("mp4", "libaom-av1", "aac"),
 }
+
+
+def encodable(fmt: str) -> bool:
+    """Whether this FFmpeg build has the format's encoders (AV1's is optional)."""
+    _, video_codec, audio_codec = VIDEO_FORMATS[fmt]
+    return {video_codec, audio_codec} <= av.codecs_available
+
+
 COLOURS = (
     (255, 0, 0),
     (0, 255, 0),
