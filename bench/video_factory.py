@@ -62,12 +62,14 @@ def make_video(
     audio: bool = True,
     audio_offset_sec: float = 0.0,
     grain: int = 0,
+    keyframe_interval: int | None = None,
     path: Path | None = None,
 ) -> bytes:
     """The encoded file (also written to `path` when given); frame i shows
     `colour_at(i / fps)`, and the audio is a tone of 220 Hz times the colour's number, starting
     `audio_offset_sec` after the video. `grain`: the amplitude of random noise on the frames,
-    for files that cost what camera footage costs to decode."""
+    for files that cost what camera footage costs to decode. `keyframe_interval`: frames from
+    one keyframe to the next (None: the encoder's choice)."""
     container_format, video_codec, audio_codec = VIDEO_FORMATS[fmt]
     buffer = io.BytesIO()
     rate = Fraction(fps).limit_denominator(1001)
@@ -77,6 +79,8 @@ def make_video(
         )
         video.width, video.height = size
         video.pix_fmt = "yuv420p"
+        if keyframe_interval is not None:
+            video.codec_context.gop_size = keyframe_interval
         sound = container.add_stream(audio_codec, rate=AUDIO_RATE) if audio else None
         if sound is not None:
             sound.layout = "mono"

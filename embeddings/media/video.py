@@ -278,12 +278,24 @@ def split_video(
         stream = _video_stream(container, limits=limits)
         sound = container.streams.audio[0] if video.has_audio else None
         streams = [stream] if sound is None else [stream, sound]
+        origin = _origin(container)
         decoder = _ClipDecoder(
-            video, bounds=bounds, fps=fps, sampling_rate=sampling_rate, origin=_origin(container)
+            video, bounds=bounds, fps=fps, sampling_rate=sampling_rate, origin=origin
         )
+        if video.start_sec > 0:
+            _seek(container, stream, video.start_sec + origin)
         packets = container.demux(*streams)
         with closing(decoder.clips(packets, sound is not None)) as clips:
             yield from clips
+
+
+def _seek(container: InputContainer, stream: VideoStream, time_sec: float) -> None:
+    """To the keyframe at or before `time_sec`, so a start offset costs no decoding before
+    it; where the file cannot seek, decoding starts at its start, as it would have."""
+    try:
+        container.seek(round(time_sec / stream.time_base), stream=stream, backward=True)
+    except av.FFmpegError:
+        container.seek(0)
 
 
 class _ClipDecoder:

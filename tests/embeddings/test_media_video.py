@@ -147,6 +147,28 @@ def test_offsets_choose_the_part_embedded_and_clips_count_from_the_start_offset(
     assert decoded[-1].frame_times == (5.5,)
 
 
+@pytest.mark.parametrize("fmt", ["mp4", "webm-vp8", "mkv"])
+def test_a_start_offset_gives_the_clips_decoding_from_the_start_gives(fmt: str) -> None:
+    # Keyframes every 12 frames, so the decoder seeks to one before the offset and decodes on.
+    data = make_video(fmt, seconds=8.0, fps=10, colour_sec=0.5, keyframe_interval=12)
+
+    whole = clips(data, clip_sec=2.0, fps=2.0)
+    later = clips(data, clip_sec=2.0, fps=2.0, start_sec=4.0)
+
+    assert [clip.frame_times for clip in later] == [clip.frame_times for clip in whole[2:]]
+    for sought, decoded in zip(later, whole[2:], strict=True):
+        assert np.array_equal(sought.frames, decoded.frames)
+        assert sought.audio is not None and decoded.audio is not None
+        # The audio decoder starts afresh after a seek: its first few milliseconds differ, and
+        # codecs with a start delay (Opus, Vorbis) can place the track up to 1 ms apart.
+        middle = slice(RATE // 10, RATE)
+        correlations = [
+            np.corrcoef(sought.audio[middle], np.roll(decoded.audio, -lag)[middle])[0, 1]
+            for lag in range(-RATE // 1000, RATE // 1000 + 1)
+        ]
+        assert max(correlations) > 0.98
+
+
 def test_an_end_a_muxer_rounded_past_the_last_whole_clip_joins_that_clip() -> None:
     # Matroska with Vorbis shifts the video by the audio's delay: 3 ms past 4 s.
     data = video("mkv", seconds=4.0)
