@@ -128,6 +128,30 @@ def test_a_video_without_audio_has_no_audio_embeddings(model: EmbeddingModel) ->
         embed_video_file(video, options=("audio",), model=model, config=config, space=space)
 
 
+@pytest.mark.parametrize(
+    ("options", "scopes", "message"),
+    [
+        ((), ("clip",), "no embedding option; use one or more of visual, audio, fused"),
+        (("visual", "colour"), ("clip",), "colour embedding option"),
+        (("visual",), ("scene",), "scene embedding scope; use one or more of clip, asset"),
+    ],
+)
+def test_unknown_video_options_and_scopes_are_refused_with_the_choices(
+    model: EmbeddingModel, options: tuple[str, ...], scopes: tuple[str, ...], message: str
+) -> None:
+    video = _video(model, make_video("mp4", seconds=1.0))
+
+    with pytest.raises(InputError, match=message):
+        embed_video_file(
+            video,
+            options=options,  # type: ignore[arg-type]
+            scopes=scopes,  # type: ignore[arg-type]
+            model=model,
+            config=embeddings_settings(),
+            space=configured_space(),
+        )
+
+
 def test_embed_video_with_offsets_embeds_that_part_only() -> None:
     data = make_video("mkv", seconds=6.0, colour_sec=1.0)
 
