@@ -10,7 +10,7 @@ from typing import Literal, get_args
 import numpy as np
 from PIL.Image import Image
 
-from embeddings.conf import EmbeddingsSettings, embeddings_settings
+from embeddings.conf import VIDEO_CLIP_SEC_RANGE, EmbeddingsSettings, embeddings_settings
 from embeddings.engine.base import EmbeddingModel
 from embeddings.engine.registry import get_model
 from embeddings.errors import InputError
@@ -152,7 +152,7 @@ def embed_video_file(
     space: VectorSpace,
     on_clip: Callable[[VideoClip], None] | None = None,
 ) -> list[VideoEmbedding]:
-    """The clips' embeddings in time order, each clip's in the order of `options` (a file
+    """The clips' embeddings in time order, each clip's in the order of VIDEO_OPTIONS (a file
     without an audio track has no `audio` ones), then the asset embeddings, one per option;
     the file is decoded once, a clip at a time, and `on_clip` sees each clip."""
     _check_choices("embedding option", options, VIDEO_OPTIONS)
@@ -161,6 +161,11 @@ def embed_video_file(
     if not video.has_audio and chosen == ["audio"]:
         raise InputError("the video has no audio track to embed.")
     clip_sec = config.video_clip_sec if clip_sec is None else clip_sec
+    shortest, longest = VIDEO_CLIP_SEC_RANGE
+    if not shortest <= clip_sec <= longest:
+        raise InputError(
+            f"the clip length ({clip_sec:g} s) must be {shortest:g} to {longest:g} seconds."
+        )
     frame_tokens = space.video_frame_tokens
     per_option: dict[VideoOption, list[np.ndarray]] = {option: [] for option in chosen}
     clips: list[VideoEmbedding] = []

@@ -152,6 +152,23 @@ def test_unknown_video_options_and_scopes_are_refused_with_the_choices(
         )
 
 
+@pytest.mark.parametrize("clip_sec", [1.9, 10.5, float("nan")])
+def test_clip_lengths_outside_twelvelabs_range_are_refused(
+    model: EmbeddingModel, clip_sec: float
+) -> None:
+    video = _video(model, make_video("mp4", seconds=1.0))
+
+    with pytest.raises(InputError, match="must be 2 to 10 seconds"):
+        embed_video_file(
+            video,
+            options=("visual",),
+            clip_sec=clip_sec,
+            model=model,
+            config=embeddings_settings(),
+            space=configured_space(),
+        )
+
+
 def test_embed_video_with_offsets_embeds_that_part_only() -> None:
     data = make_video("mkv", seconds=6.0, colour_sec=1.0)
 
