@@ -237,6 +237,16 @@ def test_a_poster_frame_shows_the_time_asked_for() -> None:
     assert np.abs(pixel - np.array(colour_at(2.5, colour_sec=1.0))).max() < 20
 
 
+def test_a_poster_frame_by_default_is_a_tenth_of_the_way_in(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mp4"
+    make_video("mp4", seconds=10.0, fps=10, colour_sec=0.5, path=path)
+
+    image = poster_frame(path, limits=LIMITS)
+
+    pixel = np.array(image.getpixel((image.width // 2, image.height // 2)))
+    assert np.abs(pixel - np.array(colour_at(1.0, colour_sec=0.5))).max() < 20
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
