@@ -160,9 +160,15 @@ def open_video(source: Source) -> InputContainer:
 
 
 def _video_stream(container: InputContainer, *, limits: VideoLimits) -> VideoStream:
-    if not container.streams.video:
+    # Cover art is a video stream of one picture.
+    moving = [
+        stream
+        for stream in container.streams.video
+        if not stream.disposition & av.stream.Disposition.attached_pic
+    ]
+    if not moving:
         raise InputError("the file has no video stream.")
-    stream = container.streams.video[0]
+    stream = moving[0]
     # PyAV crashes the process when asked to decode a stream it has no decoder for.
     if stream.codec_context is None:
         raise InputError(f"unsupported video codec; supported formats: {SUPPORTED_FORMATS}.")
