@@ -20,6 +20,14 @@ VIDEO_FORMATS = {
     "webm-vp9": ("webm", "libvpx-vp9", "libopus"),
     "mp4-av1": ("mp4", "libaom-av1", "aac"),
 }
+
+
+def encodable(fmt: str) -> bool:
+    """Whether this FFmpeg build has the format's encoders (AV1's is optional)."""
+    _, video_codec, audio_codec = VIDEO_FORMATS[fmt]
+    return {video_codec, audio_codec} <= av.codecs_available
+
+
 COLOURS = (
     (255, 0, 0),
     (0, 255, 0),
@@ -52,10 +60,16 @@ def make_video(
     size: tuple[int, int] = (96, 64),
     colour_sec: float = 1.0,
     audio: bool = True,
+    audio_offset_sec: float = 0.0,
+    grain: int = 0,
+    keyframe_interval: int | None = None,
     path: Path | None = None,
 ) -> bytes:
     """The encoded file (also written to `path` when given); frame i shows
-    `colour_at(i / fps)`, and the audio is a tone of 220 Hz times the colour's number."""
+    `colour_at(i / fps)`, and the audio is a tone of 220 Hz times the colour's number, starting
+    `audio_offset_sec` after the video. `grain`: the amplitude of random noise on the frames,
+    for files that cost what camera footage costs to decode. `keyframe_interval`: frames from
+    one keyframe to the next (None: the encoder's choice)."""
     container_format, video_codec, audio_codec = VIDEO_FORMATS[fmt]
     buffer = io.BytesIO()
     rate = Fraction(fps).limit_denominator(1001)
@@ -65,28 +79,43 @@ def make_video(
         )
         video.width, video.height = size
         video.pix_fmt = "yuv420p"
+        if keyframe_interval is not None:
+            video.codec_context.gop_size = keyframe_interval
         sound = container.add_stream(audio_codec, rate=AUDIO_RATE) if audio else None
         if sound is not None:
             sound.layout = "mono"
         frames = max(1, round(seconds * float(rate)))
+        random = np.random.default_rng(0)
         for index in range(frames):
             pixels = np.empty((size[1], size[0], 3), dtype=np.uint8)
             pixels[:] = colour_at(index / float(rate), colour_sec=colour_sec)
+            if grain:
+                noise = random.integers(-grain, grain + 1, pixels.shape)
+                pixels = np.clip(pixels + noise, 0, 255).astype(np.uint8)
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
             frame.pts = index
             frame.time_base = 1 / rate
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
         if sound is not None:
-            _encode_tone(container, sound, seconds=seconds, colour_sec=colour_sec)
+            _encode_tone(
+                container,
+                sound,
+                seconds=seconds,
+                colour_sec=colour_sec,
+                offset_sec=audio_offset_sec,
+            )
     data = buffer.getvalue()
     if path is not None:
         path.write_bytes(data)
     return data
 
 
-def tone(seconds: float, *, colour_sec: float, sampling_rate: int = AUDIO_RATE) -> np.ndarray:
-    times = np.arange(round(seconds * sampling_rate)) / sampling_rate
+def tone(
+    seconds: float, *, colour_sec: float, sampling_rate: int = AUDIO_RATE, start: int = 0
+) -> np.ndarray:
+    """The track's samples from sample `start` on."""
+    times = np.arange(start, start + round(seconds * sampling_rate)) / sampling_rate
     pitch = 220.0 * (1 + np.floor(times / colour_sec + 1e-9) % len(COLOURS))
     return (0.3 * np.sin(2 * np.pi * pitch * times)).astype(np.float32)
 
@@ -97,14 +126,16 @@ def _encode_tone(
     *,
     seconds: float,
     colour_sec: float,
+    offset_sec: float,
 ) -> None:
-    samples = tone(seconds, colour_sec=colour_sec)
+    # Made a frame at a time: an hour of samples would take 700 MB.
     chunk = stream.codec_context.frame_size or 1024
-    for start in range(0, len(samples), chunk):
-        frame = av.AudioFrame.from_ndarray(
-            samples[np.newaxis, start : start + chunk], format="flt", layout="mono"
-        )
+    offset = round(offset_sec * AUDIO_RATE)
+    total = round(seconds * AUDIO_RATE)
+    for start in range(0, total, chunk):
+        samples = tone(min(chunk, total - start) / AUDIO_RATE, colour_sec=colour_sec, start=start)
+        frame = av.AudioFrame.from_ndarray(samples[np.newaxis, :], format="flt", layout="mono")
         frame.sample_rate = AUDIO_RATE
-        frame.pts = start
+        frame.pts = offset + start
         container.mux(stream.encode(frame))
     container.mux(stream.encode(None))

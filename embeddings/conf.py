@@ -44,7 +44,8 @@ class VideoLimits:
     every decoded frame, so no file costs more decoding than these allow."""
 
     max_bytes: int
-    # Counted from the file's start to the end of the part embedded (decoding starts at 0).
+    # Counted from the file's start to the end of the part embedded: a start offset seeks to the
+    # keyframe before it, but a file can have one keyframe, at its start.
     max_duration_sec: float
     max_frame_pixels: int
     # Native frames a second; decoding costs every native frame, whatever is sampled.

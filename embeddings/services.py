@@ -10,7 +10,7 @@ from typing import Literal, get_args
 import numpy as np
 from PIL.Image import Image
 
-from embeddings.conf import EmbeddingsSettings, embeddings_settings
+from embeddings.conf import VIDEO_CLIP_SEC_RANGE, EmbeddingsSettings, embeddings_settings
 from embeddings.engine.base import EmbeddingModel, Part
 from embeddings.engine.registry import get_model
 from embeddings.errors import InputError
@@ -159,15 +159,20 @@ def embed_video_file(
     space: VectorSpace,
     on_clip: Callable[[VideoClip], None] | None = None,
 ) -> list[VideoEmbedding]:
-    """The clips' embeddings in time order, each clip's in the order of `options` (a file
+    """The clips' embeddings in time order, each clip's in the order of VIDEO_OPTIONS (a file
     without an audio track has no `audio` ones), then the asset embeddings, one per option;
     the file is decoded once, a clip at a time, and `on_clip` sees each clip."""
+    _check_choices("embedding option", options, VIDEO_OPTIONS)
+    _check_choices("embedding scope", scopes, VIDEO_SCOPES)
     chosen = [option for option in VIDEO_OPTIONS if option in options]
-    if not chosen or not set(scopes) or not set(scopes) <= set(VIDEO_SCOPES):
-        raise InputError("a video embedding needs at least one option and one scope.")
     if not video.has_audio and chosen == ["audio"]:
         raise InputError("the video has no audio track to embed.")
     clip_sec = config.video_clip_sec if clip_sec is None else clip_sec
+    shortest, longest = VIDEO_CLIP_SEC_RANGE
+    if not shortest <= clip_sec <= longest:
+        raise InputError(
+            f"the clip length ({clip_sec:g} s) must be {shortest:g} to {longest:g} seconds."
+        )
     frame_tokens = space.video_frame_tokens
     per_option: dict[VideoOption, list[np.ndarray]] = {option: [] for option in chosen}
     clips: list[VideoEmbedding] = []
@@ -198,6 +203,14 @@ def embed_video_file(
             if vectors
         ]
     return embeddings
+
+
+def _check_choices(name: str, given: Collection[str], choices: tuple[str, ...]) -> None:
+    unknown = sorted(set(given) - set(choices))
+    if unknown or not given:
+        raise InputError(
+            f"{', '.join(unknown) or 'no'} {name}; use one or more of {', '.join(choices)}."
+        )
 
 
 def _clip_vector(

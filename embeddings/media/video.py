@@ -31,6 +31,9 @@ DEMUXERS = ("mov", "matroska")
 # A frame counts as showing at a sampled time up to this much after it (timestamps in a
 # container's time base round either way).
 TIME_TOLERANCE_SEC = 1e-3
+END_TOLERANCE_SEC = 0.1
+# The shortest clip: shorter ends of a video join the clip before.
+MIN_CLIP_SEC = 0.5
 # How far the audio may lag the video in a file's packet order before a clip goes on without
 # the rest of it (as silence).
 AUDIO_LAG_SEC = 5.0
@@ -103,9 +106,16 @@ def check_video(
             f"the start offset ({start_sec:g} s) is at or beyond the end of the video "
             f"({duration:.2f} s)."
         )
-    if end > duration + TIME_TOLERANCE_SEC:
+    # A header's duration and the packets' can differ by a frame or so.
+    if end > duration + END_TOLERANCE_SEC:
         raise InputError(
             f"the end offset ({end:g} s) is beyond the end of the video ({duration:.2f} s)."
+        )
+    end = min(end, duration)
+    if end - start_sec < MIN_CLIP_SEC:
+        raise InputError(
+            f"the video to embed is {end - start_sec:.2f} s long; the shortest accepted is "
+            f"{MIN_CLIP_SEC:g} s."
         )
     if end > limits.max_duration_sec:
         raise InputError(
@@ -115,7 +125,7 @@ def check_video(
     return VideoFile(
         source=source,
         start_sec=start_sec,
-        end_sec=min(end, duration),
+        end_sec=end,
         width=stream.codec_context.width,
         height=stream.codec_context.height,
         has_audio=has_audio,
@@ -150,13 +160,22 @@ def open_video(source: Source) -> InputContainer:
 
 
 def _video_stream(container: InputContainer, *, limits: VideoLimits) -> VideoStream:
-    if not container.streams.video:
+    # Cover art is a video stream of one picture.
+    moving = [
+        stream
+        for stream in container.streams.video
+        if not stream.disposition & av.stream.Disposition.attached_pic
+    ]
+    if not moving:
         raise InputError("the file has no video stream.")
-    stream = container.streams.video[0]
+    stream = moving[0]
     # PyAV crashes the process when asked to decode a stream it has no decoder for.
     if stream.codec_context is None:
         raise InputError(f"unsupported video codec; supported formats: {SUPPORTED_FORMATS}.")
     _check_frame_size(stream.codec_context.width, stream.codec_context.height, limits=limits)
+    # A stream can change its frame size at any frame; the decoder refuses to allocate one past
+    # the limit (checking each decoded frame afterwards would be too late for its memory).
+    stream.codec_context.options = {"max_pixels": str(limits.max_frame_pixels)}
     rate = stream.average_rate or stream.guessed_rate
     if rate is not None and rate > limits.max_frame_rate:
         raise InputError(
@@ -231,10 +250,15 @@ def _origin(container: InputContainer) -> float:
 
 
 def clip_bounds(video: VideoFile, *, clip_sec: float) -> list[tuple[float, float]]:
-    """TwelveLabs' fixed segmentation: clips of `clip_sec` from the start, the last shorter."""
-    count = max(1, math.ceil(video.duration_sec / clip_sec - TIME_TOLERANCE_SEC))
+    """TwelveLabs' fixed segmentation: clips of `clip_sec` from the start, the last shorter;
+    a last part under MIN_CLIP_SEC (often a muxer's rounding past a whole clip) joins the clip
+    before it rather than be a clip of one repeated frame."""
+    whole = math.floor(video.duration_sec / clip_sec + TIME_TOLERANCE_SEC)
+    rest = video.duration_sec - whole * clip_sec
+    count = max(1, whole + (rest >= MIN_CLIP_SEC - TIME_TOLERANCE_SEC))
     starts = [video.start_sec + index * clip_sec for index in range(count)]
-    return [(start, min(start + clip_sec, video.end_sec)) for start in starts]
+    ends = [*starts[1:], video.end_sec]
+    return list(zip(starts, ends, strict=True))
 
 
 def sample_times(start_sec: float, end_sec: float, *, fps: float, max_frames: int) -> list[float]:
@@ -260,12 +284,24 @@ def split_video(
         stream = _video_stream(container, limits=limits)
         sound = container.streams.audio[0] if video.has_audio else None
         streams = [stream] if sound is None else [stream, sound]
+        origin = _origin(container)
         decoder = _ClipDecoder(
-            video, bounds=bounds, fps=fps, sampling_rate=sampling_rate, origin=_origin(container)
+            video, bounds=bounds, fps=fps, sampling_rate=sampling_rate, origin=origin
         )
+        if video.start_sec > 0:
+            _seek(container, stream, video.start_sec + origin)
         packets = container.demux(*streams)
         with closing(decoder.clips(packets, sound is not None)) as clips:
             yield from clips
+
+
+def _seek(container: InputContainer, stream: VideoStream, time_sec: float) -> None:
+    """To the keyframe at or before `time_sec`, so a start offset costs no decoding before
+    it; where the file cannot seek, decoding starts at its start, as it would have."""
+    try:
+        container.seek(round(time_sec / stream.time_base), stream=stream, backward=True)
+    except av.FFmpegError:
+        container.seek(0)
 
 
 class _ClipDecoder:
@@ -293,6 +329,7 @@ class _ClipDecoder:
         self.audio_held = 0
         self.audio_dropped = 0
         self.audio_position: int | None = None
+        self.audio_needed = round(video.duration_sec * sampling_rate)
 
     def clips(self, packets: Iterator[av.Packet], with_audio: bool) -> Iterator[VideoClip]:
         self.with_audio = with_audio
@@ -385,18 +422,17 @@ class _ClipDecoder:
     def _hold(self, samples: np.ndarray) -> None:
         check_finite(samples)
         position = self.audio_position or 0
-        if position < 0:  # before the first clip
-            skipped = min(-position, len(samples))
-            samples = samples[skipped:]
-            position += skipped
-        elif position > self.audio_held + self.audio_dropped:  # starts late: silence first
-            gap = position - self.audio_held - self.audio_dropped
-            self.audio_parts.append(np.zeros(gap, dtype=np.float32))
-            self.audio_held += gap
         self.audio_position = position + len(samples)
-        if len(samples):
-            self.audio_parts.append(samples)
-            self.audio_held += len(samples)
+        # Only the part embedded is kept: a timestamp far before or after it adds nothing.
+        first, last = max(position, 0), min(self.audio_position, self.audio_needed)
+        if first >= last:
+            return
+        kept = self.audio_dropped + self.audio_held
+        if first > kept:  # the track starts late or skips: silence until it goes on
+            self.audio_parts.append(np.zeros(first - kept, dtype=np.float32))
+        samples = samples[first - position : last - position]
+        self.audio_parts.append(samples[max(kept - first, 0) :])
+        self.audio_held = max(last, kept) - self.audio_dropped
 
     def _audio_reaches(self, end_sec: float) -> bool:
         needed = round((end_sec - self.video.start_sec) * self.sampling_rate)

@@ -201,6 +201,7 @@ def test_a_text_only_server_loads_no_media_encoder_and_says_where_media_go(  # t
         lambda: model.embed_images([photo]),
         lambda: model.embed_image_with_text(photo, "at night"),
         lambda: model.embed_audio([clip]),
+        lambda: model.embed_video_clips([_clip((255, 0, 0))], option="visual"),
     ):
         with pytest.raises(ModelUnavailable, match=r"Add (image|audio) to EMBEDDINGS_MODALITIES"):
             embed_media()
@@ -212,6 +213,7 @@ def test_a_server_for_texts_and_images_embeds_them_as_one_for_everything_does(  
     photo = Image.open(io.BytesIO(make_image("png", size=(640, 480))))
     everything = get_model()
     references = everything.embed_images([photo]), everything.embed_texts(["a cat"])
+    video = everything.embed_video_clips([_clip((0, 0, 255))], option="visual")
     settings.EMBEDDINGS_MODALITIES = ["image"]  # text comes with every model
 
     model = get_model()
@@ -219,8 +221,13 @@ def test_a_server_for_texts_and_images_embeds_them_as_one_for_everything_does(  
     assert model.modalities == {"text", "image"}
     np.testing.assert_allclose(model.embed_images([photo]), references[0], atol=1e-6)
     np.testing.assert_allclose(model.embed_texts(["a cat"]), references[1], atol=1e-6)
+    np.testing.assert_allclose(
+        model.embed_video_clips([_clip((0, 0, 255))], option="visual"), video, atol=1e-6
+    )
     with pytest.raises(ModelUnavailable, match="cannot embed audio"):
         model.embed_audio([sine(1.0, sampling_rate=16000)[0]])
+    with pytest.raises(ModelUnavailable, match="cannot embed audio"):
+        model.embed_video_clips([_clip((0, 0, 255))], option="fused")
 
 
 def test_unknown_modalities_are_refused_with_the_choices(settings) -> None:  # type: ignore[no-untyped-def]
