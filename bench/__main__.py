@@ -19,14 +19,16 @@ def main(argv: list[str] | None = None) -> int:
         default="vector,embedding,api,ingestion,ingestion-model,http,slow-clients,memory",
         help=(
             "Comma-separated: vector, vector-stress, embedding, precision, threads, api, "
-            "ingestion, ingestion-model, http, slow-clients, memory, server-memory, duplicates."
+            "ingestion, ingestion-model, http, slow-clients, memory, server-memory, duplicates, "
+            "video."
         ),
     )
     parser.add_argument(
         "--model",
         default="full",
         help=(
-            "For the embedding, precision, threads, api and server-memory parts: full or tiny "
+            "For the embedding, precision, threads, api, server-memory and video parts: full or "
+            "tiny "
             "(random weights of the real architecture), or the directory of a real checkpoint."
         ),
     )
@@ -44,6 +46,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--audio-seconds", type=float, default=3600, help="For the memory part.")
     parser.add_argument("--megapixels", type=float, default=50, help="For the memory part.")
+    parser.add_argument(
+        "--video-seconds",
+        type=float,
+        default=60,
+        help="Video embedded for the video part's throughput.",
+    )
+    parser.add_argument(
+        "--video-memory-seconds",
+        type=float,
+        default=3600,
+        help="Video embedded (by the tiny model) for the video part's memory.",
+    )
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--dimension", type=int, default=768)
@@ -73,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         slow_clients,
         threads,
         vector_search,
+        video,
     )
     from bench.synthetic import Generator
     from embeddings.engine.device import cpu_feature_flags
@@ -140,6 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     if "server-memory" in parts:
         report["server_memory"] = memory.servers(size=args.model)
+    if "video" in parts:
+        report["video"] = video.run(
+            size=args.model,
+            throughput_seconds=args.video_seconds,
+            memory_seconds=args.video_memory_seconds,
+        )
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:

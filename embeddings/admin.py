@@ -3,12 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from embeddings.keys import api_key_revoke
-from embeddings.models import ApiKey
+from embeddings.models import ApiKey, EmbedTask
 
 
 @admin.register(ApiKey)
@@ -47,3 +47,51 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
         for api_key in queryset.filter(revoked_at__isnull=True):
             api_key_revoke(api_key=api_key)
         messages.success(request, "Revoked.")
+
+
+@admin.register(EmbedTask)
+class EmbedTaskAdmin(admin.ModelAdmin[EmbedTask]):
+    """Read-only: tasks belong to their API clients, and expire on their own."""
+
+    list_display = ["id", "api", "input_type", "status", "api_key", "created_at", "updated_at"]
+    list_filter = ["status", "api", "input_type"]
+    search_fields = ["id", "input_url", "input_filename"]
+    readonly_fields = [
+        "id",
+        "api",
+        "api_key",
+        "input_type",
+        "model_name",
+        "status",
+        "input_url",
+        "input_filename",
+        "start_sec",
+        "end_sec",
+        "clip_sec",
+        "options",
+        "scopes",
+        "duration_sec",
+        "error_message",
+        "segment_count",
+        "created_at",
+        "updated_at",
+        "heartbeat_at",
+        "lost_jobs",
+    ]
+    fields = readonly_fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[EmbedTask]:
+        return super().get_queryset(request).annotate(segment_total=Count("segments"))
+
+    @admin.display(description="segments", ordering="segment_total")
+    def segment_count(self, task: EmbedTask) -> int:
+        return task.segment_total  # type: ignore[attr-defined, no-any-return]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: EmbedTask | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: EmbedTask | None = None) -> bool:
+        return False

@@ -175,3 +175,26 @@ def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) ->
     assert all(
         kind["rss_peak_mb"] >= kind["rss_after_warm_up_mb"] > 0 for kind in (everything, text_only)
     )
+
+
+def test_the_video_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
+    report = run_bench(
+        tmp_path,
+        "--parts",
+        "video",
+        "--model",
+        "tiny",
+        "--video-seconds",
+        "6",
+        "--video-memory-seconds",
+        "20",
+    )["video"]
+
+    rates = report["throughput"]["video_sec_per_sec_by_option"]
+    assert set(rates) == {"visual", "audio", "fused"} and all(rate > 0 for rate in rates.values())
+    assert report["throughput"]["decoding_only_video_sec_per_sec"] > 0
+    short, long = report["memory"]["cases"]
+    # 4 clips of 6 s (the last one 2 s), 3 options, and an asset vector for each option.
+    assert long["embeddings"] == 4 * 3 + 3
+    assert short["embeddings"] == 1 * 3 + 3
+    assert long["rss_peak_growth_mb"] > 0

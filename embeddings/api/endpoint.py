@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -12,28 +13,38 @@ from embeddings.api.errors import ApiError, error_response
 from embeddings.conf import embeddings_settings
 from embeddings.engine.base import ModelUnavailable
 from embeddings.errors import InputError
+from embeddings.models import ApiKey
 
 View = Callable[..., JsonResponse]
+_API_KEYS: WeakKeyDictionary[HttpRequest, ApiKey | None] = WeakKeyDictionary()
 
 
-def api_endpoint(method: str) -> Callable[[View], View]:
-    """A JSON API view: one method, the API key, the rate limit, and every refusal in the
-    `{"code", "message"}` error contract. The project's RequestSizeLimitMiddleware bounds the
-    body before anything reads it."""
+def request_api_key(request: HttpRequest) -> ApiKey | None:
+    """The key an `api_endpoint` view's request was authenticated with (None without keys)."""
+    return _API_KEYS[request]
+
+
+def api_endpoint(*methods: str) -> Callable[[View], View]:
+    """A JSON API view: its methods, the API key (`request_api_key`), the rate limit, and every
+    refusal in the `{"code", "message"}` error contract. The project's
+    RequestSizeLimitMiddleware bounds the body before anything reads it."""
 
     def decorate(view: View) -> View:
         @csrf_exempt
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-            if request.method != method:
+            if request.method not in methods:
+                allowed = ", ".join(methods)
                 response = error_response(
-                    ApiError(status=405, code="method_not_allowed", message=f"Use {method}.")
+                    ApiError(status=405, code="method_not_allowed", message=f"Use {allowed}.")
                 )
-                response["Allow"] = method
+                response["Allow"] = allowed
                 return response
             config = embeddings_settings()
             try:
-                headers = check_rate_limit(authenticate(request, config=config), config=config)
+                api_key = authenticate(request, config=config)
+                headers = check_rate_limit(api_key, config=config)
+                _API_KEYS[request] = api_key
                 response = view(request, *args, **kwargs)
             except ApiError as error:
                 return error_response(error)

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from embeddings.api.openapi_tasks import task_paths
+from embeddings.api.v2_openapi import embed_v2_operation
 from embeddings.conf import embeddings_settings
 from embeddings.services import TEXT_TRUNCATE_CHOICES
 
@@ -88,7 +90,7 @@ def _embed_operation(version: str) -> dict[str, Any]:
         "operationId": f"createEmbeddings_{version.replace('.', '_')}",
         "summary": "Create embeddings for text, image and audio in one shared space",
         "tags": ["Embed"],
-        "security": [{"ApiKey": []}] if config.require_api_key else [],
+        "security": _security(),
         "requestBody": {
             "required": True,
             "content": {
@@ -105,23 +107,33 @@ def _embed_operation(version: str) -> dict[str, Any]:
                     }
                 },
             },
-            "400": error_response_schema(
-                "A parameter is missing, unknown or invalid, or the media cannot be decoded."
-            ),
-            "401": error_response_schema("The x-api-key header is missing or wrong."),
-            "411": error_response_schema(
-                "A chunked body (no Content-Length) reached a server that cannot read it."
-            ),
-            "413": error_response_schema("A file or the request is too large."),
-            "429": error_response_schema(
-                "Too many requests with this key, or too many URL fetches running (with this key"
-                " or on the server); see Retry-After."
-            ),
-            "503": error_response_schema(
-                "The embedding model cannot be loaded; the message says how to fix it."
-            ),
+            **_error_responses(),
         },
     }
+
+
+def _error_responses() -> dict[str, Any]:
+    return {
+        "400": error_response_schema(
+            "A parameter is missing, unknown or invalid, or the media cannot be decoded."
+        ),
+        "401": error_response_schema("The x-api-key header is missing or wrong."),
+        "411": error_response_schema(
+            "A chunked body (no Content-Length) reached a server that cannot read it."
+        ),
+        "413": error_response_schema("A file or the request is too large."),
+        "429": error_response_schema(
+            "Too many requests with this key, or too many URL fetches running (with this key"
+            " or on the server); see Retry-After."
+        ),
+        "503": error_response_schema(
+            "The embedding model cannot be loaded; the message says how to fix it."
+        ),
+    }
+
+
+def _security() -> list[dict[str, list[str]]]:
+    return [{"ApiKey": []}] if embeddings_settings().require_api_key else []
 
 
 def openapi_document(*, base_url: str) -> dict[str, Any]:
@@ -130,11 +142,19 @@ def openapi_document(*, base_url: str) -> dict[str, Any]:
         "info": {
             "title": "Any-to-any search API",
             "version": "1.0.0",
-            "description": "A self-hosted, TwelveLabs-compatible Embed API (v1.2 and v1.3 paths).",
+            "description": "A self-hosted, TwelveLabs-compatible Embed API (v1.2 and v1.3 paths; "
+            "Embed API v2 on v1.3).",
         },
         "servers": [{"url": base_url.rstrip("/")}],
         "paths": {
-            f"/{version}/embed": {"post": _embed_operation(version)} for version in ("v1.2", "v1.3")
+            **{
+                f"/{version}/embed": {"post": _embed_operation(version)}
+                for version in ("v1.2", "v1.3")
+            },
+            "/v1.3/embed-v2": {
+                "post": embed_v2_operation(errors=_error_responses()) | {"security": _security()}
+            },
+            **task_paths(config=embeddings_settings(), error=error_response_schema),
         },
         "components": {
             "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},

@@ -11,6 +11,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.utils.datastructures import MultiValueDict
 
 from embeddings.api.errors import ApiError, invalid, not_provided
+from embeddings.conf import EmbeddingsSettings
 from embeddings.errors import InputTooLarge
 from embeddings.services import TEXT_TRUNCATE_CHOICES, TextTruncate
 
@@ -151,3 +152,9 @@ def _offset(data: QueryDict) -> float:
     if not math.isfinite(offset) or offset < 0:
         raise invalid(f"audio_start_offset_sec must be a finite number >= 0; got {raw!r}.")
     return offset
+
+
+def check_model_name(name: str, *, config: EmbeddingsSettings) -> None:
+    if name not in config.accepted_model_names:
+        available = ", ".join(config.accepted_model_names)
+        raise invalid(f"model_name {name!r} is not available. Available: {available}.")

@@ -9,12 +9,13 @@ from django.views.decorators.http import require_GET
 
 from embeddings.api.access import API_KEY_HEADER
 from embeddings.api.endpoint import api_endpoint
-from embeddings.api.errors import ApiError, invalid
+from embeddings.api.errors import ApiError
 from embeddings.api.fetch_slots import FetchSlots, FetchSlotsFull
 from embeddings.api.openapi import openapi_document
 from embeddings.api.request import (
     EmbedRequest,
     MediaInput,
+    check_model_name,
     parse_embed_request,
     read_form,
     read_upload,
@@ -42,7 +43,7 @@ FETCH_SLOTS = FetchSlots()
 def embed(request: HttpRequest) -> JsonResponse:
     config = embeddings_settings()
     embed_request = parse_embed_request(*read_form(request))
-    _check_model_name(embed_request.model_name, config=config)
+    check_model_name(embed_request.model_name, config=config)
     # The key is checked already; without keys every client shares the one empty key.
     key = request.headers.get(API_KEY_HEADER, "")
     return JsonResponse(_create_embeddings(embed_request, key=key, config=config))
@@ -53,12 +54,6 @@ def openapi(request: HttpRequest) -> JsonResponse:
     return JsonResponse(openapi_document(base_url=request.build_absolute_uri("/")))
 
 
-def _check_model_name(name: str, *, config: EmbeddingsSettings) -> None:
-    if name not in config.accepted_model_names:
-        available = ", ".join(config.accepted_model_names)
-        raise invalid(f"model_name {name!r} is not available. Available: {available}.")
-
-
 def _create_embeddings(
     embed_request: EmbedRequest, *, key: str, config: EmbeddingsSettings
 ) -> dict[str, Any]:
@@ -66,17 +61,17 @@ def _create_embeddings(
     # Every input is read and checked before the model runs, so bad input costs no inference.
     text = image = clip = None
     if embed_request.text is not None:
-        with _field("text"):
+        with input_field("text"):
             text = prepare_text(
                 embed_request.text, truncate=embed_request.text_truncate, model=model, config=config
             )
     if embed_request.image is not None:
-        image_bytes = _read_media(embed_request.image, field="image", key=key, config=config)
-        with _field("image"):
+        image_bytes = read_media(embed_request.image, field="image", key=key, config=config)
+        with input_field("image"):
             image = prepare_image(image_bytes, config=config)
     if embed_request.audio is not None:
-        audio_bytes = _read_media(embed_request.audio, field="audio", key=key, config=config)
-        with _field("audio"):
+        audio_bytes = read_media(embed_request.audio, field="audio", key=key, config=config)
+        with input_field("audio"):
             clip = prepare_audio(
                 audio_bytes,
                 start_offset_sec=embed_request.audio_start_offset_sec,
@@ -110,17 +105,17 @@ def _create_embeddings(
 
 
 @contextmanager
-def _field(name: str) -> Iterator[None]:
+def input_field(name: str) -> Iterator[None]:
     try:
         yield
     except InputError as error:
         raise ApiError.from_input_error(error, field=name) from error
 
 
-def _read_media(media: MediaInput, *, field: str, key: str, config: EmbeddingsSettings) -> bytes:
+def read_media(media: MediaInput, *, field: str, key: str, config: EmbeddingsSettings) -> bytes:
     if media.url is not None:
         release = _fetch_slot(key, config=config)
-        with _field(f"{field}_url"):
+        with input_field(f"{field}_url"):
             return fetch_url(
                 media.url,
                 max_bytes=config.max_upload_bytes,
@@ -130,7 +125,7 @@ def _read_media(media: MediaInput, *, field: str, key: str, config: EmbeddingsSe
                 on_done=release,
             ).content
     assert media.upload is not None
-    with _field(f"{field}_file"):
+    with input_field(f"{field}_file"):
         return read_upload(media.upload, max_bytes=config.max_upload_bytes)
 
 

@@ -2,14 +2,22 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from PIL.Image import Image
 
+if TYPE_CHECKING:
+    from embeddings.media.video import VideoClip
+
 Modality = Literal["text", "image", "audio"]
 MODALITIES: tuple[Modality, ...] = ("text", "image", "audio")
 TruncateSide = Literal["start", "end"]
+# An interleaved input: images and words, in reading order.
+Part = Image | str
+# What of a video clip goes through the model's video input: its frames, or its frames and its
+# audio track interleaved a second at a time (the model's own audio-visual layout).
+ClipInput = Literal["visual", "fused"]
 
 
 class ModelUnavailable(RuntimeError):
@@ -55,11 +63,26 @@ class EmbeddingModel(ABC):
     def embed_audio(self, waveforms: Sequence[np.ndarray]) -> np.ndarray: ...
 
     @abstractmethod
+    def embed_interleaved(
+        self, parts: Sequence[Part], *, image_tokens: int | None = None
+    ) -> np.ndarray:
+        """One unit vector for images and words together, as one input in the given order,
+        the parts joined by a space; words are read as plain text (special tokens in them are
+        just characters)."""
+
+    @abstractmethod
+    def embed_video_clips(
+        self, clips: Sequence[VideoClip], *, option: ClipInput, frame_tokens: int | None = None
+    ) -> np.ndarray:
+        """One unit vector per clip, through the model's video input; `fused` embeds a clip
+        without an audio track as `visual`. `frame_tokens`: each frame's token budget (None
+        for the model's own default)."""
+
     def embed_image_with_text(
         self, image: Image, text: str, *, image_tokens: int | None = None
     ) -> np.ndarray:
-        """One unit vector for the image and the words together, as one input: the image
-        first, then the text, read as plain text (special tokens in it are just characters)."""
+        """The image first, then the words, as one input."""
+        return self.embed_interleaved([image, text], image_tokens=image_tokens)
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:

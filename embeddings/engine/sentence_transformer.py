@@ -6,18 +6,21 @@ from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 from PIL.Image import Image
 from sentence_transformers.util import batch_to_device
+from transformers.video_utils import VideoMetadata
 
 from embeddings.engine.base import (
     MODALITIES,
+    ClipInput,
     EmbeddingModel,
     Modality,
     ModelUnavailable,
+    Part,
     TruncateSide,
     l2_normalise,
 )
@@ -28,6 +31,9 @@ from embeddings.engine.openvino_encoders import (
     compile_vision_tower,
 )
 from embeddings.errors import InputError
+
+if TYPE_CHECKING:
+    from embeddings.media.video import VideoClip
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +93,7 @@ class SentenceTransformerModel(EmbeddingModel):
         self._set_encoder_dtypes()
         processor = self._model[0].processor
         self._tokenizer = processor.tokenizer
+        self._image_start_id = self._tokenizer.convert_tokens_to_ids(processor.boi_token)
         self._image_end_id = self._tokenizer.convert_tokens_to_ids(processor.eoi_token)
         # Each call sets the padding and whether special tokens are split in the Rust tokenizer
         # it shares with the processor; request threads count tokens while the model thread
@@ -188,13 +195,28 @@ class SentenceTransformerModel(EmbeddingModel):
         ]
         return self._embed(clips, self._preprocess, batch_size=self.batch_size)
 
-    def embed_image_with_text(
-        self, image: Image, text: str, *, image_tokens: int | None = None
+    def embed_video_clips(
+        self, clips: Sequence[VideoClip], *, option: ClipInput, frame_tokens: int | None = None
     ) -> np.ndarray:
         self._require("image")
+        if option == "fused":
+            self._require("audio")
+        # A clip is already hundreds of frame tokens, so one clip a forward pass.
         return self._embed(
-            [(image, text)],
-            partial(self._image_with_text_features, image_tokens=image_tokens),
+            list(clips),
+            partial(self._video_features, option=option, frame_tokens=frame_tokens),
+            batch_size=1,
+        )
+
+    def embed_interleaved(
+        self, parts: Sequence[Part], *, image_tokens: int | None = None
+    ) -> np.ndarray:
+        if not any(isinstance(part, Image) for part in parts):
+            return self.embed_texts([" ".join(cast(Sequence[str], parts))])[0]
+        self._require("image")
+        return self._embed(
+            [tuple(parts)],
+            partial(self._interleaved_features, image_tokens=image_tokens),
             batch_size=1,
         )[0]
 
@@ -219,28 +241,90 @@ class SentenceTransformerModel(EmbeddingModel):
     def _text_features(self, texts: list[str]) -> dict[str, Any]:
         return {**self._tokenize(texts, padding=True, return_tensors="pt"), "modality": "text"}
 
-    def _image_with_text_features(
-        self, inputs: list[tuple[Image, str]], *, image_tokens: int | None
+    def _interleaved_features(
+        self, inputs: list[tuple[Part, ...]], *, image_tokens: int | None
     ) -> dict[str, Any]:
-        # The processor's layout for "<|image|> words" (the model takes text and media
-        # interleaved in one sequence), but the words are tokenised as plain text: the image's
-        # own tokens come from the image-only input, and the words go in after its last one.
-        ((image, text),) = inputs
-        features = self._preprocess([{"image": image}], image_tokens=image_tokens)
-        words = self._tokenize(" " + text, add_special_tokens=False)["input_ids"]
+        # The processor's layout for "<|image|> words <|image|>" (the model takes text and media
+        # interleaved in one sequence; the processor joins images by a space), but the words are
+        # tokenised as plain text: the images' own tokens come from the image-only input, and
+        # the words go in between them.
+        ((*parts,),) = inputs
+        images = [part for part in parts if isinstance(part, Image)]
+        features = self._preprocess(
+            [{"image": images if len(images) > 1 else images[0]}], image_tokens=image_tokens
+        )
         ids = features["input_ids"][0].tolist()
-        end = len(ids) - ids[::-1].index(self._image_end_id)
-        input_ids = torch.tensor([ids[:end] + words + ids[end:]])
+        starts = [index for index, token in enumerate(ids) if token == self._image_start_id]
+        ends = [index + 1 for index, token in enumerate(ids) if token == self._image_end_id]
+        blocks = iter([ids[start:end] for start, end in zip(starts, ends, strict=True)])
+        sequence = ids[: starts[0]]
+        for index, part in enumerate(parts):
+            space = " " if index else ""
+            if isinstance(part, str):
+                sequence += self._tokenize(space + part, add_special_tokens=False)["input_ids"]
+            else:
+                if space:
+                    sequence += self._tokenize(space, add_special_tokens=False)["input_ids"]
+                sequence += next(blocks)
+        input_ids = torch.tensor([sequence + ids[ends[-1] :]])
         return {
             **features,
             "input_ids": input_ids,
             "attention_mask": torch.ones_like(input_ids),
         }
 
-    def _preprocess(
-        self, inputs: list[dict[str, Any]], *, image_tokens: int | None = None
+    def _video_features(
+        self, clips: list[VideoClip], *, option: ClipInput, frame_tokens: int | None
     ) -> dict[str, Any]:
-        options = {} if image_tokens is None else {"image": {"max_soft_tokens": image_tokens}}
+        (clip,) = clips
+        # The frames were sampled when the file was decoded.
+        options: dict[str, Any] = {"do_sample_frames": False}
+        if frame_tokens is not None:
+            options["max_soft_tokens"] = frame_tokens
+        if option == "visual" or clip.audio is None:
+            return self._preprocess([{"video": clip.frames}], options={"video": options})
+        return self._fused_features(clip, options)
+
+    def _fused_features(self, clip: VideoClip, options: dict[str, Any]) -> dict[str, Any]:
+        # The processor's own layout for a video with its audio track ("mm:ss <frame> mm:ss
+        # <that second's audio> ..."), which needs each frame's time in the clip; the audio is
+        # the clip's, already decoded, as `audio_from_video_indices` lets a caller pass it.
+        processor = self._model[0].processor
+        times = [time - clip.start_sec for time in clip.frame_times]
+        step = times[1] - times[0] if len(times) > 1 else 1.0
+        metadata = VideoMetadata(
+            total_num_frames=len(times),
+            fps=1 / step,
+            duration=clip.duration_sec,
+            frames_indices=list(range(len(times))),
+        )
+        try:
+            with self._tokenizer_lock:
+                features = processor(
+                    text=[processor.video_token],
+                    videos=[clip.frames],
+                    audio=[clip.audio],
+                    audio_from_video_indices=[0],
+                    load_audio_from_video=True,
+                    videos_kwargs={**options, "add_timestamps": True, "video_metadata": [metadata]},
+                    return_tensors="pt",
+                )
+        except ValueError as error:
+            raise InputError(f"the model cannot read this video clip: {error}") from error
+        for unused in processor.unused_input_names:
+            features.pop(unused, None)
+        return {**features, "modality": "video"}
+
+    def _preprocess(
+        self,
+        inputs: list[dict[str, Any]],
+        *,
+        image_tokens: int | None = None,
+        options: dict[str, dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        options = dict(options or {})
+        if image_tokens is not None:
+            options["image"] = {"max_soft_tokens": image_tokens}
         try:
             with self._tokenizer_lock:  # the processor tokenises its media placeholders
                 return self._model.preprocess(inputs, processing_kwargs=options)

@@ -85,7 +85,7 @@ def check_audio(
         chunks = _mono_chunks(container, stream, sampling_rate=sampling_rate, limits=limits)
         with closing(chunks):
             for chunk in chunks:
-                _check_finite(chunk[max(skipped - decoded, 0) : limit - decoded])
+                check_finite(chunk[max(skipped - decoded, 0) : limit - decoded])
                 decoded += len(chunk)
                 if decoded > limit:
                     break
@@ -141,7 +141,7 @@ def open_audio(data: bytes) -> InputContainer:
     refusal = (
         f"unsupported audio format or unreadable file; supported formats: {SUPPORTED_FORMATS}."
     )
-    with _refused(lambda _: refusal):
+    with refused(lambda _: refusal):
         return av.open(
             io.BytesIO(data), mode="r", container_options={"format_whitelist": ",".join(DEMUXERS)}
         )
@@ -184,24 +184,41 @@ def _check_format(*, sample_rate: int, channels: int, limits: AudioLimits) -> No
 def _mono_chunks(
     container: InputContainer, stream: AudioStream, *, sampling_rate: int, limits: AudioLimits
 ) -> Generator[np.ndarray, None, None]:
-    resampler: av.AudioResampler | None = None
-    source: tuple[str, str, int] | None = None
-    with _refused(lambda error: f"could not decode the audio: {error}"):
+    mixer = MonoResampler(sampling_rate=sampling_rate, limits=limits)
+    with refused(lambda error: f"could not decode the audio: {error}"):
         for frame in container.decode(stream):
-            # MP3, ADTS and chained Ogg can change their parameters at any frame.
-            _check_format(
-                sample_rate=frame.sample_rate, channels=frame.layout.nb_channels, limits=limits
+            yield from mixer.push(frame)
+        yield from mixer.flush()
+
+
+class MonoResampler:
+    """Decoded audio frames in, mono float32 samples at `sampling_rate` out; a frame whose
+    format is outside the limits is refused."""
+
+    def __init__(self, *, sampling_rate: int, limits: AudioLimits) -> None:
+        self.sampling_rate = sampling_rate
+        self.limits = limits
+        self._resampler: av.AudioResampler | None = None
+        self._source: tuple[str, str, int] | None = None
+
+    def push(self, frame: av.AudioFrame) -> Iterator[np.ndarray]:
+        # MP3, ADTS and chained Ogg can change their parameters at any frame.
+        _check_format(
+            sample_rate=frame.sample_rate, channels=frame.layout.nb_channels, limits=self.limits
+        )
+        parameters = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if self._resampler is None or parameters != self._source:
+            yield from self.flush()
+            self._resampler = av.AudioResampler(
+                format="flt", layout="mono", rate=self.sampling_rate
             )
-            parameters = (frame.format.name, frame.layout.name, frame.sample_rate)
-            if resampler is None or parameters != source:
-                if resampler is not None:
-                    yield from _arrays(resampler.resample(None))
-                resampler = av.AudioResampler(format="flt", layout="mono", rate=sampling_rate)
-                source = parameters
-            for piece in _pieces(frame):
-                yield from _arrays(resampler.resample(_positioned(piece)))
-        if resampler is not None:
-            yield from _arrays(resampler.resample(None))
+            self._source = parameters
+        for piece in _pieces(frame):
+            yield from _arrays(self._resampler.resample(_positioned(piece)))
+
+    def flush(self) -> Iterator[np.ndarray]:
+        if self._resampler is not None:
+            yield from _arrays(self._resampler.resample(None))
 
 
 def _pieces(frame: av.AudioFrame) -> Iterator[av.AudioFrame]:
@@ -237,7 +254,7 @@ def _positioned(frame: av.AudioFrame) -> av.AudioFrame:
 
 
 @contextmanager
-def _refused(message: Callable[[Exception], str]) -> Iterator[None]:
+def refused(message: Callable[[Exception], str]) -> Iterator[None]:
     """Whatever FFmpeg or PyAV raise on this input is an InputError; the process running out
     of memory is not (FFmpeg's own MemoryError is its answer to the input)."""
     try:
@@ -255,7 +272,7 @@ def _arrays(frames: Iterable[av.AudioFrame]) -> Iterator[np.ndarray]:
         yield frame.to_ndarray().reshape(-1)
 
 
-def _check_finite(samples: np.ndarray) -> None:
+def check_finite(samples: np.ndarray) -> None:
     if not np.isfinite(samples).all():
         raise InputError("the audio contains invalid (NaN or infinite) samples.")
 
@@ -270,10 +287,16 @@ def segment_lengths(duration_sec: float, *, target_sec: float = 10.0) -> list[fl
     return [duration_sec / count] * count
 
 
-def split_clip(clip: AudioClip, *, target_sec: float = 10.0) -> Generator[AudioSegment, None, None]:
-    """Equal segments closest to `target_sec`, each decoded when it is taken."""
-    count = len(segment_lengths(clip.duration_sec, target_sec=target_sec))
-    bounds = [round(clip.length * index / count) for index in range(count + 1)]
+def split_clip(
+    clip: AudioClip, *, target_sec: float = 10.0, fixed: bool = False
+) -> Generator[AudioSegment, None, None]:
+    """Equal segments closest to `target_sec`, or with `fixed` segments of exactly
+    `target_sec` from the clip's start, the last one shorter; each decoded when it is taken."""
+    bounds = (
+        _fixed_bounds(clip, segment_sec=target_sec)
+        if fixed
+        else _equal_bounds(clip, target_sec=target_sec)
+    )
     starts = [clip.skipped + bound for bound in bounds[:-1]]
     lengths = [end - start for start, end in itertools.pairwise(bounds)]
     rate = clip.sampling_rate
@@ -283,6 +306,23 @@ def split_clip(clip: AudioClip, *, target_sec: float = 10.0) -> Generator[AudioS
         with closing(chunks):
             for start, samples in zip(starts, _regroup(chunks, clip.skipped, lengths), strict=True):
                 yield AudioSegment(start / rate, (start + len(samples)) / rate, samples)
+
+
+def _equal_bounds(clip: AudioClip, *, target_sec: float) -> list[int]:
+    count = len(segment_lengths(clip.duration_sec, target_sec=target_sec))
+    return [round(clip.length * index / count) for index in range(count + 1)]
+
+
+def _fixed_bounds(clip: AudioClip, *, segment_sec: float) -> list[int]:
+    bounds = [*range(0, clip.length, round(segment_sec * clip.sampling_rate)), clip.length]
+    # A last sliver shorter than the shortest audio accepted is too short for the model to see;
+    # it ends the segment before it instead.
+    if (
+        len(bounds) > 2
+        and bounds[-1] - bounds[-2] < clip.limits.min_duration_sec * clip.sampling_rate
+    ):
+        del bounds[-2]
+    return bounds
 
 
 def _regroup(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -18,7 +19,7 @@ from transformers import AutoTokenizer
 
 from bench.media_factory import make_image, sine
 from bench.random_model import build_tiny_model
-from embeddings.engine.base import EmbeddingModel, ModelUnavailable
+from embeddings.engine.base import ClipInput, EmbeddingModel, ModelUnavailable
 from embeddings.engine.device import (
     Precision,
     choose_device,
@@ -28,6 +29,7 @@ from embeddings.engine.device import (
 )
 from embeddings.engine.registry import get_model, model_status, warm_up
 from embeddings.engine.sentence_transformer import SentenceTransformerModel
+from embeddings.media.video import VideoClip
 
 
 def test_model_is_loaded_once_per_process(model: EmbeddingModel) -> None:
@@ -199,6 +201,7 @@ def test_a_text_only_server_loads_no_media_encoder_and_says_where_media_go(  # t
         lambda: model.embed_images([photo]),
         lambda: model.embed_image_with_text(photo, "at night"),
         lambda: model.embed_audio([clip]),
+        lambda: model.embed_video_clips([_clip((255, 0, 0))], option="visual"),
     ):
         with pytest.raises(ModelUnavailable, match=r"Add (image|audio) to EMBEDDINGS_MODALITIES"):
             embed_media()
@@ -210,6 +213,7 @@ def test_a_server_for_texts_and_images_embeds_them_as_one_for_everything_does(  
     photo = Image.open(io.BytesIO(make_image("png", size=(640, 480))))
     everything = get_model()
     references = everything.embed_images([photo]), everything.embed_texts(["a cat"])
+    video = everything.embed_video_clips([_clip((0, 0, 255))], option="visual")
     settings.EMBEDDINGS_MODALITIES = ["image"]  # text comes with every model
 
     model = get_model()
@@ -217,8 +221,13 @@ def test_a_server_for_texts_and_images_embeds_them_as_one_for_everything_does(  
     assert model.modalities == {"text", "image"}
     np.testing.assert_allclose(model.embed_images([photo]), references[0], atol=1e-6)
     np.testing.assert_allclose(model.embed_texts(["a cat"]), references[1], atol=1e-6)
+    np.testing.assert_allclose(
+        model.embed_video_clips([_clip((0, 0, 255))], option="visual"), video, atol=1e-6
+    )
     with pytest.raises(ModelUnavailable, match="cannot embed audio"):
         model.embed_audio([sine(1.0, sampling_rate=16000)[0]])
+    with pytest.raises(ModelUnavailable, match="cannot embed audio"):
+        model.embed_video_clips([_clip((0, 0, 255))], option="fused")
 
 
 def test_unknown_modalities_are_refused_with_the_choices(settings) -> None:  # type: ignore[no-untyped-def]
@@ -423,3 +432,51 @@ def test_forward_passes_run_on_the_configured_threads(
     model = get_model()
 
     assert model._runner.submit(torch.get_num_threads).result() == expected  # type: ignore[attr-defined]
+
+
+def _clip(colour: tuple[int, int, int], *, seconds: float = 3.0, audio: bool = True) -> VideoClip:
+    frames = np.empty((int(seconds), 48, 64, 3), dtype=np.uint8)
+    frames[:] = colour
+    return VideoClip(
+        start_sec=0.0,
+        end_sec=seconds,
+        frames=frames,
+        frame_times=tuple(float(t) for t in range(int(seconds))),
+        audio=sine(seconds, sampling_rate=16000, frequency=330)[0] if audio else None,
+    )
+
+
+@pytest.mark.parametrize("option", ["visual", "fused"])
+def test_video_clips_of_other_colours_get_other_vectors_and_the_same_clip_the_same(
+    model: EmbeddingModel, option: ClipInput
+) -> None:
+    red, blue = _clip((255, 0, 0)), _clip((0, 0, 255))
+
+    vectors = model.embed_video_clips([red, blue, red], option=option)
+
+    assert vectors.shape == (3, 32)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(vectors[0], vectors[2], atol=1e-6)
+    assert vectors[0] @ vectors[1] < 0.9999
+
+
+def test_fused_video_takes_the_audio_and_falls_back_to_the_frames_without_it(
+    model: EmbeddingModel,
+) -> None:
+    with_audio, silent = _clip((0, 255, 0)), _clip((0, 255, 0), audio=False)
+
+    visual = model.embed_video_clips([with_audio], option="visual")[0]
+    fused, fused_silent = model.embed_video_clips([with_audio, silent], option="fused")
+
+    assert fused @ visual < 0.9999
+    np.testing.assert_allclose(fused_silent, visual, atol=1e-6)
+
+
+def test_more_tokens_a_frame_give_another_video_vector(model: EmbeddingModel) -> None:
+    clip = _clip((255, 255, 0))
+    clip = dataclasses.replace(clip, frames=np.repeat(np.repeat(clip.frames, 8, 1), 8, 2))
+
+    default = model.embed_video_clips([clip], option="visual")[0]
+    finer = model.embed_video_clips([clip], option="visual", frame_tokens=280)[0]
+
+    assert default @ finer < 0.9999

@@ -5,6 +5,7 @@ import wave
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -13,9 +14,12 @@ from django.test import Client
 from PIL import Image
 from sentence_transformers import SentenceTransformer
 from transformers import AutoModel, AutoProcessor
+from transformers.video_utils import load_video
 
 from bench.media_factory import make_image
-from embeddings.services import embed_image_with_text
+from bench.video_factory import encodable, make_video
+from embeddings.engine.base import EmbeddingModel
+from embeddings.services import embed_image_with_text, embed_video
 
 pytestmark = pytest.mark.django_db
 
@@ -173,6 +177,26 @@ def test_an_image_with_words_matches_transformers_given_both_in_one_input(
     assert cosine(actual, image_alone) < MIN_COSINE
 
 
+@pytest.mark.parametrize("order", [(0, 1, 0), (1, 0, 0)])
+def test_words_and_images_interleaved_match_transformers_given_them_in_one_input(
+    reference_transformers: tuple[Any, Any], model: EmbeddingModel, order: tuple[int, ...]
+) -> None:
+    photos = [
+        Image.open(io.BytesIO(make_image("png", size=size))).convert("RGB")
+        for size in ((120, 90), (64, 64))
+    ]
+    first, second, third = (photos[index] for index in order)
+    expected = transformers_embedding(
+        reference_transformers,
+        text=["a person wearing <|image|> and holding <|image|> <|image|>"],
+        images=[[first, second, third]],
+    )
+
+    actual = model.embed_interleaved(["a person wearing", first, "and holding", second, third])
+
+    assert cosine(actual, expected) >= MIN_COSINE
+
+
 def test_words_with_an_image_read_special_tokens_as_plain_text(
     reference_transformers: tuple[Any, Any],
 ) -> None:
@@ -191,3 +215,69 @@ def test_words_with_an_image_read_special_tokens_as_plain_text(
     actual = embed_image_with_text(png, words, truncate="none").vector
 
     assert cosine(actual, expected) >= MIN_COSINE
+
+
+def decoded_audio(path: Path) -> np.ndarray:
+    """The file's audio track as 16 kHz mono, decoded here rather than by the service."""
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
+    with av.open(str(path)) as container:
+        frames = [*container.decode(audio=0), None]
+        return np.concatenate(
+            [
+                chunk.to_ndarray().reshape(-1)
+                for frame in frames
+                for chunk in resampler.resample(frame)
+            ]
+        )
+
+
+# transformers' PyAV reader needs a frame count in the header, which WebM and MKV lack.
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        "mp4",
+        "mov",
+        pytest.param(
+            "mp4-av1", marks=pytest.mark.skipif(not encodable("mp4-av1"), reason="no AV1")
+        ),
+    ],
+)
+def test_video_frames_match_transformers_sampling_the_file_itself(
+    reference_transformers: tuple[Any, Any], tmp_path: Path, fmt: str
+) -> None:
+    path = tmp_path / f"video.{fmt}"
+    make_video(fmt, seconds=6.0, fps=10, colour_sec=1.5, size=(120, 90), path=path)
+    # transformers decodes every frame and samples them at the video processor's 1 a second.
+    frames, metadata = load_video(str(path), backend="pyav")
+    expected = transformers_embedding(
+        reference_transformers, videos=[frames], videos_kwargs={"video_metadata": [metadata]}
+    )
+
+    (actual,) = embed_video(path, options=("visual",), clip_sec=6.0)
+
+    assert cosine(actual.vector, expected) >= MIN_COSINE
+
+
+def test_fused_video_matches_transformers_interleaving_frames_and_audio(
+    reference_transformers: tuple[Any, Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "video.mp4"
+    make_video("mp4", seconds=6.0, fps=10, colour_sec=1.5, size=(120, 90), path=path)
+    frames, metadata = load_video(str(path), backend="pyav")
+    expected = transformers_embedding(
+        reference_transformers,
+        text=["<|video|>"],
+        videos=[frames],
+        audio=[decoded_audio(path)],
+        audio_from_video_indices=[0],
+        load_audio_from_video=True,
+        videos_kwargs={"video_metadata": [metadata], "add_timestamps": True},
+    )
+
+    (actual,) = embed_video(path, options=("fused",), clip_sec=6.0)
+
+    assert cosine(actual.vector, expected) >= MIN_COSINE
+    visual = transformers_embedding(
+        reference_transformers, videos=[frames], videos_kwargs={"video_metadata": [metadata]}
+    )
+    assert cosine(actual.vector, visual) < MIN_COSINE

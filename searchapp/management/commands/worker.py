@@ -10,6 +10,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 
 from embeddings.engine.registry import warm_up_in_background
+from embeddings.task_services import embed_tasks_purge, embed_tasks_requeue_lost
 from searchapp.services.jobs import items_requeue_lost, items_requeue_waiting, lease_renewal_sec
 
 logger = logging.getLogger(__name__)
@@ -22,8 +23,9 @@ class Command(DatabaseWorkerCommand):
         "Run the task worker (django-tasks-db's db_worker), which outlives database restarts. "
         "Besides, at start and then several times per EMBEDDING_JOB_LEASE_SEC, it queues again "
         "the items of lost jobs: those whose worker stopped renewing their lease (killed, or cut "
-        "off from the database mid-job), and pending items with no job queued; and, once it has "
-        "the model, the items that waited for it."
+        "off from the database mid-job), and pending items with no job queued; once it has "
+        "the model, the items that waited for it; the embedding tasks (/embed/tasks) whose run "
+        "was lost the same ways; and it purges expired embedding tasks."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -46,6 +48,8 @@ class Command(DatabaseWorkerCommand):
             try:
                 items_requeue_lost()
                 items_requeue_waiting()
+                embed_tasks_requeue_lost()
+                embed_tasks_purge()
             except Exception:
                 logger.exception("Recovering lost jobs failed; trying again shortly")
             finally:
