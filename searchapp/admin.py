@@ -67,6 +67,8 @@ class NearDuplicateFilter(admin.SimpleListFilter):
         return queryset.filter(has if self.value() == "yes" else ~has)
 
 
+# The change list shows a video as its poster; the change page plays it.
+SMALL_PREVIEW = 72
 EDITABLE_FIELDS = ["title", "description", "tags", "source_url", "hidden"]
 
 
@@ -122,14 +124,22 @@ class ItemAdmin(admin.ModelAdmin[Item]):
 
     @admin.display(description="")
     def list_preview(self, item: Item) -> str:
-        return self._preview(item, size=72)
+        return self._preview(item, size=SMALL_PREVIEW)
 
     @admin.display(description="Preview")
     def preview_large(self, item: Item) -> str:
         return self._preview(item, size=360)
 
     def _preview(self, item: Item, *, size: int) -> str:
-        if item.modality == "image" and item.thumbnail:
+        if item.modality == "video" and item.file and size > SMALL_PREVIEW:
+            return format_html(
+                '<video controls preload="none" poster="{}" src="{}" style="max-width:{}px">'
+                "</video>",
+                reverse("item-thumbnail", args=[item.pk]) if item.thumbnail else "",
+                reverse("item-media", args=[item.pk]),
+                size,
+            )
+        if item.modality in ("image", "video") and item.thumbnail:
             url = reverse("item-thumbnail", args=[item.pk])
             return format_html(
                 '<img src="{}" alt="" style="max-width:{}px;max-height:{}px;border-radius:4px">',

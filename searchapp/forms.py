@@ -56,7 +56,7 @@ class SearchForm(forms.Form):
         required=False,
         choices=[("", "All"), *Modality.choices],
         label="Type",
-        error_messages={"invalid_choice": "The type is one of: image, audio, text."},
+        error_messages={"invalid_choice": "The type is one of: image, audio, video, text."},
     )
     tag = forms.CharField(
         required=False,

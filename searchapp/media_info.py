@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import av
 from av.container import InputContainer
 from PIL import ExifTags, Image, JpegImagePlugin
 
@@ -9,6 +10,8 @@ from embeddings.conf import embeddings_settings
 from embeddings.errors import InputError
 from embeddings.media.audio import audio_stream, declared_duration_sec, open_audio
 from embeddings.media.images import UnsupportedImage, open_image
+from embeddings.media.video import SUPPORTED_FORMATS as VIDEO_FORMATS
+from embeddings.media.video import open_video
 from searchapp.models import Modality
 
 # One for each of the image decoder's FORMATS and the audio decoder's DEMUXERS (tests check).
@@ -29,6 +32,8 @@ AUDIO_MIME_TYPES = {
     "flac": "audio/flac",
     "matroska": "audio/webm",
 }
+# Of the video decoder's DEMUXERS; browsers play MP4 and MOV with H.264 as MP4, and MKV as WebM.
+VIDEO_MIME_TYPES = {"mov": "video/mp4", "matroska": "video/webm"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,12 +51,16 @@ def probe_media(data: bytes) -> MediaInfo:
     image = _probe_image(data)
     if image is not None:
         return image
+    # Before audio: a video's container is one the audio decoder also opens.
+    video = _probe_video(data)
+    if video is not None:
+        return video
     audio = _probe_audio(data)
     if audio is not None:
         return audio
     raise InputError(
-        "the file is neither a supported image (JPEG, PNG, WebP, GIF, BMP, TIFF) nor a supported "
-        "audio file (WAV, MP3, M4A/AAC, OGG, Opus, FLAC, WebM)."
+        "the file is neither a supported image (JPEG, PNG, WebP, GIF, BMP, TIFF), audio file "
+        f"(WAV, MP3, M4A/AAC, OGG, Opus, FLAC, WebM) nor video ({VIDEO_FORMATS})."
     )
 
 
@@ -64,6 +73,33 @@ def _probe_image(data: bytes) -> MediaInfo | None:
         width, height = _shown_size(image)
         return MediaInfo(
             modality=Modality.IMAGE, mime_type=_image_mime_type(image), width=width, height=height
+        )
+
+
+def _probe_video(data: bytes) -> MediaInfo | None:
+    try:
+        container = open_video(data)
+    except InputError:
+        return None
+    with container:
+        # Cover art in an M4A or WebM sound is a one-picture "video" stream.
+        moving = [
+            stream
+            for stream in container.streams.video
+            if not stream.disposition & av.stream.Disposition.attached_pic
+        ]
+        if not moving:
+            return None
+        context = moving[0].codec_context
+        if context is None:
+            raise InputError(f"unsupported video codec; supported formats: {VIDEO_FORMATS}.")
+        (demuxer,) = set(container.format.name.split(",")) & set(VIDEO_MIME_TYPES)
+        return MediaInfo(
+            modality=Modality.VIDEO,
+            mime_type=VIDEO_MIME_TYPES[demuxer],
+            width=context.width or None,
+            height=context.height or None,
+            duration_sec=declared_duration_sec(container),
         )
 
 

@@ -11,6 +11,7 @@ from pgvector.django import VectorField
 class Modality(models.TextChoices):
     IMAGE = "image", "Image"
     AUDIO = "audio", "Audio"
+    VIDEO = "video", "Video"
     TEXT = "text", "Text"
 
 
@@ -94,7 +95,8 @@ class Item(models.Model):
 
 
 class ItemEmbedding(models.Model):
-    """One vector per item, or per audio segment, made by one model.
+    """One vector per item, per audio segment, or per video clip and kind (the clip's frames,
+    its sound), made by one model.
 
     `model_key` names the model that made the vector, so a model switch can re-embed in the
     background while search keeps using the old vectors. `modality`, `hidden` and `tags` repeat

@@ -9,8 +9,9 @@ import numpy as np
 
 from embeddings.conf import embeddings_settings
 from embeddings.media.audio import check_audio, split_clip
+from embeddings.media.video import poster_frame
 from searchapp.models import Modality
-from searchapp.thumbnails import make_thumbnail
+from searchapp.thumbnails import make_renditions, make_thumbnail
 
 PREVIEW_AUDIO_SEC = 10.0
 PREVIEW_AUDIO_RATE = 16_000
@@ -23,6 +24,9 @@ def query_preview(data: bytes, *, modality: str) -> tuple[bytes, str]:
     """What a file query looks or sounds like, small: (bytes, content type), or (b"", "")."""
     if modality == Modality.IMAGE:
         preview, content_type = make_thumbnail(data).read(), "image/webp"
+    elif modality == Modality.VIDEO:
+        poster = make_renditions(poster_frame(data), preview=False).thumbnail
+        preview, content_type = poster.read(), "image/webp"
     else:
         preview, content_type = audio_start(data, seconds=PREVIEW_AUDIO_SEC), "audio/ogg"
     if len(preview) > MAX_PREVIEW_BYTES:

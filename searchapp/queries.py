@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
 from django.conf import settings
 
-from embeddings.conf import embeddings_settings
-from embeddings.engine.base import l2_normalise
+from embeddings.conf import EmbeddingsSettings, embeddings_settings
+from embeddings.engine.base import EmbeddingModel, l2_normalise
 from embeddings.engine.registry import get_model
 from embeddings.errors import InputError
 from embeddings.services import (
@@ -15,7 +15,9 @@ from embeddings.services import (
     embed_image,
     embed_image_with_text,
     embed_text,
+    embed_video_file,
     prepare_audio,
+    prepare_video,
 )
 from embeddings.spaces import VectorSpace
 from searchapp.media_info import probe_media
@@ -26,7 +28,7 @@ from searchapp.models import Modality
 class MediaQuery:
     vector: np.ndarray
     modality: str
-    # The seconds of an audio clip the vector was made from, and whether the clip went on.
+    # The seconds of a sound or video the vector was made from, and whether the file went on.
     audio_sec: float | None = None
     audio_cut: bool = False
 
@@ -45,8 +47,9 @@ def _text_query_vector(text: str, model_key: str) -> np.ndarray:
 
 
 def media_query_vector(data: bytes, *, model_key: str, text: str = "") -> MediaQuery:
-    """The vector of a dropped image or audio clip, made as the library's own items are;
-    of a clip, only the start (SEARCH_QUERY_AUDIO_MAX_SEC) is decoded and embedded.
+    """The vector of a dropped image, sound or video, made as the library's own items are;
+    of a sound, only the start (SEARCH_QUERY_AUDIO_MAX_SEC) is decoded and embedded, and of a
+    video, what its first clip shows (EMBEDDINGS_VIDEO_CLIP_SEC).
 
     With `text`, an image and the words are one input to the model ("this, but at night").
     """
@@ -63,10 +66,12 @@ def media_query_vector(data: bytes, *, model_key: str, text: str = "") -> MediaQ
         return MediaQuery(vector=embedding.vector, modality=info.modality)
     if text:
         raise InputError(
-            "words can refine an image, not a sound: search with the audio clip alone, "
+            f"words can refine an image, not a {info.modality}: search with the file alone, "
             "or with the words alone."
         )
     model, config = get_model(source=space.source), embeddings_settings()
+    if info.modality == Modality.VIDEO:
+        return _video_query(data, model=model, config=config, space=space)
     clip = prepare_audio(
         data,
         start_offset_sec=0.0,
@@ -81,6 +86,24 @@ def media_query_vector(data: bytes, *, model_key: str, text: str = "") -> MediaQ
         modality=info.modality,
         audio_sec=clip.duration_sec,
         audio_cut=clip.cut,
+    )
+
+
+def _video_query(
+    data: bytes, *, model: EmbeddingModel, config: EmbeddingsSettings, space: VectorSpace
+) -> MediaQuery:
+    video = prepare_video(data, model=model, config=config)
+    first_clip_end = min(video.end_sec, video.start_sec + config.video_clip_sec)
+    cut = first_clip_end < video.end_sec
+    first_clip = replace(video, end_sec=first_clip_end)
+    (embedding,) = embed_video_file(
+        first_clip, options=("visual",), model=model, config=config, space=space
+    )
+    return MediaQuery(
+        vector=embedding.vector,
+        modality=Modality.VIDEO,
+        audio_sec=first_clip.duration_sec,
+        audio_cut=cut,
     )
 
 

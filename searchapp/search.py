@@ -8,7 +8,7 @@ from django.conf import settings
 
 from embeddings.engine.base import ModelUnavailable
 from embeddings.errors import InputError
-from searchapp.models import Item
+from searchapp.models import Item, Modality
 from searchapp.queries import MediaQuery, away_from, media_query_vector, text_query_vector
 from searchapp.search_space import search_model_key
 from searchapp.selectors import (
@@ -59,7 +59,7 @@ class LibraryResults:
     # The visible items of exclude_item_ids, in their order: what the query moved away from.
     excluded_items: list[Item] = field(default_factory=list)
     model_problem: str = ""
-    # Of a query clip: the seconds searched with, and whether the clip went on past them.
+    # Of a query sound or video: the seconds searched with, and whether it went on past them.
     query_audio_sec: float | None = None
     query_audio_cut: bool = False
 
@@ -67,7 +67,8 @@ class LibraryResults:
     def query_audio_note(self) -> str:
         if not self.query_audio_cut or self.query_audio_sec is None:
             return ""
-        return f"Searched with the first {self.query_audio_sec:g} s of the audio clip."
+        kind = "video" if self.query_modality == Modality.VIDEO else "audio clip"
+        return f"Searched with the first {self.query_audio_sec:g} s of the {kind}."
 
 
 def library_search(query: LibraryQuery) -> LibraryResults:

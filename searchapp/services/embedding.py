@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -14,14 +16,18 @@ from embeddings.conf import embeddings_settings
 from embeddings.engine.base import ModelUnavailable
 from embeddings.engine.registry import get_model
 from embeddings.errors import InputError
+from embeddings.media.video import poster_frame
 from embeddings.services import (
     Embedding,
+    VideoOption,
     embed_clip,
     embed_images,
     embed_texts,
+    embed_video_file,
     prepare_audio,
     prepare_image,
     prepare_text,
+    prepare_video,
 )
 from embeddings.spaces import VectorSpace, configured_space
 from searchapp.models import Item, ItemEmbedding, Modality, Status
@@ -33,6 +39,9 @@ from searchapp.vector_index import ensure_vector_index
 from searchapp.waveforms import PeakEnvelope
 
 logger = logging.getLogger(__name__)
+
+# A library video is found by what it shows and by what it sounds like.
+VIDEO_ITEM_OPTIONS: tuple[VideoOption, ...] = ("visual", "audio")
 
 
 def item_embed(*, item_id: int, queued_at: datetime | None = None) -> None:
@@ -67,13 +76,16 @@ def item_fail(*, item_id: int, reason: str) -> None:
 
 
 def _media_embed(item: Item) -> None:
-    with item.file.open("rb") as stored_file:
-        data = stored_file.read()
     try:
-        if item.modality == Modality.IMAGE:
-            embeddings, facts = _embed_image(item, data)
+        if item.modality == Modality.VIDEO:
+            embeddings, facts = _embed_video(item)
         else:
-            embeddings, facts = _embed_audio(data)
+            with item.file.open("rb") as stored_file:
+                data = stored_file.read()
+            if item.modality == Modality.IMAGE:
+                embeddings, facts = _embed_image(item, data)
+            else:
+                embeddings, facts = _embed_audio(data)
     except InputError as error:
         item_fail(item_id=item.pk, reason=str(error))
         return
@@ -167,6 +179,27 @@ def _embed_audio(data: bytes) -> tuple[list[Embedding], MediaFacts]:
     return embeddings, MediaFacts(waveform=envelope.levels(), duration_sec=clip.duration_sec)
 
 
+def _embed_video(item: Item) -> tuple[list[Embedding], MediaFacts]:
+    """Each clip's vectors (its frames, then its sound if it has any), decoded from the stored
+    file a clip at a time; the poster frame is the thumbnail."""
+    model, config = get_model(), embeddings_settings()
+    path = Path(item.file.path)
+    video = prepare_video(path, model=model, config=config)
+    embeddings = embed_video_file(
+        video,
+        options=VIDEO_ITEM_OPTIONS,
+        model=model,
+        config=config,
+        space=configured_space(),
+    )
+    facts = replace(
+        renditions_make(item, poster_frame(path, limits=config.video_limits)),
+        duration_sec=video.duration_sec,
+        size=(video.width, video.height),
+    )
+    return list(embeddings), facts
+
+
 def _store_embeddings(
     *,
     item_id: int,
@@ -228,20 +261,19 @@ def _find_duplicates_once_committed(*, item_ids: list[int], model_key: str) -> N
 
 
 def vectors_carry_over(*, from_key: str, to_key: str) -> int:
-    """Copy text and audio items' vectors from `from_key` to `to_key` when the two differ only
-    in the image-token budget, which changes images' vectors and nothing else; returns how many
+    """Copy the vectors from `from_key` to `to_key` of the items whose vectors the difference
+    does not change: with the same model, text and audio always, images when the image-token
+    budget is the same, videos when their frame rate and frame tokens are; returns how many
     items were carried over (they then need no re-embedding)."""
-    if (
-        from_key == to_key
-        or VectorSpace.from_key(from_key).source != VectorSpace.from_key(to_key).source
-    ):
+    kept = _modalities_unchanged(VectorSpace.from_key(from_key), VectorSpace.from_key(to_key))
+    if from_key == to_key or not kept:
         return 0
     sample = ItemEmbedding.objects.filter(model_key=from_key).first()
     if sample is None:
         return 0
     ensure_vector_index(model_key=to_key, dimension=len(sample.embedding))
     carried = (
-        Item.objects.exclude(modality=Modality.IMAGE)
+        Item.objects.filter(modality__in=kept)
         .filter(pk__in=ItemEmbedding.objects.filter(model_key=from_key).values("item_id"))
         .exclude(pk__in=ItemEmbedding.objects.filter(model_key=to_key).values("item_id"))
     )
@@ -263,3 +295,14 @@ def vectors_carry_over(*, from_key: str, to_key: str) -> int:
         Item.objects.filter(pk__in=ids).update(embedded_with=to_key)
         transaction.on_commit(forget_search_model)
     return len(ids)
+
+
+def _modalities_unchanged(old: VectorSpace, new: VectorSpace) -> list[Modality]:
+    if old.source != new.source:
+        return []
+    kept = [Modality.TEXT, Modality.AUDIO]
+    if old.image_tokens == new.image_tokens:
+        kept.append(Modality.IMAGE)
+    if (old.video_frame_tokens, old.video_fps) == (new.video_frame_tokens, new.video_fps):
+        kept.append(Modality.VIDEO)
+    return kept

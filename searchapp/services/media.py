@@ -59,8 +59,10 @@ class MediaFacts:
 def renditions_needed(item: Item) -> tuple[bool, bool]:
     """(thumbnail, preview): the image renditions the item lacks (a re-embed keeps those it
     has)."""
-    preview = not item.preview and needs_preview(
-        width=item.width, height=item.height, mime_type=item.mime_type
+    preview = (
+        item.modality == Modality.IMAGE
+        and not item.preview
+        and needs_preview(width=item.width, height=item.height, mime_type=item.mime_type)
     )
     return not item.thumbnail, preview
 

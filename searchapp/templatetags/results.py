@@ -44,6 +44,16 @@ def not_excluding(excluded: tuple[int, ...], pk: int) -> str | None:
 
 
 @register.filter
+def clock(seconds: float | None) -> str:
+    """A time in a video as players show it: 0:07, 12:05, 1:02:09."""
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
+
+
+@register.filter
 def image_fit(item: Item) -> Fit:
     """How an image fills its fixed-ratio cell: cropped to fill it, whole, or at its own size."""
     if not item.width or not item.height:

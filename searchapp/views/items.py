@@ -14,7 +14,7 @@ from embeddings.errors import InputError
 from searchapp.access import can_manage
 from searchapp.byte_ranges import FileSlice, Unsatisfiable, requested_range
 from searchapp.forms import ItemDetailsForm, form_problem, split_tags
-from searchapp.media_info import AUDIO_MIME_TYPES, IMAGE_MIME_TYPES
+from searchapp.media_info import AUDIO_MIME_TYPES, IMAGE_MIME_TYPES, VIDEO_MIME_TYPES
 from searchapp.models import Item, Status
 from searchapp.search_space import search_model_key
 from searchapp.selectors import item_neighbours, item_segment_starts
@@ -26,11 +26,12 @@ from searchapp.services.items import (
     items_set_hidden,
 )
 from searchapp.views.pages import managed_item, message, search_allowed, visible_item
+from searchapp.views.viewer import seconds_param
 
 logger = logging.getLogger(__name__)
 
 # Served inline: everything else is a download, so no upload can run in the site's origin.
-INLINE_TYPES = {*IMAGE_MIME_TYPES.values(), *AUDIO_MIME_TYPES.values()}
+INLINE_TYPES = {*IMAGE_MIME_TYPES.values(), *AUDIO_MIME_TYPES.values(), *VIDEO_MIME_TYPES.values()}
 Rendition = Literal["file", "thumbnail", "preview"]
 
 
@@ -47,6 +48,7 @@ def _page_context(request: HttpRequest, item: Item) -> dict[str, object]:
     model_key = search_model_key() if ready else ""
     return {
         "item": item,
+        "start_sec": seconds_param(request.GET.get("start", "")),
         "can_manage": can_manage(request.user, item),
         "details_form": ItemDetailsForm(
             initial={

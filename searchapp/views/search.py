@@ -120,6 +120,7 @@ def _page(
         context |= {
             "min_score_default": settings.SEARCH_MIN_SCORE,
             "query_audio_max_sec": settings.SEARCH_QUERY_AUDIO_MAX_SEC,
+            "query_video_clip_sec": embeddings_settings().video_clip_sec,
             "model_problem": model_banner(request),
         }
     template = "searchapp/_results.html" if partial else "searchapp/search.html"

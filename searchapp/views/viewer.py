@@ -15,7 +15,8 @@ from searchapp.views.pages import search_allowed, visible_item
 @require_GET
 def item_viewer(request: HttpRequest, pk: int) -> HttpResponse:
     """An item shown large, for the viewer over the result grid (static/js/viewer.js); `start`
-    and `end` are an audio item's matching segment, marked on its waveform."""
+    and `end` are the matching segment of a sound (marked on its waveform) or clip of a video
+    (where its player starts)."""
     if not search_allowed(request):
         raise Http404("No such item.")
     item = visible_item(request, pk)
@@ -27,8 +28,8 @@ def item_viewer(request: HttpRequest, pk: int) -> HttpResponse:
         "searchapp/_viewer.html",
         {
             "item": item,
-            "start_sec": _seconds(request.GET.get("start", "")),
-            "end_sec": _seconds(request.GET.get("end", "")),
+            "start_sec": seconds_param(request.GET.get("start", "")),
+            "end_sec": seconds_param(request.GET.get("end", "")),
             "segments": item_segment_starts(item=item, model_key=search_model_key())
             if with_segments
             else [],
@@ -36,7 +37,8 @@ def item_viewer(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _seconds(raw: str) -> float | None:
+def seconds_param(raw: str) -> float | None:
+    """A time in a video or sound from a query parameter; None if it is not one."""
     try:
         value = float(raw)
     except ValueError:

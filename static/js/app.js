@@ -180,3 +180,21 @@ function setUpWaveformPlayers(root) {
 
 // htmx runs this on the page, then on whatever it adds (the viewer's items).
 if (window.htmx) window.htmx.onLoad(setUpWaveformPlayers);
+
+// A video card plays its matching clip, muted, while the pointer rests on it; the file is
+// fetched only then (preload="none", the source set on the first hover).
+document.addEventListener("pointerover", (event) => {
+  const visual = event.target.closest && event.target.closest(".card-video .card-visual");
+  const video = visual && visual.querySelector("video.hover-preview");
+  if (!video || visual.contains(event.relatedTarget)) return;
+  if (!video.src) video.src = video.dataset.src;
+  visual.classList.add("previewing");
+  video.play().catch(() => visual.classList.remove("previewing"));
+});
+document.addEventListener("pointerout", (event) => {
+  const visual = event.target.closest && event.target.closest(".card-video .card-visual");
+  if (!visual || visual.contains(event.relatedTarget)) return;
+  const video = visual.querySelector("video.hover-preview");
+  if (video) video.pause();
+  visual.classList.remove("previewing");
+});

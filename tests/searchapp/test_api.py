@@ -302,7 +302,7 @@ def test_resending_a_hidden_items_bytes_or_text_is_refused_without_revealing_it(
     "fields",
     [
         {"text": "x", "limit": "abc"},
-        {"text": "x", "modality": "video"},
+        {"text": "x", "modality": "hologram"},
         {"text": "x", "min_score": "2"},
         {},
     ],

@@ -132,7 +132,9 @@ def test_search_page_says_a_clip_is_searched_by_its_start(settings) -> None:  # 
 
     response = Client().get("/")
 
-    assert "A clip is searched by its first 12.5 s." in response.content.decode()
+    assert "A sound is searched by its first 12.5 s, a video by what its first 6 s show." in (
+        response.content.decode()
+    )
 
 
 def test_file_search_with_an_hour_long_clip_decodes_and_embeds_only_its_start(

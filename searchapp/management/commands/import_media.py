@@ -13,7 +13,9 @@ from searchapp.services.items import ItemDetails, item_add_file
 
 
 class Command(BaseCommand):
-    help = "Import every image and audio file under PATH into the library and queue embeddings."
+    help = (
+        "Import every image, audio and video file under PATH into the library and queue embeddings."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path)
