@@ -23,6 +23,9 @@ from embeddings.spaces import VectorSpace
 from searchapp.media_info import probe_media
 from searchapp.models import Modality
 
+# What a dropped file is called in messages.
+QUERY_KIND = {Modality.AUDIO: "sound", Modality.VIDEO: "video"}
+
 
 @dataclass(frozen=True, kw_only=True)
 class MediaQuery:
@@ -66,8 +69,8 @@ def media_query_vector(data: bytes, *, model_key: str, text: str = "") -> MediaQ
         return MediaQuery(vector=embedding.vector, modality=info.modality)
     if text:
         raise InputError(
-            f"words can refine an image, not a {info.modality}: search with the file alone, "
-            "or with the words alone."
+            f"words can refine an image, not a {QUERY_KIND[info.modality]}: search with the "
+            "file alone, or with the words alone."
         )
     model, config = get_model(source=space.source), embeddings_settings()
     if info.modality == Modality.VIDEO:
