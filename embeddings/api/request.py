@@ -142,16 +142,20 @@ def _media(
 
 
 def _offset(data: QueryDict) -> float:
-    raw = _value(data, "audio_start_offset_sec")
+    return seconds_field(_value(data, "audio_start_offset_sec"), "audio_start_offset_sec") or 0.0
+
+
+def seconds_field(raw: str | None, name: str) -> float | None:
+    """A form field that holds a time: None when it is not sent, else a finite number >= 0."""
     if raw is None:
-        return 0.0
+        return None
     try:
-        offset = float(raw)
+        seconds = float(raw)
     except ValueError:
-        raise invalid(f"audio_start_offset_sec must be a number; got {raw!r}.") from None
-    if not math.isfinite(offset) or offset < 0:
-        raise invalid(f"audio_start_offset_sec must be a finite number >= 0; got {raw!r}.")
-    return offset
+        raise invalid(f"{name} must be a number of seconds; got {raw!r}.") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise invalid(f"{name} must be a finite number >= 0; got {raw!r}.")
+    return seconds
 
 
 def check_model_name(name: str, *, config: EmbeddingsSettings) -> None:

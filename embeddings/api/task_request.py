@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TypeVar, cast
@@ -12,7 +11,7 @@ from django.http import HttpRequest, QueryDict
 from django.utils.datastructures import MultiValueDict
 
 from embeddings.api.errors import ApiError, invalid, not_provided
-from embeddings.api.request import check_model_name
+from embeddings.api.request import check_model_name, seconds_field
 from embeddings.api.task_fields import (
     DEFAULT_PAGE_LIMIT,
     MAX_PAGE_LIMIT,
@@ -68,8 +67,8 @@ def parse_v1_task_request(
         raise invalid("Provide either video_url or video_file, not both.")
     if url is None and upload is None:
         raise not_provided("Provide video_url or video_file.")
-    start_sec = _seconds(_form_value(data, "video_start_offset_sec"), "video_start_offset_sec")
-    end_sec = _seconds(_form_value(data, "video_end_offset_sec"), "video_end_offset_sec")
+    start_sec = seconds_field(_form_value(data, "video_start_offset_sec"), "video_start_offset_sec")
+    end_sec = seconds_field(_form_value(data, "video_end_offset_sec"), "video_end_offset_sec")
     clip_sec = (
         _clip_length(_form_value(data, "video_clip_length"), "video_clip_length")
         or config.video_clip_sec
@@ -195,20 +194,8 @@ def _model_name(data: QueryDict, *, config: EmbeddingsSettings) -> str:
     return name
 
 
-def _seconds(raw: str | None, name: str) -> float | None:
-    if raw is None:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise invalid(f"{name} must be a number of seconds; got {raw!r}.") from None
-    if not math.isfinite(seconds) or seconds < 0:
-        raise invalid(f"{name} must be a finite number >= 0; got {raw!r}.")
-    return seconds
-
-
 def _clip_length(raw: str | None, name: str) -> float | None:
-    seconds = _seconds(raw, name)
+    seconds = seconds_field(raw, name)
     if seconds is not None and not MIN_SEGMENT_SEC <= seconds <= MAX_SEGMENT_SEC:
         raise invalid(f"{name} must be from {MIN_SEGMENT_SEC} to {MAX_SEGMENT_SEC} s; got {raw!r}.")
     return seconds
