@@ -11,6 +11,7 @@ from PIL import Image
 
 from bench.media_factory import make_audio, make_image
 from bench.random_model import build_tiny_model
+from bench.video_factory import make_video
 from searchapp.models import Item, ItemEmbedding, Status
 from searchapp.queries import media_query_vector
 from searchapp.search_space import search_model_key
@@ -26,12 +27,14 @@ def test_import_media_adds_a_folder_and_skips_what_it_cannot_use(tmp_path: Path)
     (tmp_path / "photos" / "cat.jpg").write_bytes(make_image("jpeg"))
     (tmp_path / "photos" / "copy-of-cat.jpg").write_bytes(make_image("jpeg"))
     (tmp_path / "sounds.flac").write_bytes(make_audio("flac", seconds=2.0))
+    (tmp_path / "walk.mov").write_bytes(make_video("mov", seconds=2.0))
     (tmp_path / "notes.pdf").write_bytes(b"%PDF-1.7")
     out, err = io.StringIO(), io.StringIO()
 
     call_command("import_media", str(tmp_path), "--tags", "archive", stdout=out, stderr=err)
 
-    assert "Added 2, already present 1, skipped 1." in out.getvalue()
+    assert "Added 3, already present 1, skipped 1." in out.getvalue()
+    assert Item.objects.get(original_filename="walk.mov").modality == "video"
     assert "notes.pdf" in err.getvalue()
     assert set(Item.objects.values_list("status", flat=True)) == {Status.READY}
     assert all(item.tags == ["archive"] for item in Item.objects.all())
