@@ -26,14 +26,9 @@ install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
 
-# Web server and background worker together; Ctrl-C stops both.
+# Web server and background worker together; Ctrl-C stops both and the embedded database.
 run: install
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py collectstatic --noinput --verbosity 0
-	trap 'kill 0' INT TERM EXIT; \
-	$(PY) manage.py worker & \
-	$(VENV)/bin/gunicorn searchapp.wsgi --config deploy/gunicorn.conf.py --bind 127.0.0.1:$(PORT) --access-logfile - & \
-	wait
+	$(PY) manage.py serve --bind 127.0.0.1:$(PORT)
 
 # Debian's Chromium for the end-to-end tests (Playwright's own browser download is not used),
 # wrk for the HTTP load benchmark, nginx, the proxy of docker-compose.yml, which the
