@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from embeddings.errors import InputError
+from searchapp.browsing import embedding_model_keys, library_tags
 from searchapp.models import Item, NearDuplicate
 from searchapp.search_space import search_model_key
 from searchapp.services.items import (
@@ -25,14 +26,15 @@ from searchapp.services.items import (
     items_set_hidden,
 )
 
+MAX_LISTED_TAGS = 200
+
 
 class TagFilter(admin.SimpleListFilter):
     title = "tag"
     parameter_name = "tag"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        tags = sorted({tag for tags in Item.objects.values_list("tags", flat=True) for tag in tags})
-        return [(tag, tag) for tag in tags[:200]]
+        return [(tag, tag) for tag in library_tags(limit=MAX_LISTED_TAGS)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Item]) -> QuerySet[Item]:
         return queryset.filter(tags__contains=[self.value()]) if self.value() else queryset
@@ -43,8 +45,7 @@ class ModelFilter(admin.SimpleListFilter):
     parameter_name = "model"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        keys = Item.objects.exclude(embedded_with="").values_list("embedded_with", flat=True)
-        return [(key, key) for key in sorted(set(keys))]
+        return [(key, key) for key in embedding_model_keys()]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Item]) -> QuerySet[Item]:
         return queryset.filter(embedded_with=self.value()) if self.value() else queryset

@@ -14,7 +14,7 @@ from django.utils import timezone
 from embeddings.errors import InputError
 from searchapp.access import can_open
 from searchapp.media_info import probe_media
-from searchapp.models import Item, ItemEmbedding, Modality, Status
+from searchapp.models import Item, ItemEmbedding, Modality, Status, Tag
 from searchapp.services.jobs import enqueue_embeddings
 
 MAX_TAGS = 32
@@ -159,6 +159,7 @@ def _insert_or_discard(item: Item, *, added_by: AbstractBaseUser | None) -> tupl
     try:
         with transaction.atomic():
             item.save()
+            _tags_record(item.tags)
             _refresh_search_document(Item.objects.filter(pk=item.pk))
             transaction.on_commit(lambda: enqueue_embeddings([item.pk]))
     except IntegrityError:
@@ -210,13 +211,26 @@ def _name_words(field: str) -> Func:
 
 
 def item_update_details(*, item: Item, details: ItemDetails) -> Item:
+    tags_before = list(item.tags)
     for name, value in _details_fields(details).items():
         setattr(item, name, value)
     with transaction.atomic():
         item.save()
         item.embeddings.update(tags=item.tags)
+        _tags_record(item.tags)
+        _tags_forget_unused(set(tags_before) - set(item.tags))
         _refresh_search_document(Item.objects.filter(pk=item.pk))
     return item
+
+
+def _tags_record(names: Iterable[str]) -> None:
+    Tag.objects.bulk_create([Tag(name=name) for name in names], ignore_conflicts=True)
+
+
+def _tags_forget_unused(names: Iterable[str]) -> None:
+    for name in names:
+        if not Item.objects.filter(tags__contains=[name]).exists():
+            Tag.objects.filter(name=name).delete()
 
 
 def items_set_hidden(*, items: QuerySet[Item], hidden: bool, by_owner: bool = False) -> int:
@@ -241,6 +255,7 @@ def items_add_tag(*, items: QuerySet[Item], tag: str) -> int:
                 item.save(update_fields=["tags", "updated_at"])
                 item.embeddings.update(tags=item.tags)
                 changed += 1
+        _tags_record([cleaned])
         _refresh_search_document(items)
     return changed
 
@@ -249,6 +264,7 @@ def items_delete(*, items: QuerySet[Item]) -> int:
     doomed = list(items)
     with transaction.atomic():
         count, _ = Item.objects.filter(pk__in=[item.pk for item in doomed]).delete()
+        _tags_forget_unused({tag for item in doomed for tag in item.tags})
         # Files go only once the rows are surely gone.
         transaction.on_commit(lambda: [_delete_files(item) for item in doomed])
     return count

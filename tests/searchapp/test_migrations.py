@@ -7,7 +7,7 @@ import pytest
 from django.apps import apps
 from django.db import connection
 
-from searchapp.models import Item, ItemEmbedding, Modality, Status
+from searchapp.models import Item, ItemEmbedding, Modality, Status, Tag
 from searchapp.services.jobs import LOST_JOBS_REASON
 from searchapp.tasks import gave_up_reason
 from searchapp.vector_index import index_name
@@ -15,6 +15,7 @@ from searchapp.vector_index import index_name
 pytestmark = pytest.mark.django_db
 
 halfvec_indexes = import_module("searchapp.migrations.0003_halfvec_indexes")
+tag_list = import_module("searchapp.migrations.0014_tag_list")
 failure_reasons = import_module("searchapp.migrations.0005_failure_reasons_for_users")
 adts_aac_mime_type = import_module("searchapp.migrations.0007_adts_aac_mime_type")
 file_name_words = import_module("searchapp.migrations.0009_file_name_words")
@@ -136,3 +137,14 @@ def test_full_precision_indexes_become_the_halfvec_index_the_app_searches_with()
     definition = after[index_name("model#v1")]
     assert "halfvec(3)" in definition and "halfvec_cosine_ops" in definition
     assert "model_key" in definition and "model#v1" in definition
+
+
+def test_the_tags_of_items_added_before_the_tag_list_are_listed() -> None:
+    for index, tags in enumerate((["harbour", "birds"], ["harbour"], [])):
+        Item.objects.create(modality="text", text="a", content_hash=f"{index:064d}", tags=tags)
+    Tag.objects.all().delete()
+
+    with connection.cursor() as cursor:
+        cursor.execute(tag_list.LIST_TAGS_IN_USE)
+
+    assert sorted(Tag.objects.values_list("name", flat=True)) == ["birds", "harbour"]
