@@ -19,6 +19,10 @@ from searchapp.vector_index import cosine_distance
 RRF_K = 60
 # Audio items have several vectors; fetch this many more rows than items wanted.
 CANDIDATES_PER_RESULT = 4
+# Where words and vectors are fused, an item's rank depends on how deep both lists go: each
+# page of such a search reads them this deep (or as deep as the page), so that the results of
+# pages 1, 2, 3... are one ranking, cut in pages.
+FUSION_DEPTH = 100
 
 
 @dataclass
@@ -135,7 +139,8 @@ def item_search(
     limit: int = 24,
     semantic_only: bool = False,
 ) -> SearchPage:
-    wanted = offset + limit + 1
+    fused = bool(text.strip()) and not semantic_only
+    wanted = max(offset + limit + 1, FUSION_DEPTH if fused else 0)
     ranked: dict[int, SearchHit] = {}
     if vector is not None:
         rows = nearest_segments(
@@ -162,7 +167,7 @@ def item_search(
                 end_sec=end,
                 rank_score=1 / (RRF_K + rank + 1),
             )
-    if text.strip() and not semantic_only:
+    if fused:
         for rank, item_id in enumerate(_text_matches(text, filters=filters, limit=wanted)):
             hit = ranked.setdefault(item_id, SearchHit(item_id=item_id))
             hit.text_match = True

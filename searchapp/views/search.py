@@ -26,10 +26,10 @@ from searchapp.browsing import (
 from searchapp.errors import with_headers
 from searchapp.forms import QueryFileForm, SearchForm, Sort
 from searchapp.models import QueryFile
-from searchapp.search import LibraryQuery, library_search
+from searchapp.search import library_search
 from searchapp.search_limits import search_refusal
 from searchapp.search_space import search_model_key
-from searchapp.selectors import SearchFilters, SearchHit
+from searchapp.selectors import SearchHit
 from searchapp.services.query_files import (
     query_file_add,
     query_file_find,
@@ -166,21 +166,14 @@ def _search(request: HttpRequest, form: SearchForm) -> dict[str, object]:
         query_file = query_file_find(key=data["qf"], model_key=search_model_key())
         if query_file is None:
             return {"mode": "search", "error": _expired()}
-    min_score = data["min_score"] if data["min_score"] is not None else settings.SEARCH_MIN_SCORE
     page_number = data["page"] or 1
     by_date = data["sort"] == Sort.NEWEST
     page_size = settings.SEARCH_PAGE_SIZE
-    query = LibraryQuery(
-        text=query_file.words if query_file is not None else data["q"],
+    query = form.query(
+        text=query_file.words if query_file is not None else None,
         media=query_file_media(query_file) if query_file is not None else None,
-        item_id=data["item"],
-        exclude_item_ids=data["exclude"],
-        filters=SearchFilters(
-            modality=data["modality"] or None, tag=data["tag"] or None, min_score=min_score
-        ),
         page=1 if by_date else page_number,
         page_size=page_size * DATE_SORTED_PAGES if by_date else page_size,
-        semantic_only=data["semantic"],
     )
     try:
         results = library_search(query)
@@ -200,7 +193,7 @@ def _search(request: HttpRequest, form: SearchForm) -> dict[str, object]:
         "results": results,
         "results_problem": model_problem(request, results.model_problem),
         "query_file": query_file,
-        "min_score": min_score,
+        "min_score": data["min_score"],
         "by_date": by_date,
         "date_sorted_limit": page_size * DATE_SORTED_PAGES,
         **_paged(hits, page_number, has_more=has_more),
