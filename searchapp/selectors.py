@@ -172,16 +172,21 @@ def item_search(
             hit = ranked.setdefault(item_id, SearchHit(item_id=item_id))
             hit.text_match = True
             hit.rank_score += 1 / (RRF_K + rank + 1)
-    items = {
-        item.pk: item for item in _filtered(visible_items().filter(pk__in=list(ranked)), filters)
-    }
-    hits = []
-    for item_id, hit in ranked.items():
-        hit.item = items.get(item_id)
-        if hit.item is not None:
-            hits.append(hit)
-    hits.sort(key=lambda hit: -hit.rank_score)
-    return SearchPage(hits=hits[offset : offset + limit], has_more=len(hits) > offset + limit)
+    shown = set(
+        _filtered(visible_items().filter(pk__in=list(ranked)), filters).values_list("pk", flat=True)
+    )
+    hits = sorted(
+        (hit for item_id, hit in ranked.items() if item_id in shown),
+        key=lambda hit: -hit.rank_score,
+    )
+    page = hits[offset : offset + limit]
+    # Only the page's items are read whole; the candidates behind it were checked by id.
+    items = Item.objects.in_bulk([hit.item_id for hit in page])
+    for hit in page:
+        hit.item = items.get(hit.item_id)
+    return SearchPage(
+        hits=[hit for hit in page if hit.item is not None], has_more=len(hits) > offset + limit
+    )
 
 
 def _text_matches(text: str, *, filters: SearchFilters, limit: int) -> list[int]:
