@@ -35,7 +35,7 @@ def throughput(*, size: str, seconds: float) -> dict[str, Any]:
     from embeddings.conf import embeddings_settings
     from embeddings.engine.registry import get_model
     from embeddings.media.video import split_video
-    from embeddings.services import VIDEO_OPTIONS, embed_video_file, prepare_video
+    from embeddings.services import VIDEO_OPTIONS, VideoOption, embed_video_file, prepare_video
     from embeddings.spaces import configured_space
 
     settings.EMBEDDINGS_MODEL = str(model_directory(size))
@@ -43,7 +43,7 @@ def throughput(*, size: str, seconds: float) -> dict[str, Any]:
     data = make_video("mp4", seconds=seconds, **THROUGHPUT_VIDEO)  # type: ignore[arg-type]
     video = prepare_video(data, model=model, config=config)
 
-    def embed(option: str, part: Any = video) -> None:
+    def embed(option: VideoOption, part: Any = video) -> None:
         embed_video_file(part, options=(option,), model=model, config=config, space=space)
 
     started = time.perf_counter()
