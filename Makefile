@@ -48,3 +48,4 @@ bench: install-dev system-packages
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/deptry .
+	$(VENV)/bin/mypy

@@ -4,6 +4,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,7 @@ def throughput(
     """Items per second at each batch size; a batch of n is the first n inputs, repeated as
     needed."""
     per_batch = {
-        str(size): items_per_second(
-            lambda size=size: embed([inputs[i % len(inputs)] for i in range(size)]), size, rounds
-        )
+        str(size): items_per_second(partial(_embed_repeated, embed, inputs, size), size, rounds)
         for size in batches
     }
     best = max(per_batch, key=per_batch.__getitem__)
@@ -54,6 +53,12 @@ def throughput(
         "best_batch": int(best),
         "best_items_per_sec": per_batch[best],
     }
+
+
+def _embed_repeated(
+    embed: Callable[[Sequence[Any]], np.ndarray], inputs: Sequence[Any], size: int
+) -> np.ndarray:
+    return embed([inputs[i % len(inputs)] for i in range(size)])
 
 
 def engine_throughput(*, size: str, rounds: int) -> dict[str, Any]:
@@ -67,7 +72,7 @@ def engine_throughput(*, size: str, rounds: int) -> dict[str, Any]:
         # sentence-transformers 6.2 takes a list of images as one sample: one image per pass.
         **{
             f"image (640x480) at {tokens} tokens": throughput(
-                lambda images, tokens=tokens: model.embed_images(images, image_tokens=tokens),
+                partial(model.embed_images, image_tokens=tokens),
                 [noise_image(0, size=(640, 480))],
                 (1,),
                 rounds,

@@ -96,7 +96,8 @@ class Processes:
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200
+            status: int = response.status
+        return status == 200
     except OSError:
         return False
 

@@ -71,6 +71,22 @@ class NearDuplicateFilter(admin.SimpleListFilter):
 # The change list shows a video as its poster; the change page plays it.
 SMALL_PREVIEW = 72
 EDITABLE_FIELDS = ["title", "description", "tags", "source_url", "hidden"]
+# Shown on an item's admin page below the editable fields, not to be changed there.
+SHOWN_FIELDS = [
+    "modality",
+    "original_filename",
+    "mime_type",
+    "size_bytes",
+    "width",
+    "height",
+    "duration_sec",
+    "status",
+    "error_message",
+    "embedded_with",
+    "added_by",
+    "created_at",
+    "updated_at",
+]
 
 
 class AddTagForm(forms.Form):
@@ -93,24 +109,8 @@ class ItemAdmin(admin.ModelAdmin[Item]):
     search_fields = ["title", "description", "original_filename", "text"]
     list_per_page = 50
     actions = ["hide", "show", "reembed", "add_tag", "delete_with_files"]
-    fields = [
-        "preview_large",
-        *EDITABLE_FIELDS,
-        "modality",
-        "original_filename",
-        "mime_type",
-        "size_bytes",
-        "width",
-        "height",
-        "duration_sec",
-        "status",
-        "error_message",
-        "embedded_with",
-        "added_by",
-        "created_at",
-        "updated_at",
-    ]
-    readonly_fields = [name for name in fields if name not in EDITABLE_FIELDS]
+    fields = ["preview_large", *EDITABLE_FIELDS, *SHOWN_FIELDS]
+    readonly_fields = ["preview_large", *SHOWN_FIELDS]
     # Django 5.2 warns that a scheme-less URL will mean https in 6.0; say so now.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 

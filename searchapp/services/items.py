@@ -5,6 +5,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.postgres.search import SearchVector
 from django.core.files.base import ContentFile
 from django.db import DatabaseError, IntegrityError, transaction
@@ -61,7 +62,7 @@ def item_add_file(
     data: bytes,
     filename: str,
     details: ItemDetails = ItemDetails(),
-    added_by: AbstractBaseUser | None = None,
+    added_by: User | None = None,
 ) -> tuple[Item, bool]:
     """Store an uploaded file as an item and queue its embedding: (item, created).
 
@@ -97,7 +98,7 @@ def item_add_text(
     *,
     text: str,
     details: ItemDetails = ItemDetails(),
-    added_by: AbstractBaseUser | None = None,
+    added_by: User | None = None,
 ) -> tuple[Item, bool]:
     """A text note as an item, as `item_add_file` stores a file."""
     text = storable(text).strip()
@@ -244,9 +245,10 @@ def items_set_hidden(*, items: QuerySet[Item], hidden: bool, by_owner: bool = Fa
 
 
 def items_add_tag(*, items: QuerySet[Item], tag: str) -> int:
-    (cleaned,) = clean_tags([tag]) or [None]
-    if cleaned is None:
+    tags = clean_tags([tag])
+    if not tags:
         raise InputError("the tag is empty.")
+    (cleaned,) = tags
     changed = 0
     with transaction.atomic():
         for item in items.select_for_update():
@@ -266,13 +268,18 @@ def items_delete(*, items: QuerySet[Item]) -> int:
         count, _ = Item.objects.filter(pk__in=[item.pk for item in doomed]).delete()
         _tags_forget_unused({tag for item in doomed for tag in item.tags})
         # Files go only once the rows are surely gone.
-        transaction.on_commit(lambda: [_delete_files(item) for item in doomed])
+        transaction.on_commit(lambda: _delete_files_of(doomed))
     return count
+
+
+def _delete_files_of(items: list[Item]) -> None:
+    for item in items:
+        _delete_files(item)
 
 
 def _delete_files(item: Item) -> None:
     for field in (item.file, item.thumbnail, item.preview):
-        if field:
+        if field.name:
             field.storage.delete(field.name)
 
 

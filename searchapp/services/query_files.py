@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 from django.conf import settings
@@ -74,5 +74,5 @@ def query_files_prune() -> None:
     QueryFile.objects.filter(pk__lte=Subquery(newest_dropped)).delete()
 
 
-def _oldest_kept() -> timezone.datetime:
+def _oldest_kept() -> datetime:
     return timezone.now() - timedelta(seconds=settings.SEARCH_QUERY_FILE_TTL_SEC)

@@ -54,8 +54,12 @@ def waveform(
         title=item.display_title,
         start_sec=_seconds(start_sec),
         end_sec=_seconds(end_sec),
-        segment_starts=segments or (),
+        segment_starts=_segment_starts(segments),
     )
+
+
+def _segment_starts(value: Sequence[float] | str | None) -> Sequence[float]:
+    return () if value is None or isinstance(value, str) else value
 
 
 def _seconds(value: float | str | None) -> float | None:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django_htmx.middleware import HtmxDetails
 
 from embeddings.engine.registry import model_status
 from searchapp.access import can_manage, can_open
@@ -14,6 +16,18 @@ from searchapp.models import Item
 MODEL_UNAVAILABLE_NOTICE = (
     "Search by meaning is off until an administrator fixes the model; the server's log says why."
 )
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request as HtmxMiddleware hands it on."""
+
+    htmx: HtmxDetails
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """A request to a view behind login_required."""
+
+    user: User
 
 
 def search_allowed(request: HttpRequest) -> bool:

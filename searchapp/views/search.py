@@ -36,7 +36,7 @@ from searchapp.services.query_files import (
     query_file_media,
     query_file_preview,
 )
-from searchapp.views.pages import model_banner, model_problem, search_allowed
+from searchapp.views.pages import HtmxHttpRequest, model_banner, model_problem, search_allowed
 
 # Sorted by date, results are the best this many matches above the cutoff, newest first.
 DATE_SORTED_PAGES = 10
@@ -45,7 +45,7 @@ FILTERS = ("modality", "tag", "min_score", "semantic", "sort")
 
 
 @require_GET
-def search_page(request: HttpRequest) -> HttpResponse:
+def search_page(request: HtmxHttpRequest) -> HttpResponse:
     """The library: browsed newest first, or searched by words, a file (`qf`) or an item;
     the whole page, or for htmx its results (`_results.html`)."""
     if not search_allowed(request):
@@ -62,7 +62,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def search_file(request: HttpRequest) -> HttpResponse:
+def search_file(request: HtmxHttpRequest) -> HttpResponse:
     """Keeps a dropped, pasted, picked or recorded file's vector under a new key and answers
     with the URL of its search: 201 with `Location` to the page's script, 303 to a browser."""
     if not search_allowed(request):
@@ -73,7 +73,7 @@ def search_file(request: HttpRequest) -> HttpResponse:
     refused = search_refusal(request, by_file=True)
     if refused is not None:
         return _refusal(request, refused.message, status=429, headers=refused.headers)
-    upload: UploadedFile = form.cleaned_data["query_file"]
+    upload: UploadedFile[bytes] = form.cleaned_data["query_file"]
     name = upload.name or "your file"
     try:
         data = read_upload(upload, max_bytes=embeddings_settings().max_upload_bytes)
@@ -105,7 +105,7 @@ def search_file_preview(request: HttpRequest, key: str) -> HttpResponse:
 
 
 def _page(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     form: SearchForm,
     results: dict[str, object],
     *,
@@ -131,7 +131,7 @@ def _page(
 
 
 def _refusal(
-    request: HttpRequest, message: str, *, status: int, headers: Mapping[str, str] | None = None
+    request: HtmxHttpRequest, message: str, *, status: int, headers: Mapping[str, str] | None = None
 ) -> HttpResponse:
     if request.htmx:
         response = render(request, "searchapp/_message.html", {"message": message}, status=status)

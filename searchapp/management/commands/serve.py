@@ -68,7 +68,7 @@ class Command(BaseCommand):
         failed = [child.args for child in children if child.poll() not in (None, 0)]
         self._stop(children)
         if failed and not stopping.is_set():
-            raise CommandError(f"Stopped everything because this one exited: {failed[0]}")
+            raise CommandError(f"Stopped everything because this one exited: {failed[0]!r}")
         self.stdout.write("Stopped.")
 
     def _database_description(self) -> str:
