@@ -176,9 +176,12 @@ class ApiSearchForm(SearchForm):
         fields = {name: name for name in self.base_fields if name not in self.PAGE_ONLY}
         for field, api_name in self.API_NAMES.items():
             fields[api_name] = fields.pop(field)
+        # NUL characters are dropped, as /api/items drops them from what it stores.
         super().__init__(
             {
-                fields[name]: ",".join(values) if fields[name] == "exclude" else values[-1]
+                fields[name]: (
+                    ",".join(values) if fields[name] == "exclude" else values[-1]
+                ).replace("\x00", "")
                 for name, values in api_data.items()
                 if name in fields and values
             }
