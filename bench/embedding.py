@@ -17,6 +17,7 @@ from bench.models import model_directory
 from bench.precision import MEASURED_IMAGE_TOKENS
 from bench.processes import app_processes
 from bench.scratch import scratch_database
+from embeddings.conf import MODEL_NAME
 from embeddings.engine.registry import get_model
 from embeddings.keys import api_key_create
 
@@ -106,7 +107,7 @@ def api_overhead(*, size: str, requests: int) -> dict[str, Any]:
         _, url = processes.web()
         with httpx.Client(base_url=url) as client:
             _, key = api_key_create(name="bench")
-            form = {"model_name": settings.EMBEDDINGS_MODEL_NAME, "text": SENTENCE}
+            form = {"model_name": MODEL_NAME.value(), "text": SENTENCE}
             headers = {"x-api-key": key}
             for round_ in range(requests + 1):
                 started = time.perf_counter()

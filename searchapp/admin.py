@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import models
@@ -14,6 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from embeddings.errors import InputError
+from searchapp import conf
 from searchapp.browsing import embedding_model_keys, library_tags
 from searchapp.models import Item, NearDuplicate
 from searchapp.search_space import search_model_key
@@ -62,7 +62,7 @@ class NearDuplicateFilter(admin.SimpleListFilter):
         if self.value() not in ("yes", "no"):
             return queryset
         pairs = NearDuplicate.objects.filter(
-            model_key=search_model_key(), score__gte=settings.SEARCH_DUPLICATE_MIN_SCORE
+            model_key=search_model_key(), score__gte=conf.SEARCH_DUPLICATE_MIN_SCORE.value()
         )
         has = Exists(pairs.filter(item=OuterRef("pk"))) | Exists(pairs.filter(other=OuterRef("pk")))
         return queryset.filter(has if self.value() == "yes" else ~has)

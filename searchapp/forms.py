@@ -3,11 +3,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from django import forms
-from django.conf import settings
 from django.db import models
 from django.utils.text import capfirst
 
 from embeddings.errors import InputError
+from searchapp import conf
 from searchapp.models import Modality
 from searchapp.queries import MediaQuery
 from searchapp.search import LibraryQuery, excluded_item_ids
@@ -121,7 +121,7 @@ class SearchForm(forms.Form):
 
     def clean_min_score(self) -> float:
         chosen = self.cleaned_data["min_score"]
-        return float(settings.SEARCH_MIN_SCORE) if chosen is None else float(chosen)
+        return float(conf.SEARCH_MIN_SCORE.value()) if chosen is None else float(chosen)
 
     def query(
         self,

@@ -9,13 +9,14 @@ from axes.attempts import get_cool_off_threshold
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_client_username
 from axes.models import AccessAttempt
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+
+from searchapp import conf
 
 USERNAME_LENGTH = AccessAttempt._meta.get_field("username").max_length
 
@@ -29,9 +30,9 @@ class LoginLimits:
 
 def login_limits() -> LoginLimits:
     return LoginLimits(
-        per_account=settings.LOGIN_FAILURES_PER_ACCOUNT,
-        per_address=settings.LOGIN_FAILURES_PER_ADDRESS,
-        lockout=timedelta(seconds=settings.LOGIN_LOCKOUT_SEC),
+        per_account=conf.LOGIN_FAILURES_PER_ACCOUNT.value(),
+        per_address=conf.LOGIN_FAILURES_PER_ADDRESS.value(),
+        lockout=timedelta(seconds=conf.LOGIN_LOCKOUT_SEC.value()),
     )
 
 

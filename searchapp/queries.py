@@ -5,7 +5,6 @@ from functools import lru_cache
 from typing import cast
 
 import numpy as np
-from django.conf import settings
 
 from embeddings.conf import EmbeddingsSettings, embeddings_settings
 from embeddings.engine.base import EmbeddingModel, l2_normalise
@@ -21,6 +20,7 @@ from embeddings.services import (
     prepare_video,
 )
 from embeddings.spaces import VectorSpace
+from searchapp import conf
 from searchapp.media_info import probe_media
 from searchapp.models import Modality
 
@@ -81,7 +81,7 @@ def media_query_vector(data: bytes, *, model_key: str, text: str = "") -> MediaQ
         start_offset_sec=0.0,
         model=model,
         config=config,
-        cut_at_sec=settings.SEARCH_QUERY_AUDIO_MAX_SEC,
+        cut_at_sec=conf.SEARCH_QUERY_AUDIO_MAX_SEC.value(),
     )
     segments = embed_clip(clip, model=model, config=config)
     mean = np.mean([segment.vector for segment in segments], axis=0)

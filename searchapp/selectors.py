@@ -4,7 +4,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
@@ -13,6 +12,7 @@ from pgvector import Vector
 from psycopg import sql
 
 from embeddings.engine.base import l2_normalise
+from searchapp import conf
 from searchapp.models import Item, ItemEmbedding, NearDuplicate, Status
 from searchapp.vector_index import cosine_distance
 
@@ -125,7 +125,7 @@ def index_scan_settings(*, tag_filter: bool) -> tuple[str, list[str]]:
         "SELECT set_config('hnsw.ef_search', %s, true), "
         "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
         "set_config('enable_sort', %s, true)",
-        [str(int(settings.SEARCH_EF_SEARCH)), "on" if tag_filter else "off"],
+        [str(int(conf.SEARCH_EF_SEARCH.value())), "on" if tag_filter else "off"],
     )
 
 

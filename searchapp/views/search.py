@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -17,6 +16,7 @@ from embeddings.api.request import read_upload
 from embeddings.conf import embeddings_settings
 from embeddings.engine.base import ModelUnavailable
 from embeddings.errors import InputError
+from searchapp import conf
 from searchapp.browsing import (
     BrowseFilters,
     item_browse,
@@ -118,8 +118,8 @@ def _page(
     context = {"form": form, "partial": partial, **results}
     if not partial:
         context |= {
-            "min_score_default": settings.SEARCH_MIN_SCORE,
-            "query_audio_max_sec": settings.SEARCH_QUERY_AUDIO_MAX_SEC,
+            "min_score_default": conf.SEARCH_MIN_SCORE.value(),
+            "query_audio_max_sec": conf.SEARCH_QUERY_AUDIO_MAX_SEC.value(),
             "query_video_clip_sec": embeddings_settings().video_clip_sec,
             "model_problem": model_banner(request),
         }
@@ -148,8 +148,8 @@ def _browse(form: SearchForm) -> dict[str, object]:
             tag=data["tag"] or None,
             added_by=data["by"] or None,
         ),
-        offset=(page_number - 1) * settings.SEARCH_PAGE_SIZE,
-        limit=settings.SEARCH_PAGE_SIZE,
+        offset=(page_number - 1) * conf.SEARCH_PAGE_SIZE.value(),
+        limit=conf.SEARCH_PAGE_SIZE.value(),
     )
     return {
         "mode": "browse",
@@ -168,7 +168,7 @@ def _search(request: HttpRequest, form: SearchForm) -> dict[str, object]:
             return {"mode": "search", "error": _expired()}
     page_number = data["page"] or 1
     by_date = data["sort"] == Sort.NEWEST
-    page_size = settings.SEARCH_PAGE_SIZE
+    page_size = conf.SEARCH_PAGE_SIZE.value()
     query = form.query(
         text=query_file.words if query_file is not None else None,
         media=query_file_media(query_file) if query_file is not None else None,
@@ -202,7 +202,7 @@ def _search(request: HttpRequest, form: SearchForm) -> dict[str, object]:
 
 
 def _expired() -> str:
-    hours = settings.SEARCH_QUERY_FILE_TTL_SEC / 3600
+    hours = conf.SEARCH_QUERY_FILE_TTL_SEC.value() / 3600
     return (
         f"This file search has expired (files searched with are kept for {hours:g} hours): "
         "search with the file again."
@@ -210,7 +210,7 @@ def _expired() -> str:
 
 
 def _paged(hits: list[SearchHit], page_number: int, *, has_more: bool) -> dict[str, object]:
-    first_shown = (page_number - 1) * settings.SEARCH_PAGE_SIZE + 1
+    first_shown = (page_number - 1) * conf.SEARCH_PAGE_SIZE.value() + 1
     return {
         "hits": hits,
         "page_number": page_number,
