@@ -9,6 +9,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from django.conf import settings
 from django.utils.http import parse_header_parameters
 
+from embeddings.api.body_limit import is_chunked
 from embeddings.conf import embeddings_settings
 
 Environ = WSGIEnvironment
@@ -22,12 +23,6 @@ CONTENT_TYPE_PROBLEM = "searchapp.content_type_problem"
 def served(app: WsgiApp) -> WsgiApp:
     """The Django app as the web server runs it (searchapp.wsgi)."""
     return ChunkedRequestBodies(ReadableContentType(app))
-
-
-def is_chunked(environ: Environ) -> bool:
-    """A body sent in chunks, with no Content-Length to say how long it is."""
-    encodings = environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-    return "chunked" in encodings and not environ.get("CONTENT_LENGTH")
 
 
 class ChunkedRequestBodies:
