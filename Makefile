@@ -5,7 +5,7 @@ PORT ?= 8000
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install install-dev system-packages run test bench lint
+.PHONY: install install-dev system-packages run test test-bench bench lint
 
 # pip says what it collects and installs: the first install (torch, transformers) takes minutes.
 PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check --progress-bar off
@@ -39,7 +39,11 @@ system-packages:
 	test -x $(CHROMIUM) && command -v wrk >/dev/null && command -v nginx >/dev/null && ls $(SOUNDS) >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk nginx sound-theme-freedesktop alsa-utils; }
 
 test: install-dev system-packages
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not bench"
+
+# The benchmarks' smoke tests (python -m bench at a tiny size); .ci/run runs them after make test.
+test-bench: install-dev system-packages
+	$(PY) -m pytest -m bench
 
 # Every benchmark at its default size; see docs/performance.md.
 bench: install-dev system-packages
