@@ -108,6 +108,7 @@ def serve_until_ctrl_c(env: dict[str, str], log: Path, key: str) -> str:
     os.killpg(serve.pid, signal.SIGINT)  # what Ctrl-C does in a terminal
 
     assert serve.wait(60) == 0, log.read_text()
+    assert '"POST /v1.3/embed HTTP/1.1" 200' in log.read_text()  # gunicorn's access log
     wait_for(lambda: not any(map(alive, started)), seconds=60)
     assert postmaster_pid(pgdata) is None
     return key

@@ -24,7 +24,16 @@ POLL_SEC = 0.5
 def gunicorn_command(bind: str) -> list[str]:
     gunicorn = Path(sys.executable).with_name("gunicorn")
     config = Path(settings.BASE_DIR) / "deploy" / "gunicorn.conf.py"
-    return [str(gunicorn), "searchapp.wsgi", "--config", str(config), "--bind", bind]
+    access_log_to_stdout = ["--access-logfile", "-"]
+    return [
+        str(gunicorn),
+        "searchapp.wsgi",
+        "--config",
+        str(config),
+        "--bind",
+        bind,
+        *access_log_to_stdout,
+    ]
 
 
 class Command(BaseCommand):
