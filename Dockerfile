@@ -6,6 +6,6 @@ COPY embeddings embeddings
 COPY searchapp searchapp
 RUN pip install --no-cache-dir .
 COPY . .
-RUN DATABASE_URL=postgres://build@localhost/build python manage.py collectstatic --noinput --verbosity 0
+RUN python manage.py collectstatic --noinput --verbosity 0
 EXPOSE 8000
 CMD ["gunicorn", "searchapp.wsgi", "--config", "deploy/gunicorn.conf.py", "--bind", "0.0.0.0:8000"]

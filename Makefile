@@ -5,7 +5,7 @@ PORT ?= 8000
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install install-dev system-packages run test bench lint
+.PHONY: install install-dev system-packages run test test-bench bench lint
 
 # pip says what it collects and installs: the first install (torch, transformers) takes minutes.
 PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check --progress-bar off
@@ -26,14 +26,9 @@ install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
 
-# Web server and background worker together; Ctrl-C stops both.
+# Web server and background worker together; Ctrl-C stops both and the embedded database.
 run: install
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py collectstatic --noinput --verbosity 0
-	trap 'kill 0' INT TERM EXIT; \
-	$(PY) manage.py worker & \
-	$(VENV)/bin/gunicorn searchapp.wsgi --config deploy/gunicorn.conf.py --bind 127.0.0.1:$(PORT) --access-logfile - & \
-	wait
+	$(PY) manage.py serve --bind 127.0.0.1:$(PORT)
 
 # Debian's Chromium for the end-to-end tests (Playwright's own browser download is not used),
 # wrk for the HTTP load benchmark, nginx, the proxy of docker-compose.yml, which the
@@ -44,7 +39,11 @@ system-packages:
 	test -x $(CHROMIUM) && command -v wrk >/dev/null && command -v nginx >/dev/null && ls $(SOUNDS) >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk nginx sound-theme-freedesktop alsa-utils; }
 
 test: install-dev system-packages
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not bench"
+
+# The benchmarks' smoke tests (python -m bench at a tiny size); .ci/run runs them after make test.
+test-bench: install-dev system-packages
+	$(PY) -m pytest -m bench
 
 # Every benchmark at its default size; see docs/performance.md.
 bench: install-dev system-packages
@@ -52,3 +51,5 @@ bench: install-dev system-packages
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/deptry .
+	$(VENV)/bin/mypy

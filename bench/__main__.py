@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_flags": sorted(cpu_feature_flags() & SPEED_FLAGS),
         },
     }
-    hnsw = {
+    hnsw: vector_search.Hnsw = {
         "m": args.m or HNSW_M,
         "ef_construction": args.ef_construction or HNSW_EF_CONSTRUCTION,
     }

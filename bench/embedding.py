@@ -4,6 +4,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from bench.models import model_directory
 from bench.precision import MEASURED_IMAGE_TOKENS
 from bench.processes import app_processes
 from bench.scratch import scratch_database
+from embeddings.conf import MODEL_NAME
 from embeddings.engine.registry import get_model
 from embeddings.keys import api_key_create
 
@@ -42,9 +44,7 @@ def throughput(
     """Items per second at each batch size; a batch of n is the first n inputs, repeated as
     needed."""
     per_batch = {
-        str(size): items_per_second(
-            lambda size=size: embed([inputs[i % len(inputs)] for i in range(size)]), size, rounds
-        )
+        str(size): items_per_second(partial(_embed_repeated, embed, inputs, size), size, rounds)
         for size in batches
     }
     best = max(per_batch, key=per_batch.__getitem__)
@@ -54,6 +54,12 @@ def throughput(
         "best_batch": int(best),
         "best_items_per_sec": per_batch[best],
     }
+
+
+def _embed_repeated(
+    embed: Callable[[Sequence[Any]], np.ndarray], inputs: Sequence[Any], size: int
+) -> np.ndarray:
+    return embed([inputs[i % len(inputs)] for i in range(size)])
 
 
 def engine_throughput(*, size: str, rounds: int) -> dict[str, Any]:
@@ -67,7 +73,7 @@ def engine_throughput(*, size: str, rounds: int) -> dict[str, Any]:
         # sentence-transformers 6.2 takes a list of images as one sample: one image per pass.
         **{
             f"image (640x480) at {tokens} tokens": throughput(
-                lambda images, tokens=tokens: model.embed_images(images, image_tokens=tokens),
+                partial(model.embed_images, image_tokens=tokens),
                 [noise_image(0, size=(640, 480))],
                 (1,),
                 rounds,
@@ -101,7 +107,7 @@ def api_overhead(*, size: str, requests: int) -> dict[str, Any]:
         _, url = processes.web()
         with httpx.Client(base_url=url) as client:
             _, key = api_key_create(name="bench")
-            form = {"model_name": settings.EMBEDDINGS_MODEL_NAME, "text": SENTENCE}
+            form = {"model_name": MODEL_NAME.value(), "text": SENTENCE}
             headers = {"x-api-key": key}
             for round_ in range(requests + 1):
                 started = time.perf_counter()

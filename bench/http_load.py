@@ -16,6 +16,7 @@ from bench.processes import app_processes
 from bench.scratch import scratch_database
 from bench.synthetic import Generator
 from bench.vector_search import load
+from embeddings.conf import MODEL
 from embeddings.engine.registry import get_model
 
 SEARCH_PATH = "/?q=a+red+car+at+night"
@@ -73,7 +74,7 @@ def run(*, items: int, seconds: int) -> dict[str, Any]:
     dimension = get_model().dimension
     vectors = Generator(dimension=dimension).vectors(items)
     with tempfile.TemporaryDirectory() as data_dir, scratch_database():
-        load(np.asarray(vectors), model_key=settings.EMBEDDINGS_MODEL)
+        load(np.asarray(vectors), model_key=MODEL.value())
         script = Path(data_dir) / "distinct_queries.lua"
         script.write_text(DISTINCT_QUERIES)
         with app_processes(Path(data_dir)) as processes:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +46,12 @@ def start_workers(processes: Processes, count: int) -> list[subprocess.Popen[byt
     """Worker processes, once every one has loaded its model (EMBEDDINGS_WARM_UP logs it)."""
     started = [processes.worker() for _ in range(count)]
     for worker in started:
-        wait_for(
-            lambda worker=worker: (
-                "Embedding model ready" in processes.output(worker) and worker.poll() is None
-            ),
-            seconds=WORKER_READY_TIMEOUT_SEC,
-        )
+        wait_for(partial(_ready, processes, worker), seconds=WORKER_READY_TIMEOUT_SEC)
     return started
+
+
+def _ready(processes: Processes, worker: subprocess.Popen[bytes]) -> bool:
+    return "Embedding model ready" in processes.output(worker) and worker.poll() is None
 
 
 def wait_until_done(

@@ -25,7 +25,11 @@ AUDIO_FORMATS = {
     "webm": ("webm", "libopus"),
 }
 LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1"}
-SAMPLE_TYPES = {"s16": np.int16, "s32": np.int32, "flt": np.float32}
+SAMPLE_TYPES: dict[str, type[np.number[Any]]] = {
+    "s16": np.int16,
+    "s32": np.int32,
+    "flt": np.float32,
+}
 
 
 def make_image(
@@ -107,9 +111,12 @@ def encode_audio(
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=container_format) as container:
         stream = container.add_stream(codec or default_codec, rate=sampling_rate)
+        assert isinstance(stream, av.AudioStream)
         stream.layout = LAYOUTS[len(signal)]
         stream.time_base = Fraction(1, sampling_rate)
-        sample_format = stream.codec_context.codec.audio_formats[0]
+        formats = stream.codec_context.codec.audio_formats
+        assert formats
+        sample_format = formats[0]
         frame_size = 1024
         for start in range(0, signal.shape[1], frame_size):
             frame = _frame(signal[:, start : start + frame_size], sample_format=sample_format)
@@ -125,7 +132,7 @@ def encode_audio(
 
 def _frame(chunk: np.ndarray, *, sample_format: av.AudioFormat) -> av.AudioFrame:
     dtype = SAMPLE_TYPES[sample_format.packed.name]
-    scale = np.iinfo(dtype).max if np.issubdtype(dtype, np.integer) else 1.0
+    scale = np.iinfo(dtype).max if issubclass(dtype, np.integer) else 1.0
     values = (chunk.astype(np.float64) * scale).astype(dtype)
     if not sample_format.is_planar:
         values = values.T.reshape(1, -1)

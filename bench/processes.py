@@ -12,10 +12,10 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.conf import settings
 from django.db import connection
 
-from bench.scratch import database_url
+from embeddings.conf import MODEL
+from searchapp.database import database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 GUNICORN_CONFIG = ROOT / "deploy" / "gunicorn.conf.py"
@@ -96,7 +96,8 @@ class Processes:
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200
+            status: int = response.status
+        return status == 200
     except OSError:
         return False
 
@@ -118,7 +119,7 @@ def app_processes(data_dir: Path) -> Iterator[Processes]:
     """Processes of the app on this connection's database with the configured model."""
     started = Processes(
         env=process_environment(
-            database=connection.settings_dict, data_dir=data_dir, model=settings.EMBEDDINGS_MODEL
+            database=connection.settings_dict, data_dir=data_dir, model=MODEL.value()
         ),
         logs=data_dir / "logs",
     )

@@ -9,7 +9,9 @@ real model's, whatever the weights.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from typing import TypedDict
 
 import torch
 from sentence_transformers import SentenceTransformer
@@ -68,7 +70,7 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
         show_progress=False,
     )
     backend.train_from_iterator(CORPUS, trainer=trainer)
-    return PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=backend,
         extra_special_tokens={
             name: token
@@ -134,8 +136,18 @@ def build_full_size_config(tokenizer: PreTrainedTokenizerFast) -> EmbeddingGemma
     )
 
 
+class MediaTokenIds(TypedDict):
+    boi_token_id: int
+    eoi_token_id: int
+    image_token_id: int
+    video_token_id: int
+    boa_token_id: int
+    eoa_token_index: int
+    audio_token_id: int
+
+
 def _text_token_ids(tokenizer: PreTrainedTokenizerFast) -> dict[str, int]:
-    token_id = tokenizer.convert_tokens_to_ids
+    token_id = partial(_token_id, tokenizer)
     return {
         "pad_token_id": token_id("<pad>"),
         "eos_token_id": token_id("<eos>"),
@@ -143,8 +155,8 @@ def _text_token_ids(tokenizer: PreTrainedTokenizerFast) -> dict[str, int]:
     }
 
 
-def _media_token_ids(tokenizer: PreTrainedTokenizerFast) -> dict[str, int]:
-    token_id = tokenizer.convert_tokens_to_ids
+def _media_token_ids(tokenizer: PreTrainedTokenizerFast) -> MediaTokenIds:
+    token_id = partial(_token_id, tokenizer)
     return {
         "boi_token_id": token_id("<|image>"),
         "eoi_token_id": token_id("<image|>"),
@@ -154,6 +166,12 @@ def _media_token_ids(tokenizer: PreTrainedTokenizerFast) -> dict[str, int]:
         "eoa_token_index": token_id("<audio|>"),
         "audio_token_id": token_id("<|audio|>"),
     }
+
+
+def _token_id(tokenizer: PreTrainedTokenizerFast, token: str) -> int:
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    assert isinstance(token_id, int)
+    return token_id
 
 
 def build_tiny_model(directory: Path, *, seed: int = 0) -> Path:
@@ -176,7 +194,7 @@ def _build(directory: Path, *, seed: int, full_size: bool) -> Path:
         video_processor=EmbeddingGemma2VideoProcessor(),
     )
     config = build_full_size_config(tokenizer) if full_size else build_config(tokenizer)
-    model = EmbeddingGemma2Model(config).eval()
+    model = EmbeddingGemma2Model(config).eval()  # type: ignore[no-untyped-call]
     model.save_pretrained(directory)
     processor.save_pretrained(directory)
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import numpy as np
 
@@ -39,7 +40,7 @@ class Generator:
             points /= np.linalg.norm(points, axis=1, keepdims=True)
             points += self.noise / np.sqrt(self.dimension) * rng.standard_normal(points.shape)
         points = points.astype(np.float32)
-        return points / np.linalg.norm(points, axis=1, keepdims=True)
+        return cast(np.ndarray, points / np.linalg.norm(points, axis=1, keepdims=True))
 
 
 def exact_top_k(

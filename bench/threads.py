@@ -146,7 +146,7 @@ def _embed_for(
     threads: int,
     seconds: float,
     start: Barrier,
-    rates: Queue,
+    rates: Queue[tuple[int, tuple[float, float]]],
     index: int,
     time_text_queries: bool,
 ) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 from django.conf import settings
@@ -19,6 +19,13 @@ MODEL_KEY = "bench/synthetic"
 MODALITIES = ("image", "audio", "text")
 K = 10
 MAINTENANCE_WORK_MEM = "8GB"  # enough to build a 1M-item graph in memory
+
+
+class Hnsw(TypedDict):
+    """How the graph is built (create_index_statement's parameters)."""
+
+    m: int
+    ef_construction: int
 
 
 def load(vectors: np.ndarray, model_key: str = MODEL_KEY) -> np.ndarray:
@@ -119,7 +126,7 @@ def plan_uses_index(query: np.ndarray, *, modality: str | None) -> bool:
 
 
 def full_precision_run(
-    queries: np.ndarray, *, dimension: int, ef_search: int, hnsw: dict[str, int]
+    queries: np.ndarray, *, dimension: int, ef_search: int, hnsw: Hnsw
 ) -> tuple[list[list[int]], list[float], dict[str, Any]]:
     """The same graph over `vector` instead of the product's `halfvec`, for comparison."""
     raw = connection.connection
@@ -171,7 +178,7 @@ def run(
     queries: int,
     generator: Generator,
     ef_values: tuple[int, ...],
-    hnsw: dict[str, int],
+    hnsw: Hnsw,
     compare_storage: bool = True,
 ) -> dict[str, Any]:
     data = generator.vectors(items, stream=0)

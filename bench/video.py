@@ -15,17 +15,27 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from bench.memory import ROOT, rss_mb, rss_peak
 from bench.video_factory import make_video
 
+
+class Footage(TypedDict, total=False):
+    """How make_video draws a file."""
+
+    fps: float
+    size: tuple[int, int]
+    grain: int
+    colour_sec: float
+
+
 # The throughput case: 640x360 at 30 frames a second, with grain, so decoding costs about what
 # camera footage costs.
-THROUGHPUT_VIDEO = {"fps": 30, "size": (640, 360), "grain": 8, "colour_sec": 2.0}
+THROUGHPUT_VIDEO: Footage = {"fps": 30, "size": (640, 360), "grain": 8, "colour_sec": 2.0}
 # The memory case: a small frame at 2 frames a second keeps making an hour of video quick; the
 # clips the model sees are the same whatever the native rate.
-MEMORY_VIDEO = {"fps": 2, "size": (320, 180), "colour_sec": 5.0}
+MEMORY_VIDEO: Footage = {"fps": 2, "size": (320, 180), "colour_sec": 5.0}
 
 
 def throughput(*, size: str, seconds: float) -> dict[str, Any]:
@@ -35,15 +45,15 @@ def throughput(*, size: str, seconds: float) -> dict[str, Any]:
     from embeddings.conf import embeddings_settings
     from embeddings.engine.registry import get_model
     from embeddings.media.video import split_video
-    from embeddings.services import VIDEO_OPTIONS, embed_video_file, prepare_video
+    from embeddings.services import VIDEO_OPTIONS, VideoOption, embed_video_file, prepare_video
     from embeddings.spaces import configured_space
 
     settings.EMBEDDINGS_MODEL = str(model_directory(size))
     model, config, space = get_model(), embeddings_settings(), configured_space()
-    data = make_video("mp4", seconds=seconds, **THROUGHPUT_VIDEO)  # type: ignore[arg-type]
+    data = make_video("mp4", seconds=seconds, **THROUGHPUT_VIDEO)
     video = prepare_video(data, model=model, config=config)
 
-    def embed(option: str, part: Any = video) -> None:
+    def embed(option: VideoOption, part: Any = video) -> None:
         embed_video_file(part, options=(option,), model=model, config=config, space=space)
 
     started = time.perf_counter()
@@ -106,7 +116,7 @@ def memory(*, seconds: float) -> dict[str, Any]:
     # A tenth as long: with streaming, the growth does not depend on the length.
     for length in (seconds / 10, seconds):
         with tempfile.NamedTemporaryFile(suffix=".mp4") as file:
-            make_video("mp4", seconds=length, path=Path(file.name), **MEMORY_VIDEO)  # type: ignore[arg-type]
+            make_video("mp4", seconds=length, path=Path(file.name), **MEMORY_VIDEO)
             output = subprocess.run(
                 [sys.executable, "-m", "bench.video", file.name],
                 cwd=ROOT,

@@ -77,12 +77,14 @@ def make_video(
         video = container.add_stream(
             video_codec, rate=rate, options=FAST_OPTIONS.get(video_codec, {})
         )
+        assert isinstance(video, av.VideoStream)
         video.width, video.height = size
         video.pix_fmt = "yuv420p"
         if keyframe_interval is not None:
             video.codec_context.gop_size = keyframe_interval
         sound = container.add_stream(audio_codec, rate=AUDIO_RATE) if audio else None
         if sound is not None:
+            assert isinstance(sound, av.AudioStream)
             sound.layout = "mono"
         frames = max(1, round(seconds * float(rate)))
         random = np.random.default_rng(0)

@@ -78,7 +78,7 @@ class EmbedTaskAdmin(admin.ModelAdmin[EmbedTask]):
         "heartbeat_at",
         "lost_jobs",
     ]
-    fields = readonly_fields
+    fields = [*readonly_fields]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[EmbedTask]:
         return super().get_queryset(request).annotate(segment_total=Count("segments"))

@@ -251,7 +251,7 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     except (OSError, UnicodeError):
         infos = []
     addresses = [
-        _unmapped(ipaddress.ip_address(info[4][0].split("%", 1)[0]))
+        _unmapped(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]))
         for info in infos
         if info[0] in (socket.AF_INET, socket.AF_INET6)
     ]

@@ -5,7 +5,7 @@ from collections.abc import Callable, Collection, Sequence
 from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 import numpy as np
 from PIL.Image import Image
@@ -151,8 +151,8 @@ def embed_clip(
 def embed_video_file(
     video: VideoFile,
     *,
-    options: Collection[VideoOption],
-    scopes: Collection[VideoScope] = ("clip",),
+    options: Sequence[VideoOption],
+    scopes: Sequence[VideoScope] = ("clip",),
     clip_sec: float | None = None,
     model: EmbeddingModel,
     config: EmbeddingsSettings,
@@ -217,20 +217,25 @@ def _clip_vector(
     clip: VideoClip, *, option: VideoOption, model: EmbeddingModel, frame_tokens: int
 ) -> np.ndarray | None:
     if option == "audio":
-        return None if clip.audio is None else model.embed_audio([clip.audio])[0]
-    return model.embed_video_clips([clip], option=option, frame_tokens=frame_tokens)[0]
+        return None if clip.audio is None else cast(np.ndarray, model.embed_audio([clip.audio])[0])
+    return cast(
+        np.ndarray, model.embed_video_clips([clip], option=option, frame_tokens=frame_tokens)[0]
+    )
 
 
 def _mean_direction(vectors: list[np.ndarray]) -> np.ndarray:
     mean = np.mean(vectors, axis=0, dtype=np.float64)
-    return (mean / max(np.linalg.norm(mean), np.finfo(np.float32).tiny)).astype(np.float32)
+    return cast(
+        np.ndarray,
+        (mean / max(np.linalg.norm(mean), np.finfo(np.float32).tiny)).astype(np.float32),
+    )
 
 
 def embed_video(
     source: bytes | Path,
     *,
-    options: Collection[VideoOption] = ("visual",),
-    scopes: Collection[VideoScope] = ("clip",),
+    options: Sequence[VideoOption] = ("visual",),
+    scopes: Sequence[VideoScope] = ("clip",),
     clip_sec: float | None = None,
     start_sec: float = 0.0,
     end_sec: float | None = None,

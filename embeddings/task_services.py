@@ -234,7 +234,7 @@ def _finish(task_id: str, *, status: EmbedTask.Status, **fields: Any) -> None:
     EmbedTask.objects.filter(pk=task_id).update(
         status=status, heartbeat_at=None, media="", updated_at=timezone.now(), **fields
     )
-    if task.media:
+    if task.media.name:
         transaction.on_commit(partial(task.media.storage.delete, task.media.name))
 
 
@@ -252,7 +252,8 @@ def _media(task: EmbedTask, *, config: EmbeddingsSettings) -> bytes | Path:
         return Path(task.media.path)
     except NotImplementedError:  # a storage without local files (S3)
         with task.media.open("rb") as stored:
-            return stored.read()
+            data: bytes = stored.read()
+        return data
 
 
 def media_max_bytes(input_type: str, *, config: EmbeddingsSettings) -> int:
@@ -359,6 +360,6 @@ def _tasks_with_a_job(*, started_since: Any) -> QuerySet[Any]:
             | Q(status=TaskResultStatus.RUNNING, started_at__gte=started_since)
         )
         .annotate(task_id=KT("args_kwargs__args__0"))
-        .exclude(task_id=None)
+        .exclude(task_id__isnull=True)
         .values("task_id")
     )

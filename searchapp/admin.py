@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import models
@@ -14,6 +13,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from embeddings.errors import InputError
+from searchapp import conf
+from searchapp.browsing import embedding_model_keys, library_tags
 from searchapp.models import Item, NearDuplicate
 from searchapp.search_space import search_model_key
 from searchapp.services.items import (
@@ -25,14 +26,15 @@ from searchapp.services.items import (
     items_set_hidden,
 )
 
+MAX_LISTED_TAGS = 200
+
 
 class TagFilter(admin.SimpleListFilter):
     title = "tag"
     parameter_name = "tag"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        tags = sorted({tag for tags in Item.objects.values_list("tags", flat=True) for tag in tags})
-        return [(tag, tag) for tag in tags[:200]]
+        return [(tag, tag) for tag in library_tags(limit=MAX_LISTED_TAGS)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Item]) -> QuerySet[Item]:
         return queryset.filter(tags__contains=[self.value()]) if self.value() else queryset
@@ -43,8 +45,7 @@ class ModelFilter(admin.SimpleListFilter):
     parameter_name = "model"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        keys = Item.objects.exclude(embedded_with="").values_list("embedded_with", flat=True)
-        return [(key, key) for key in sorted(set(keys))]
+        return [(key, key) for key in embedding_model_keys()]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Item]) -> QuerySet[Item]:
         return queryset.filter(embedded_with=self.value()) if self.value() else queryset
@@ -61,7 +62,7 @@ class NearDuplicateFilter(admin.SimpleListFilter):
         if self.value() not in ("yes", "no"):
             return queryset
         pairs = NearDuplicate.objects.filter(
-            model_key=search_model_key(), score__gte=settings.SEARCH_DUPLICATE_MIN_SCORE
+            model_key=search_model_key(), score__gte=conf.SEARCH_DUPLICATE_MIN_SCORE.value()
         )
         has = Exists(pairs.filter(item=OuterRef("pk"))) | Exists(pairs.filter(other=OuterRef("pk")))
         return queryset.filter(has if self.value() == "yes" else ~has)
@@ -70,6 +71,22 @@ class NearDuplicateFilter(admin.SimpleListFilter):
 # The change list shows a video as its poster; the change page plays it.
 SMALL_PREVIEW = 72
 EDITABLE_FIELDS = ["title", "description", "tags", "source_url", "hidden"]
+# Shown on an item's admin page below the editable fields, not to be changed there.
+SHOWN_FIELDS = [
+    "modality",
+    "original_filename",
+    "mime_type",
+    "size_bytes",
+    "width",
+    "height",
+    "duration_sec",
+    "status",
+    "error_message",
+    "embedded_with",
+    "added_by",
+    "created_at",
+    "updated_at",
+]
 
 
 class AddTagForm(forms.Form):
@@ -92,24 +109,8 @@ class ItemAdmin(admin.ModelAdmin[Item]):
     search_fields = ["title", "description", "original_filename", "text"]
     list_per_page = 50
     actions = ["hide", "show", "reembed", "add_tag", "delete_with_files"]
-    fields = [
-        "preview_large",
-        *EDITABLE_FIELDS,
-        "modality",
-        "original_filename",
-        "mime_type",
-        "size_bytes",
-        "width",
-        "height",
-        "duration_sec",
-        "status",
-        "error_message",
-        "embedded_with",
-        "added_by",
-        "created_at",
-        "updated_at",
-    ]
-    readonly_fields = [name for name in fields if name not in EDITABLE_FIELDS]
+    fields = ["preview_large", *EDITABLE_FIELDS, *SHOWN_FIELDS]
+    readonly_fields = ["preview_large", *SHOWN_FIELDS]
     # Django 5.2 warns that a scheme-less URL will mean https in 6.0; say so now.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 

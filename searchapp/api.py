@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 
@@ -11,17 +10,15 @@ from embeddings.api.endpoint import api_endpoint
 from embeddings.api.errors import ApiError, invalid, not_provided
 from embeddings.api.request import read_form, read_upload
 from embeddings.conf import embeddings_settings
-from embeddings.errors import InputError, InputTooLarge
+from embeddings.errors import InputTooLarge
 from searchapp.access import openable_items
-from searchapp.forms import MAX_QUERY_CHARACTERS, split_tags
-from searchapp.models import Item, Modality
-from searchapp.search import LibraryQuery, excluded_item_ids, library_search
+from searchapp.forms import DEFAULT_API_LIMIT, ApiSearchForm, split_tags
+from searchapp.models import Item
+from searchapp.search import library_search
 from searchapp.search_limits import search_refusal
-from searchapp.selectors import SearchFilters, SearchHit
+from searchapp.selectors import SearchHit
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
 
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
 API_PATHS = ("/api/", "/v1.2/", "/v1.3/")
 
 
@@ -67,10 +64,12 @@ def items(request: HttpRequest) -> JsonResponse:
         raise invalid("Send either file or text, not both.")
     if upload is not None:
         try:
-            data = read_upload(upload, max_bytes=embeddings_settings().max_upload_bytes)
+            content = read_upload(upload, max_bytes=embeddings_settings().max_upload_bytes)
         except InputTooLarge as error:
             raise InputTooLarge(f"file: {error}") from error
-        item, created = item_add_file(data=data, filename=upload.name or "upload", details=details)
+        item, created = item_add_file(
+            data=content, filename=upload.name or "upload", details=details
+        )
     elif text:
         item, created = item_add_text(text=text, details=details)
     else:
@@ -98,26 +97,21 @@ def search(request: HttpRequest) -> JsonResponse:
     data, files = read_form(request)
     if "image_file" in files and "audio_file" in files:
         raise invalid("Send image_file or audio_file, not both.")
-    upload = files.get("image_file") or files.get("audio_file")
-    text = data.get("text", "").strip()
-    if len(text) > MAX_QUERY_CHARACTERS:
-        raise invalid(f"text is longer than {MAX_QUERY_CHARACTERS} characters.")
-    if text and "audio_file" in files:
+    form = ApiSearchForm(dict(data.lists()))
+    if not form.is_valid():
+        raise invalid(form.problem)
+    if form.cleaned_data["q"] and "audio_file" in files:
         raise invalid("text can refine an image_file, not an audio_file: send one of them.")
-    query = LibraryQuery(
-        text=text,
+    upload = files.get("image_file") or files.get("audio_file")
+    page = form.cleaned_data["page"] or 1
+    query = form.query(
         file_bytes=(
             read_upload(upload, max_bytes=embeddings_settings().max_upload_bytes)
             if upload is not None
             else None
         ),
-        item_id=_int(data, "item_id"),
-        exclude_item_ids=_excluded(data),
-        filters=SearchFilters(
-            modality=_modality(data.get("modality", "")),
-            min_score=_float(data, "min_score", default=settings.SEARCH_MIN_SCORE),
-        ),
-        page_size=_int(data, "limit", most=MAX_LIMIT) or DEFAULT_LIMIT,
+        page=page,
+        page_size=form.cleaned_data["limit"] or DEFAULT_API_LIMIT,
     )
     if query.is_empty:
         raise not_provided("Send text, image_file, audio_file or item_id.")
@@ -137,6 +131,7 @@ def search(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
             "results": [_hit_json(request, hit) for hit in results.page.hits],
+            "page": page,
             "has_more": results.page.has_more,
             "query_audio_seconds": results.query_audio_sec,
             "warning": results.model_problem or results.query_audio_note or None,
@@ -153,46 +148,3 @@ def _hit_json(request: HttpRequest, hit: SearchHit) -> dict[str, Any]:
         "end_offset_sec": hit.end_sec,
         "text_match": hit.text_match,
     }
-
-
-def _int(data: Any, name: str, *, most: int | None = None) -> int | None:
-    raw = data.get(name, "")
-    if not raw:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise invalid(f"{name} must be a whole number.") from None
-    if value < 1:
-        raise invalid(f"{name} must be at least 1.")
-    if most is not None and value > most:
-        raise invalid(f"{name} must be at most {most}.")
-    return value
-
-
-def _excluded(data: Any) -> tuple[int, ...]:
-    try:
-        return excluded_item_ids(data.getlist("exclude_item_ids"))
-    except InputError as error:
-        raise ApiError.from_input_error(error, field="exclude_item_ids") from None
-
-
-def _float(data: Any, name: str, *, default: float) -> float:
-    raw = data.get(name, "")
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise invalid(f"{name} must be a number.") from None
-    if not -1.0 <= value <= 1.0:
-        raise invalid(f"{name} must be between -1 and 1.")
-    return value
-
-
-def _modality(raw: str) -> str | None:
-    if not raw:
-        return None
-    if raw not in Modality.values:
-        raise invalid(f"modality must be one of {', '.join(Modality.values)}.")
-    return raw

@@ -4,9 +4,10 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import QuerySet
 
-from searchapp.models import Item, Status
+from searchapp.models import Item, Status, Tag
 from searchapp.selectors import SearchHit, SearchPage, visible_items
 
 
@@ -44,3 +45,30 @@ def library_is_empty() -> bool:
 def library_uploaders() -> QuerySet[AbstractBaseUser]:
     """Users with items in the library, for the uploader filter."""
     return get_user_model().objects.filter(item__in=library_items()).distinct().order_by("username")
+
+
+def library_tags(*, limit: int) -> list[str]:
+    """The first tags by name that items have, from the tag list (not from every item)."""
+    return list(Tag.objects.order_by("name").values_list("name", flat=True)[:limit])
+
+
+# A loose index scan: each step is one probe of the item_embedded_with index for the next key,
+# so the cost grows with the number of models, not of items.
+EMBEDDING_MODEL_KEYS = """
+WITH RECURSIVE model_keys(key) AS (
+    (SELECT embedded_with FROM searchapp_item WHERE embedded_with > ''
+     ORDER BY embedded_with LIMIT 1)
+    UNION ALL
+    SELECT (SELECT embedded_with FROM searchapp_item WHERE embedded_with > model_keys.key
+            ORDER BY embedded_with LIMIT 1)
+    FROM model_keys WHERE model_keys.key IS NOT NULL
+)
+SELECT key FROM model_keys WHERE key IS NOT NULL
+"""
+
+
+def embedding_model_keys() -> list[str]:
+    """The models that items' current vectors come from, in order."""
+    with connection.cursor() as cursor:
+        cursor.execute(EMBEDDING_MODEL_KEYS)
+        return [key for (key,) in cursor.fetchall()]

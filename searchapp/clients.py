@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from django.conf import settings
 from django.http import HttpRequest
+
+from searchapp import conf
 
 # One IPv6 client usually holds a whole /64 and can pick any address in it.
 IPV6_CLIENT_PREFIX = 64
@@ -16,7 +17,7 @@ def client_address(request: HttpRequest) -> str | None:
     left of it are the client's own words. An IPv6 client is its /64. None when unknown (a
     server on a Unix socket with no proxy in front)."""
     forwarded = _forwarded_address(
-        request.headers.get("X-Forwarded-For", ""), proxies=settings.TRUSTED_PROXY_COUNT
+        request.headers.get("X-Forwarded-For", ""), proxies=conf.TRUSTED_PROXY_COUNT.value()
     )
     return _client_network(forwarded or request.META.get("REMOTE_ADDR", ""))
 

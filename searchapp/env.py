@@ -1,37 +1,27 @@
+"""The project's own settings from the environment (the apps' are declared in their conf.py),
+read as the apps' are: unset or blank is the default."""
+
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
+from typing import TypeVar
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+from embeddings.conf import Setting, boolean, names
+
+T = TypeVar("T")
+
+
+def _env(name: str, default: T, parse: Callable[[str], T]) -> T:
+    return Setting(name=name, default=default, parse=parse, meaning="").from_environment()
 
 
 def env_bool(name: str, *, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValueError(
-        f"{name}={raw!r} is not a boolean; use one of {sorted(_TRUE | _FALSE - {''})}."
-    )
-
-
-def env_int(name: str, *, default: int) -> int:
-    raw = os.environ.get(name)
-    return default if raw is None or not raw.strip() else int(raw)
+    return _env(name, default, boolean)
 
 
 def env_float(name: str, *, default: float) -> float:
-    raw = os.environ.get(name)
-    return default if raw is None or not raw.strip() else float(raw)
+    return _env(name, default, float)
 
 
 def env_list(name: str, *, default: list[str]) -> list[str]:
-    raw = os.environ.get(name)
-    if raw is None:
-        return list(default)
-    return [part.strip() for part in raw.split(",") if part.strip()]
+    return _env(name, default, lambda raw: list(names(raw)))

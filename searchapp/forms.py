@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django import forms
 from django.db import models
 from django.utils.text import capfirst
 
 from embeddings.errors import InputError
+from searchapp import conf
 from searchapp.models import Modality
-from searchapp.search import excluded_item_ids
+from searchapp.queries import MediaQuery
+from searchapp.search import LibraryQuery, excluded_item_ids
+from searchapp.selectors import SearchFilters
 from searchapp.services.items import MAX_DESCRIPTION_CHARACTERS, MAX_TEXT_CHARACTERS
 
 # Longer word queries overflow PostgreSQL's stack when parsed into a tsquery.
@@ -114,6 +119,80 @@ class SearchForm(forms.Form):
         data = self.cleaned_data
         return bool(data["q"] or data["qf"] or data["item"])
 
+    def clean_min_score(self) -> float:
+        chosen = self.cleaned_data["min_score"]
+        return float(conf.SEARCH_MIN_SCORE.value()) if chosen is None else float(chosen)
+
+    def query(
+        self,
+        *,
+        page: int,
+        page_size: int,
+        text: str | None = None,
+        media: MediaQuery | None = None,
+        file_bytes: bytes | None = None,
+    ) -> LibraryQuery:
+        """The search these parameters ask for; `text` instead of `q` (a kept file's words)."""
+        data = self.cleaned_data
+        return LibraryQuery(
+            text=data["q"] if text is None else text,
+            file_bytes=file_bytes,
+            media=media,
+            item_id=data["item"],
+            exclude_item_ids=data["exclude"],
+            filters=SearchFilters(
+                modality=data["modality"] or None,
+                tag=data["tag"] or None,
+                min_score=data["min_score"],
+            ),
+            page=page,
+            page_size=page_size,
+            semantic_only=data["semantic"],
+        )
+
+
+DEFAULT_API_LIMIT = 20
+MAX_API_LIMIT = 100
+
+
+class ApiSearchForm(SearchForm):
+    """POST /api/search: the search page's parameters under the API's names, and `limit`."""
+
+    API_NAMES = {"q": "text", "item": "item_id", "exclude": "exclude_item_ids"}
+    PAGE_ONLY = ("qf", "by", "sort")
+
+    limit = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_API_LIMIT,
+        error_messages={
+            key: f"A page holds 1 to {MAX_API_LIMIT} results."
+            for key in ("invalid", "min_value", "max_value")
+        },
+    )
+
+    def __init__(self, api_data: Mapping[str, list[str]]) -> None:
+        """`api_data`: each field's values (QueryDict.lists()); ids to exclude may repeat."""
+        fields = {name: name for name in self.base_fields if name not in self.PAGE_ONLY}
+        for field, api_name in self.API_NAMES.items():
+            fields[api_name] = fields.pop(field)
+        # NUL characters are dropped, as /api/items drops them from what it stores.
+        super().__init__(
+            {
+                fields[name]: (
+                    ",".join(values) if fields[name] == "exclude" else values[-1]
+                ).replace("\x00", "")
+                for name, values in api_data.items()
+                if name in fields and values
+            }
+        )
+
+    @property
+    def problem(self) -> str:
+        """The first error, as `api_name: message`."""
+        name, errors = next(iter(self.errors.items()))
+        return f"{self.API_NAMES.get(name, name)}: {errors[0]}"
+
 
 class QueryFileForm(SearchForm):
     """A file to search with, and the filters its search starts with."""
@@ -129,7 +208,7 @@ class QueryFileForm(SearchForm):
 
 def form_problem(form: forms.Form) -> str:
     """A form's errors as sentences for people: the fields' own messages, no field names."""
-    return " ".join(message for errors in form.errors.values() for message in errors)
+    return " ".join(str(message) for errors in form.errors.values() for message in errors)
 
 
 def _at_most(what: str) -> dict[str, str]:

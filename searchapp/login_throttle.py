@@ -9,13 +9,14 @@ from axes.attempts import get_cool_off_threshold
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_client_username
 from axes.models import AccessAttempt
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+
+from searchapp import conf
 
 USERNAME_LENGTH = AccessAttempt._meta.get_field("username").max_length
 
@@ -29,9 +30,9 @@ class LoginLimits:
 
 def login_limits() -> LoginLimits:
     return LoginLimits(
-        per_account=settings.LOGIN_FAILURES_PER_ACCOUNT,
-        per_address=settings.LOGIN_FAILURES_PER_ADDRESS,
-        lockout=timedelta(seconds=settings.LOGIN_LOCKOUT_SEC),
+        per_account=conf.LOGIN_FAILURES_PER_ACCOUNT.value(),
+        per_address=conf.LOGIN_FAILURES_PER_ADDRESS.value(),
+        lockout=timedelta(seconds=conf.LOGIN_LOCKOUT_SEC.value()),
     )
 
 
@@ -52,7 +53,7 @@ def attempted_username(request: HttpRequest, credentials: dict[str, Any] | None)
     return name[:USERNAME_LENGTH] if name else name
 
 
-class LoginThrottleHandler(AxesDatabaseHandler):
+class LoginThrottleHandler(AxesDatabaseHandler):  # type: ignore[misc]
     """django-axes' database handler with two limits where it has one: failed sign-ins to one
     account from one address, and (looser) to any accounts from one address. Either pauses
     signing in from that address only, so nobody can lock a user out from everywhere.
@@ -60,7 +61,7 @@ class LoginThrottleHandler(AxesDatabaseHandler):
 
     def get_failures(self, request: HttpRequest, credentials: dict[str, Any] | None = None) -> int:
         limits = login_limits()
-        failures = _recent_attempts(request).aggregate(
+        failures: dict[str, int] = _recent_attempts(request).aggregate(
             address=Coalesce(Sum("failures_since_start"), 0),
             account=Coalesce(
                 Sum(
@@ -79,6 +80,7 @@ class LoginThrottleHandler(AxesDatabaseHandler):
     ) -> int:
         # A success clears that account's failures from that address, not the address's: signing
         # in to one's own account must not reset the count of guesses at others.
+        deleted: int
         deleted, _ = AccessAttempt.objects.filter(
             ip_address=request.axes_ip_address,  # type: ignore[attr-defined]
             username=get_client_username(request, credentials),
@@ -119,10 +121,11 @@ def lockout_response(
 
 
 def _recent_attempts(request: HttpRequest) -> QuerySet[AccessAttempt]:
-    return AccessAttempt.objects.filter(
+    attempts: QuerySet[AccessAttempt] = AccessAttempt.objects.filter(
         ip_address=request.axes_ip_address,  # type: ignore[attr-defined]
         attempt_time__gte=get_cool_off_threshold(request),
     )
+    return attempts
 
 
 def _unlocks_at(

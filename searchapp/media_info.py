@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass
 
 import av
@@ -81,7 +82,7 @@ def _probe_video(data: bytes) -> MediaInfo | None:
         container = open_video(data)
     except InputError:
         return None
-    with container:
+    with closing(container):
         # Cover art in an M4A or WebM sound is a one-picture "video" stream.
         moving = [
             stream
@@ -108,7 +109,7 @@ def _probe_audio(data: bytes) -> MediaInfo | None:
         container = open_audio(data)
     except InputError:
         return None
-    with container:
+    with closing(container):
         if not container.streams.audio:
             return None
         audio_stream(container, limits=embeddings_settings().audio_limits)

@@ -5,9 +5,9 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from embeddings.conf import embeddings_settings
+from embeddings.api.body_limit import body_refusal
 from searchapp.errors import refusal
-from searchapp.serving import CONTENT_TYPE_PROBLEM, is_chunked
+from searchapp.serving import CONTENT_TYPE_PROBLEM
 
 HEADER = "Content-Security-Policy"
 APP_POLICY = "; ".join(
@@ -50,30 +50,9 @@ class RequestSizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if is_chunked(request.META):
-            return refusal(
-                request,
-                status=411,
-                code="length_required",
-                message="This server cannot read a body sent in chunks "
-                "(Transfer-Encoding: chunked); send it with a Content-Length header.",
-            )
-        limit = embeddings_settings().max_request_bytes
-        raw = request.META.get("CONTENT_LENGTH") or "0"
-        if not raw.isdigit():
-            return refusal(
-                request,
-                status=400,
-                code="parameter_invalid",
-                message=f"The Content-Length header ({raw[:20]!r}) is not a number of bytes.",
-            )
-        if int(raw) > limit:
-            return refusal(
-                request,
-                status=413,
-                code="file_too_large",
-                message=f"The request is larger than {limit} bytes.",
-            )
+        refused = body_refusal(request.META)
+        if refused is not None:
+            return refusal(request, status=refused.status, code=refused.code, message=str(refused))
         return self.get_response(request)
 
 

@@ -73,6 +73,7 @@ class Item(models.Model):
             GinIndex(fields=["search_document"], name="item_search_document"),
             GinIndex(fields=["tags"], name="item_tags"),
             models.Index(fields=["status", "hidden", "modality"], name="item_listing"),
+            models.Index(fields=["embedded_with"], name="item_embedded_with"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -146,6 +147,16 @@ class QueryFile(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.key
+
+
+class Tag(models.Model):
+    """A tag that at least one item has (services/items.py keeps the list), so that listing the
+    library's tags reads this small table instead of every item."""
+
+    name = models.CharField(max_length=64, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class NearDuplicate(models.Model):

@@ -7,8 +7,7 @@ from django.views.decorators.http import require_GET
 
 from embeddings.api.openapi import error_response_schema, openapi_document
 from embeddings.conf import embeddings_settings
-from searchapp.api import DEFAULT_LIMIT, MAX_LIMIT
-from searchapp.forms import MAX_QUERY_CHARACTERS
+from searchapp.forms import DEFAULT_API_LIMIT, MAX_API_LIMIT, MAX_PAGE, MAX_QUERY_CHARACTERS
 from searchapp.models import Modality, Status
 from searchapp.search import MAX_EXCLUDED_ITEMS
 from searchapp.services.items import MAX_DESCRIPTION_CHARACTERS, MAX_TEXT_CHARACTERS
@@ -86,7 +85,9 @@ def _errors(*statuses: str) -> dict[str, Any]:
 
 
 def library_paths() -> dict[str, Any]:
-    security = [{"ApiKey": []}] if embeddings_settings().require_api_key else []
+    security: list[dict[str, list[str]]] = (
+        [{"ApiKey": []}] if embeddings_settings().require_api_key else []
+    )
     return {
         "/api/items": {
             "post": {
@@ -165,20 +166,46 @@ def library_paths() -> dict[str, Any]:
                         "limit": {
                             "type": "integer",
                             "minimum": 1,
-                            "maximum": MAX_LIMIT,
-                            "default": DEFAULT_LIMIT,
-                            "description": f"Results per answer; over {MAX_LIMIT} is a 400.",
+                            "maximum": MAX_API_LIMIT,
+                            "default": DEFAULT_API_LIMIT,
+                            "description": f"Results per answer; over {MAX_API_LIMIT} is a 400.",
                         },
-                        "min_score": {"type": "number", "minimum": -1, "maximum": 1},
+                        "min_score": {
+                            "type": "number",
+                            "minimum": -1,
+                            "maximum": 1,
+                            "description": "Results less similar are left out (default: "
+                            "SEARCH_MIN_SCORE).",
+                        },
+                        "tag": {
+                            "type": "string",
+                            "maxLength": 64,
+                            "description": "Only items with this tag.",
+                        },
+                        "semantic": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "Rank by the vectors alone: words do not also match "
+                            "titles, descriptions, tags and file names.",
+                        },
+                        "page": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_PAGE,
+                            "default": 1,
+                            "description": "Which `limit` results: page 2 follows page 1 while "
+                            "has_more is true.",
+                        },
                     }
                 ),
                 "responses": {
                     "200": _json(
                         {
                             "type": "object",
-                            "required": ["results", "has_more"],
+                            "required": ["results", "page", "has_more"],
                             "properties": {
                                 "results": {"type": "array", "items": HIT},
+                                "page": {"type": "integer"},
                                 "has_more": {"type": "boolean"},
                                 "query_audio_seconds": {
                                     "type": "number",

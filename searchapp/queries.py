@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import cast
 
 import numpy as np
-from django.conf import settings
 
 from embeddings.conf import EmbeddingsSettings, embeddings_settings
 from embeddings.engine.base import EmbeddingModel, l2_normalise
@@ -20,6 +20,7 @@ from embeddings.services import (
     prepare_video,
 )
 from embeddings.spaces import VectorSpace
+from searchapp import conf
 from searchapp.media_info import probe_media
 from searchapp.models import Modality
 
@@ -80,7 +81,7 @@ def media_query_vector(data: bytes, *, model_key: str, text: str = "") -> MediaQ
         start_offset_sec=0.0,
         model=model,
         config=config,
-        cut_at_sec=settings.SEARCH_QUERY_AUDIO_MAX_SEC,
+        cut_at_sec=conf.SEARCH_QUERY_AUDIO_MAX_SEC.value(),
     )
     segments = embed_clip(clip, model=model, config=config)
     mean = np.mean([segment.vector for segment in segments], axis=0)
@@ -122,4 +123,4 @@ def away_from(vector: np.ndarray, negatives: list[np.ndarray], *, weight: float)
     moved = vector - weight * np.mean(negatives, axis=0)
     if np.linalg.norm(moved) < 1e-6:
         return vector
-    return l2_normalise(moved[np.newaxis])[0]
+    return cast(np.ndarray, l2_normalise(moved[np.newaxis])[0])

@@ -4,10 +4,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from django.conf import settings
 
 from embeddings.engine.base import ModelUnavailable
 from embeddings.errors import InputError
+from searchapp import conf
 from searchapp.models import Item, Modality
 from searchapp.queries import MediaQuery, away_from, media_query_vector, text_query_vector
 from searchapp.search_space import search_model_key
@@ -106,7 +106,7 @@ def library_search(query: LibraryQuery) -> LibraryResults:
     if excluded:
         if vector is not None:
             negatives = item_vectors(item_ids=[item.pk for item in excluded], model_key=model_key)
-            weight = settings.SEARCH_EXCLUDE_WEIGHT
+            weight = conf.SEARCH_EXCLUDE_WEIGHT.value()
             vector = away_from(vector, list(negatives.values()), weight=weight)
         filters = replace(
             filters, exclude_item_ids=filters.exclude_item_ids | {item.pk for item in excluded}

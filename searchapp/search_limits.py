@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.http import HttpRequest
 
 from embeddings.ratelimit import rate_limit_consume
+from searchapp import conf
 from searchapp.clients import client_address
 
 
@@ -20,9 +20,9 @@ def search_refusal(request: HttpRequest, *, by_file: bool) -> SearchRefusal | No
     the refusal once over the minute's limit. Searches by file cost the model far more than by
     words (or by item), so they have their own, smaller limit."""
     if by_file:
-        kind, limit = "file-search", settings.SEARCH_FILE_RATE_LIMIT_PER_MINUTE
+        kind, limit = "file-search", conf.SEARCH_FILE_RATE_LIMIT_PER_MINUTE.value()
     else:
-        kind, limit = "search", settings.SEARCH_RATE_LIMIT_PER_MINUTE
+        kind, limit = "search", conf.SEARCH_RATE_LIMIT_PER_MINUTE.value()
     if limit <= 0:
         return None
     if request.user.is_authenticated:

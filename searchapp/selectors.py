@@ -4,7 +4,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
@@ -13,12 +12,17 @@ from pgvector import Vector
 from psycopg import sql
 
 from embeddings.engine.base import l2_normalise
+from searchapp import conf
 from searchapp.models import Item, ItemEmbedding, NearDuplicate, Status
 from searchapp.vector_index import cosine_distance
 
 RRF_K = 60
 # Audio items have several vectors; fetch this many more rows than items wanted.
 CANDIDATES_PER_RESULT = 4
+# Where words and vectors are fused, an item's rank depends on how deep both lists go: each
+# page of such a search reads them this deep (or as deep as the page), so that the results of
+# pages 1, 2, 3... are one ranking, cut in pages.
+FUSION_DEPTH = 100
 
 
 @dataclass
@@ -78,7 +82,7 @@ def nearest_segments_query(
     limit: int,
     modality: str | None = None,
     tag: str | None = None,
-) -> tuple[sql.Composed, dict[str, object]]:
+) -> tuple[sql.Composed, dict[str, str | int | None]]:
     """The ordering expression is the per-model HNSW index's, so the index answers it."""
     distance = cosine_distance(len(vector))
     filters = [sql.SQL("model_key = %(model_key)s"), sql.SQL("NOT hidden")]
@@ -121,7 +125,7 @@ def index_scan_settings(*, tag_filter: bool) -> tuple[str, list[str]]:
         "SELECT set_config('hnsw.ef_search', %s, true), "
         "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
         "set_config('enable_sort', %s, true)",
-        [str(int(settings.SEARCH_EF_SEARCH)), "on" if tag_filter else "off"],
+        [str(int(conf.SEARCH_EF_SEARCH.value())), "on" if tag_filter else "off"],
     )
 
 
@@ -135,7 +139,8 @@ def item_search(
     limit: int = 24,
     semantic_only: bool = False,
 ) -> SearchPage:
-    wanted = offset + limit + 1
+    fused = bool(text.strip()) and not semantic_only
+    wanted = max(offset + limit + 1, FUSION_DEPTH if fused else 0)
     ranked: dict[int, SearchHit] = {}
     if vector is not None:
         rows = nearest_segments(
@@ -162,21 +167,26 @@ def item_search(
                 end_sec=end,
                 rank_score=1 / (RRF_K + rank + 1),
             )
-    if text.strip() and not semantic_only:
+    if fused:
         for rank, item_id in enumerate(_text_matches(text, filters=filters, limit=wanted)):
             hit = ranked.setdefault(item_id, SearchHit(item_id=item_id))
             hit.text_match = True
             hit.rank_score += 1 / (RRF_K + rank + 1)
-    items = {
-        item.pk: item for item in _filtered(visible_items().filter(pk__in=list(ranked)), filters)
-    }
-    hits = []
-    for item_id, hit in ranked.items():
-        hit.item = items.get(item_id)
-        if hit.item is not None:
-            hits.append(hit)
-    hits.sort(key=lambda hit: -hit.rank_score)
-    return SearchPage(hits=hits[offset : offset + limit], has_more=len(hits) > offset + limit)
+    shown = set(
+        _filtered(visible_items().filter(pk__in=list(ranked)), filters).values_list("pk", flat=True)
+    )
+    hits = sorted(
+        (hit for item_id, hit in ranked.items() if item_id in shown),
+        key=lambda hit: -hit.rank_score,
+    )
+    page = hits[offset : offset + limit]
+    # Only the page's items are read whole; the candidates behind it were checked by id.
+    items = Item.objects.in_bulk([hit.item_id for hit in page])
+    for hit in page:
+        hit.item = items.get(hit.item_id)
+    return SearchPage(
+        hits=[hit for hit in page if hit.item is not None], has_more=len(hits) > offset + limit
+    )
 
 
 def _text_matches(text: str, *, filters: SearchFilters, limit: int) -> list[int]:
@@ -218,11 +228,12 @@ def item_vectors(*, item_ids: Iterable[int], model_key: str) -> dict[int, np.nda
 
 def item_segment_starts(*, item: Item, model_key: str) -> list[float]:
     """Where each of an audio item's segments starts, in seconds, in order."""
-    return list(
+    starts = (
         item.embeddings.filter(model_key=model_key)
         .order_by("segment")
         .values_list("start_sec", flat=True)
     )
+    return [start for start in starts if start is not None]
 
 
 def item_neighbours(*, item: Item, model_key: str, limit: int = 8) -> list[SearchHit]:

@@ -1,17 +1,19 @@
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Iterable
 from tempfile import SpooledTemporaryFile
-from typing import IO, Any
+from typing import IO
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from django.conf import settings
 from django.utils.http import parse_header_parameters
 
+from embeddings.api.body_limit import is_chunked
 from embeddings.conf import embeddings_settings
 
-Environ = MutableMapping[str, Any]
-WsgiApp = Callable[[Environ, Callable[..., Any]], Iterable[bytes]]
+Environ = WSGIEnvironment
+WsgiApp = WSGIApplication
 
 READ_SIZE = 64 * 1024
 # Where ReadableContentType leaves the reason it set an unreadable Content-Type aside.
@@ -21,12 +23,6 @@ CONTENT_TYPE_PROBLEM = "searchapp.content_type_problem"
 def served(app: WsgiApp) -> WsgiApp:
     """The Django app as the web server runs it (searchapp.wsgi)."""
     return ChunkedRequestBodies(ReadableContentType(app))
-
-
-def is_chunked(environ: Environ) -> bool:
-    """A body sent in chunks, with no Content-Length to say how long it is."""
-    encodings = environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-    return "chunked" in encodings and not environ.get("CONTENT_LENGTH")
 
 
 class ChunkedRequestBodies:
@@ -43,7 +39,7 @@ class ChunkedRequestBodies:
     def __init__(self, app: WsgiApp) -> None:
         self.app = app
 
-    def __call__(self, environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if not (is_chunked(environ) and environ.get("wsgi.input_terminated")):
             return self.app(environ, start_response)
         with SpooledTemporaryFile(
@@ -69,7 +65,7 @@ class ReadableContentType:
     def __init__(self, app: WsgiApp) -> None:
         self.app = app
 
-    def __call__(self, environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         problem = content_type_problem(environ.get("CONTENT_TYPE", ""))
         if problem is not None:
             environ = {**environ, "CONTENT_TYPE": "", CONTENT_TYPE_PROBLEM: problem}

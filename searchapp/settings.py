@@ -3,8 +3,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from embeddings import conf as embeddings_conf
+from embeddings.conf import settings_from_environment
+from searchapp import conf as searchapp_conf
 from searchapp.database import database_config
-from searchapp.env import env_bool, env_float, env_int, env_list
+from searchapp.env import env_bool, env_float, env_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "data")).resolve()
@@ -146,93 +149,11 @@ LOGGING = {
     },
 }
 
-# The embedding engine and the Embed API; see the README's settings table.
-EMBEDDINGS_MODEL = os.environ.get("EMBEDDINGS_MODEL", "google/embeddinggemma-2")
-EMBEDDINGS_MODEL_NAME = os.environ.get("EMBEDDINGS_MODEL_NAME", "embeddinggemma-2")
-EMBEDDINGS_MODEL_ALIASES = env_list(
-    "EMBEDDINGS_MODEL_ALIASES",
-    default=["Marengo-retrieval-2.7", "marengo2.7", "marengo3.0", "Marengo-retrieval-3.0"],
-)
-EMBEDDINGS_DEVICE = os.environ.get("EMBEDDINGS_DEVICE", "auto")
-EMBEDDINGS_DTYPE = os.environ.get("EMBEDDINGS_DTYPE", "auto")
-EMBEDDINGS_BATCH_SIZE = env_int("EMBEDDINGS_BATCH_SIZE", default=16)
-EMBEDDINGS_THREADS = env_int("EMBEDDINGS_THREADS", default=0)
-EMBEDDINGS_VISION_RUNTIME = os.environ.get("EMBEDDINGS_VISION_RUNTIME", "auto")
-EMBEDDINGS_AUDIO_RUNTIME = os.environ.get("EMBEDDINGS_AUDIO_RUNTIME", "auto")
-EMBEDDINGS_IMAGE_TOKENS = env_int("EMBEDDINGS_IMAGE_TOKENS", default=0) or None
-EMBEDDINGS_MODALITIES = env_list("EMBEDDINGS_MODALITIES", default=["text", "image", "audio"])
-EMBEDDINGS_WARM_UP = env_bool("EMBEDDINGS_WARM_UP", default=True)
-EMBEDDINGS_TEXT_MAX_TOKENS = env_int("EMBEDDINGS_TEXT_MAX_TOKENS", default=77)
-EMBEDDINGS_AUDIO_SEGMENT_SEC = env_float("EMBEDDINGS_AUDIO_SEGMENT_SEC", default=10.0)
-EMBEDDINGS_AUDIO_MAX_DURATION_SEC = env_float("EMBEDDINGS_AUDIO_MAX_DURATION_SEC", default=3600.0)
-# The synchronous Embed API v2's limits (TwelveLabs': 10 minutes of audio; video kept short).
-EMBEDDINGS_SYNC_AUDIO_MAX_DURATION_SEC = env_float(
-    "EMBEDDINGS_SYNC_AUDIO_MAX_DURATION_SEC", default=600.0
-)
-EMBEDDINGS_SYNC_VIDEO_MAX_DURATION_SEC = env_float(
-    "EMBEDDINGS_SYNC_VIDEO_MAX_DURATION_SEC", default=30.0
-)
-EMBEDDINGS_AUDIO_MIN_DURATION_SEC = env_float("EMBEDDINGS_AUDIO_MIN_DURATION_SEC", default=0.1)
-EMBEDDINGS_AUDIO_MIN_SAMPLE_RATE = env_int("EMBEDDINGS_AUDIO_MIN_SAMPLE_RATE", default=1000)
-EMBEDDINGS_AUDIO_MAX_SAMPLE_RATE = env_int("EMBEDDINGS_AUDIO_MAX_SAMPLE_RATE", default=384_000)
-EMBEDDINGS_AUDIO_MAX_CHANNELS = env_int("EMBEDDINGS_AUDIO_MAX_CHANNELS", default=32)
-EMBEDDINGS_IMAGE_MAX_PIXELS = env_int("EMBEDDINGS_IMAGE_MAX_PIXELS", default=50_000_000)
-EMBEDDINGS_VIDEO_MAX_UPLOAD_BYTES = env_int(
-    "EMBEDDINGS_VIDEO_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024
-)
-EMBEDDINGS_VIDEO_MAX_DURATION_SEC = env_float("EMBEDDINGS_VIDEO_MAX_DURATION_SEC", default=3600.0)
-EMBEDDINGS_VIDEO_MAX_FRAME_PIXELS = env_int(
-    "EMBEDDINGS_VIDEO_MAX_FRAME_PIXELS", default=3840 * 2160
-)
-EMBEDDINGS_VIDEO_MAX_FRAME_RATE = env_float("EMBEDDINGS_VIDEO_MAX_FRAME_RATE", default=120.0)
-EMBEDDINGS_VIDEO_MAX_FRAMES_PER_CLIP = env_int("EMBEDDINGS_VIDEO_MAX_FRAMES_PER_CLIP", default=32)
-EMBEDDINGS_VIDEO_FPS = env_float("EMBEDDINGS_VIDEO_FPS", default=1.0)
-EMBEDDINGS_VIDEO_CLIP_SEC = env_float("EMBEDDINGS_VIDEO_CLIP_SEC", default=6.0)
-EMBEDDINGS_VIDEO_FRAME_TOKENS = env_int("EMBEDDINGS_VIDEO_FRAME_TOKENS", default=70)
-EMBEDDINGS_MAX_UPLOAD_BYTES = env_int("EMBEDDINGS_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
-EMBEDDINGS_URL_ALLOWLIST = env_list("EMBEDDINGS_URL_ALLOWLIST", default=[])
-EMBEDDINGS_FETCH_TIMEOUT_SEC = env_float("EMBEDDINGS_FETCH_TIMEOUT_SEC", default=20.0)
-EMBEDDINGS_FETCH_MAX_REDIRECTS = env_int("EMBEDDINGS_FETCH_MAX_REDIRECTS", default=5)
-# URL fetches running at once in one web process: a quarter of its threads (see
-# deploy/gunicorn.conf.py), so slow URLs can never hold every thread.
-EMBEDDINGS_FETCH_MAX_CONCURRENT = env_int("EMBEDDINGS_FETCH_MAX_CONCURRENT", default=8)
-EMBEDDINGS_FETCH_MAX_CONCURRENT_PER_KEY = env_int(
-    "EMBEDDINGS_FETCH_MAX_CONCURRENT_PER_KEY", default=2
-)
-EMBEDDINGS_REQUIRE_API_KEY = env_bool("EMBEDDINGS_REQUIRE_API_KEY", default=True)
-EMBEDDINGS_RATE_LIMIT_PER_MINUTE = env_int("EMBEDDINGS_RATE_LIMIT_PER_MINUTE", default=600)
-# Asynchronous embedding tasks (/embed/tasks, /embed-v2/tasks): kept this long, then purged;
-# at most this many unfinished per API key (each holds a stored file and worker time).
-EMBEDDINGS_TASK_RETENTION_DAYS = env_float("EMBEDDINGS_TASK_RETENTION_DAYS", default=7.0)
-EMBEDDINGS_TASKS_IN_FLIGHT_PER_KEY = env_int("EMBEDDINGS_TASKS_IN_FLIGHT_PER_KEY", default=10)
-
-# The search application.
-SEARCH_REQUIRES_LOGIN = env_bool("SEARCH_REQUIRES_LOGIN", default=False)
-# Searches a minute by one visitor (per account when signed in, else per address); typing fires
-# one per pause. Searches by file cost the model far more. 0 turns a limit off.
-SEARCH_RATE_LIMIT_PER_MINUTE = env_int("SEARCH_RATE_LIMIT_PER_MINUTE", default=120)
-SEARCH_FILE_RATE_LIMIT_PER_MINUTE = env_int("SEARCH_FILE_RATE_LIMIT_PER_MINUTE", default=6)
-SEARCH_MIN_SCORE = env_float("SEARCH_MIN_SCORE", default=0.1)
-SEARCH_PAGE_SIZE = env_int("SEARCH_PAGE_SIZE", default=24)
-SEARCH_EF_SEARCH = env_int("SEARCH_EF_SEARCH", default=200)
-SEARCH_QUERY_AUDIO_MAX_SEC = env_float("SEARCH_QUERY_AUDIO_MAX_SEC", default=30.0)
-# A file searched with is kept (its vector and a small preview) for this long under a key in the
-# search's URL, and at most this many are kept: the oldest go first.
-SEARCH_QUERY_FILE_TTL_SEC = env_int("SEARCH_QUERY_FILE_TTL_SEC", default=24 * 3600)
-SEARCH_QUERY_FILES_MAX = env_int("SEARCH_QUERY_FILES_MAX", default=10_000)
-# "Less like this": how far a query moves away from the mean of the excluded items' vectors.
-SEARCH_EXCLUDE_WEIGHT = env_float("SEARCH_EXCLUDE_WEIGHT", default=0.5)
-# Items whose vectors are at least this cosine-similar are near duplicates.
-SEARCH_DUPLICATE_MIN_SCORE = env_float("SEARCH_DUPLICATE_MIN_SCORE", default=0.97)
-# A job still "processing" after this long lost its worker and is queued again.
-EMBEDDING_JOB_LEASE_SEC = env_float("EMBEDDING_JOB_LEASE_SEC", default=45.0)
+# The apps' settings, each declared once with its default and meaning (embeddings/conf.py,
+# searchapp/conf.py; the README's table is checked against them), read from the environment
+# variables of the same names.
+globals().update(settings_from_environment((*embeddings_conf.SETTINGS, *searchapp_conf.SETTINGS)))
 LOGIN_URL = "login"
-# Failed sign-ins (the site's and the admin's) pause signing in from an address: to one account
-# after LOGIN_FAILURES_PER_ACCOUNT, to any after LOGIN_FAILURES_PER_ADDRESS, for LOGIN_LOCKOUT_SEC
-# after the last failure counted.
-LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
-LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", default=30)
-LOGIN_LOCKOUT_SEC = env_int("LOGIN_LOCKOUT_SEC", default=900)
 AXES_HANDLER = "searchapp.login_throttle.LoginThrottleHandler"
 AXES_FAILURE_LIMIT = "searchapp.login_throttle.account_failure_limit"
 AXES_COOLOFF_TIME = "searchapp.login_throttle.lockout_time"
@@ -247,8 +168,5 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_DISABLE_ACCESS_LOG = True
 # Its banner at every start (each manage.py command) says nothing the settings do not.
 AXES_VERBOSE = False
-# How many reverse proxies in front of the app append to X-Forwarded-For; per-client limits
-# (sign-in, search) read the client's address from it past that many. 0: REMOTE_ADDR.
-TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", default=0)
 LOGIN_REDIRECT_URL = "search"
 LOGOUT_REDIRECT_URL = "search"

@@ -47,6 +47,7 @@ def run_bench(tmp_path: Path, *arguments: str) -> dict[str, Any]:
     return json.loads(output.read_text())
 
 
+@pytest.mark.bench
 def test_the_vector_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
     report = run_bench(
         tmp_path,
@@ -70,6 +71,7 @@ def test_the_vector_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
     assert report["full_precision_vector_storage"]["recall_at_10"] > 0
 
 
+@pytest.mark.bench
 def test_the_near_duplicates_benchmark_finds_the_planted_copies_at_a_tiny_size(
     tmp_path: Path,
 ) -> None:
@@ -83,6 +85,7 @@ def test_the_near_duplicates_benchmark_finds_the_planted_copies_at_a_tiny_size(
     assert report["one_item_as_embedded"]["p50_ms"] > 0
 
 
+@pytest.mark.bench
 def test_the_precision_benchmark_compares_each_path_with_float32_on_real_media(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
@@ -113,6 +116,7 @@ def test_the_precision_benchmark_compares_each_path_with_float32_on_real_media(
     assert budgets["70 tokens"]["median"] < 1.0
 
 
+@pytest.mark.bench
 def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) -> None:
     report = run_bench(
         tmp_path,
@@ -177,6 +181,7 @@ def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) ->
     )
 
 
+@pytest.mark.bench
 def test_the_video_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
     report = run_bench(
         tmp_path,

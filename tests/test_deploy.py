@@ -19,6 +19,7 @@ import yaml
 from bench.processes import GUNICORN_CONFIG
 from bench.proxy import PROXY_CONF, nginx_proxy
 from embeddings.conf import embeddings_settings
+from searchapp.management.commands.serve import gunicorn_command
 from tests.embeddings.test_fetch import Server, serving
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,12 +113,12 @@ def test_compose_declares_every_named_volume() -> None:
 
 def test_every_gunicorn_start_reads_the_one_config_file() -> None:
     config = GUNICORN_CONFIG.relative_to(ROOT).as_posix()
-    (run_line,) = [
-        line for line in (ROOT / "Makefile").read_text().splitlines() if "gunicorn" in line
-    ]
+    makefile = (ROOT / "Makefile").read_text().splitlines()
+    make_run = [line.strip() for line in makefile if "manage.py serve" in line]
     dockerfile_cmd = re.search(r"^CMD (.+)$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
 
-    assert f"--config {config}" in run_line
+    assert make_run == ["$(PY) manage.py serve --bind 127.0.0.1:$(PORT)"]
+    assert gunicorn_command("127.0.0.1:8000")[2:4] == ["--config", str(GUNICORN_CONFIG)]
     assert dockerfile_cmd is not None
     assert json.loads(dockerfile_cmd.group(1))[2:4] == ["--config", config]
     assert "command" not in compose()["services"]["web"]  # the image's CMD

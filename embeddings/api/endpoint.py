@@ -9,6 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from embeddings.api.access import authenticate, check_rate_limit
+from embeddings.api.body_limit import body_refusal
 from embeddings.api.errors import ApiError, error_response
 from embeddings.conf import embeddings_settings
 from embeddings.engine.base import ModelUnavailable
@@ -25,14 +26,17 @@ def request_api_key(request: HttpRequest) -> ApiKey | None:
 
 
 def api_endpoint(*methods: str) -> Callable[[View], View]:
-    """A JSON API view: its methods, the API key (`request_api_key`), the rate limit, and every
-    refusal in the `{"code", "message"}` error contract. The project's
-    RequestSizeLimitMiddleware bounds the body before anything reads it."""
+    """A JSON API view: the body's bound, checked before anything reads it, its methods, the
+    API key (`request_api_key`), the rate limit, and every refusal in the `{"code", "message"}`
+    error contract."""
 
     def decorate(view: View) -> View:
         @csrf_exempt
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+            refused = body_refusal(request.META)
+            if refused is not None:
+                return error_response(refused)
             if request.method not in methods:
                 allowed = ", ".join(methods)
                 response = error_response(

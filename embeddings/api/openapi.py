@@ -60,7 +60,7 @@ def _embedding_result(*, audio: bool) -> dict[str, Any]:
 
 def _embed_operation(version: str) -> dict[str, Any]:
     config = embeddings_settings()
-    form = {
+    form: dict[str, Any] = {
         "type": "object",
         "required": ["model_name"],
         "properties": {

@@ -31,7 +31,7 @@ V1_METADATA = {
         "duration": NUMBER,
     },
 }
-V1_TASK = {
+V1_TASK: dict[str, Any] = {
     "type": "object",
     "required": ["_id", "model_name", "status"],
     "properties": {
@@ -152,7 +152,7 @@ def task_paths(
     *, config: EmbeddingsSettings, error: Callable[[str], dict[str, Any]]
 ) -> dict[str, Any]:
     """The embedding tasks' paths; `error(description)` is the document's error response."""
-    security = [{"ApiKey": []}] if config.require_api_key else []
+    security: list[dict[str, list[str]]] = [{"ApiKey": []}] if config.require_api_key else []
     errors = {
         "400": error("A parameter is missing, unknown or invalid."),
         "401": error("The x-api-key header is missing or wrong."),

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import cast
 
 from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.core.files.uploadedfile import UploadedFile
@@ -32,7 +31,7 @@ MAX_TEXT_CHARACTERS = 100_000
 @dataclass(frozen=True)
 class MediaInput:
     url: str | None = None
-    upload: UploadedFile | None = None
+    upload: UploadedFile[bytes] | None = None
 
     @property
     def label(self) -> dict[str, str]:
@@ -55,7 +54,7 @@ class EmbedRequest:
 FORM_CONTENT_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
-def read_form(request: HttpRequest) -> tuple[QueryDict, MultiValueDict[str, UploadedFile]]:
+def read_form(request: HttpRequest) -> tuple[QueryDict, MultiValueDict[str, UploadedFile[bytes]]]:
     """The request's form fields and files, or a 4xx that says what is wrong with the body."""
     if request.content_type not in FORM_CONTENT_TYPES:
         raise invalid(
@@ -71,13 +70,16 @@ def read_form(request: HttpRequest) -> tuple[QueryDict, MultiValueDict[str, Uplo
         raise invalid(f"The request body is not a valid form: {error}") from None
 
 
-def read_upload(upload: UploadedFile, *, max_bytes: int) -> bytes:
+def read_upload(upload: UploadedFile[bytes], *, max_bytes: int) -> bytes:
     if upload.size is not None and upload.size > max_bytes:
         raise InputTooLarge(f"the file is larger than {max_bytes} bytes.")
-    return upload.read()
+    data: bytes = upload.read()
+    return data
 
 
-def parse_embed_request(data: QueryDict, files: MultiValueDict[str, UploadedFile]) -> EmbedRequest:
+def parse_embed_request(
+    data: QueryDict, files: MultiValueDict[str, UploadedFile[bytes]]
+) -> EmbedRequest:
     _refuse_unknown(data, files)
     model_name = _value(data, "model_name")
     if model_name is None:
@@ -100,7 +102,7 @@ def parse_embed_request(data: QueryDict, files: MultiValueDict[str, UploadedFile
     return request
 
 
-def _refuse_unknown(data: QueryDict, files: MultiValueDict[str, UploadedFile]) -> None:
+def _refuse_unknown(data: QueryDict, files: MultiValueDict[str, UploadedFile[bytes]]) -> None:
     for name in [*data.keys(), *files.keys()]:
         if name not in ACCEPTED_FIELDS:
             raise ApiError(
@@ -124,11 +126,11 @@ def _text_truncate(data: QueryDict) -> TextTruncate:
         raise invalid(
             f"text_truncate must be one of {', '.join(TEXT_TRUNCATE_CHOICES)}; got {value!r}."
         )
-    return cast(TextTruncate, value)
+    return value
 
 
 def _media(
-    data: QueryDict, files: MultiValueDict[str, UploadedFile], modality: str
+    data: QueryDict, files: MultiValueDict[str, UploadedFile[bytes]], modality: str
 ) -> MediaInput | None:
     url = _value(data, f"{modality}_url")
     upload = files.get(f"{modality}_file")

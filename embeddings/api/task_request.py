@@ -58,7 +58,7 @@ LIST_PARAMETERS = ("started_at", "ended_at", "status", "page", "page_limit")
 
 
 def parse_v1_task_request(
-    data: QueryDict, files: MultiValueDict[str, UploadedFile], *, config: EmbeddingsSettings
+    data: QueryDict, files: MultiValueDict[str, UploadedFile[bytes]], *, config: EmbeddingsSettings
 ) -> TaskRequest:
     """`POST /embed/tasks`: a multipart form, as TwelveLabs' SDK sends it."""
     _refuse_unknown_fields(data, files)
@@ -164,7 +164,9 @@ def parse_task_list(data: QueryDict) -> tuple[TaskFilters, int, int]:
     return filters, page, limit
 
 
-def _refuse_unknown_fields(data: QueryDict, files: MultiValueDict[str, UploadedFile]) -> None:
+def _refuse_unknown_fields(
+    data: QueryDict, files: MultiValueDict[str, UploadedFile[bytes]]
+) -> None:
     accepted = (*V1_FIELDS, "video_file")
     for name in [*data.keys(), *files.keys()]:
         if name not in accepted:
@@ -225,7 +227,7 @@ def _data_media(data: bytes | None) -> TaskMedia:
     return TaskMedia(file=ContentFile(data))
 
 
-def _upload_media(upload: UploadedFile | None, *, config: EmbeddingsSettings) -> TaskMedia:
+def _upload_media(upload: UploadedFile[bytes] | None, *, config: EmbeddingsSettings) -> TaskMedia:
     assert upload is not None
     max_bytes = media_max_bytes("video", config=config)
     if upload.size is None or upload.size > max_bytes:

@@ -5,7 +5,7 @@ import binascii
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, cast
@@ -25,7 +25,8 @@ INPUT_TYPES: tuple[InputType, ...] = (
     "video",
     "multi_input",
 )
-EmbeddingOption = Literal["visual", "audio", "transcription"]
+# What embedding_option may name and this server embeds: transcription is refused.
+EmbeddingOption = Literal["visual", "audio"]
 EmbeddingScope = Literal["clip", "asset"]
 EmbeddingType = Literal["separate_embedding", "fused_embedding"]
 MediaType = Literal["image", "video", "audio", "document"]
@@ -420,7 +421,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "segmentation": ("strategy", "fixed", "dynamic"),
     "fixed": ("duration_sec",),
 }
-_INPUT_PARSERS = {
+_INPUT_PARSERS: dict[str, Callable[[_Object, EmbeddingsSettings], Input]] = {
     "text": _text_input,
     "image": _image_input,
     "text_image": _text_image_input,

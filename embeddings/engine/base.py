@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 from PIL.Image import Image
@@ -90,4 +90,4 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     if not np.isfinite(vectors).all():
         raise FloatingPointError("the model produced non-finite values")
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, np.finfo(np.float32).tiny)
+    return cast(np.ndarray, vectors / np.maximum(norms, np.finfo(np.float32).tiny))

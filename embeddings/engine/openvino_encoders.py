@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import torch
 from torch import nn
@@ -181,11 +181,12 @@ def _run_vision_encoder(
     attention_mask: torch.Tensor,
     pixel_position_ids: torch.Tensor,
 ) -> torch.Tensor:
-    return encoder(
+    output = encoder(
         inputs_embeds=inputs_embeds,
         attention_mask=attention_mask,
         pixel_position_ids=pixel_position_ids,
-    ).last_hidden_state
+    )
+    return cast(torch.Tensor, output.last_hidden_state)
 
 
 def _run_audio_layers(
@@ -218,7 +219,7 @@ def _vision_dynamic_shapes() -> tuple[dict[int, Any], ...]:
     return dynamic, dynamic, dynamic
 
 
-def _audio_example(tower: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _audio_example(tower: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     # Two clips of three attention chunks, the last one partly filled: more than one of each,
     # so that export keeps the batch size and the number of chunks free. The mask is the
     # model's 5-D blocked one, (batch, 1, chunks, chunk size, context size).

@@ -33,6 +33,8 @@ from embeddings.engine.openvino_encoders import (
 from embeddings.errors import InputError
 
 if TYPE_CHECKING:
+    from transformers import EmbeddingGemma2Model
+
     from embeddings.media.video import VideoClip
 
 logger = logging.getLogger(__name__)
@@ -91,7 +93,7 @@ class SentenceTransformerModel(EmbeddingModel):
         self.vision_runtime = self._runtime("image", openvino_vision_cache)
         self.audio_runtime = self._runtime("audio", openvino_audio_cache)
         self._set_encoder_dtypes()
-        processor = self._model[0].processor
+        processor = self._processor
         self._tokenizer = processor.tokenizer
         self._image_start_id = self._tokenizer.convert_tokens_to_ids(processor.boi_token)
         self._image_end_id = self._tokenizer.convert_tokens_to_ids(processor.eoi_token)
@@ -100,7 +102,10 @@ class SentenceTransformerModel(EmbeddingModel):
         # tokenises, so one call at a time.
         self._tokenizer_lock = threading.Lock()
         self._sampling_rate = int(processor.feature_extractor.sampling_rate)
-        self._dimension = int(self._model.get_embedding_dimension())
+        dimension = self._model.get_embedding_dimension()
+        if dimension is None:
+            raise ModelUnavailable(f"The model at {source!r} does not say its embedding size.")
+        self._dimension = dimension
         # Every forward pass runs on this one thread, one at a time: the model is shared by all
         # request threads, and torch's intra-op thread pool is per calling thread, so calls
         # from many threads would keep several pools spinning against each other.
@@ -111,12 +116,22 @@ class SentenceTransformerModel(EmbeddingModel):
             initargs=(threads,),
         )
 
+    @property
+    def _processor(self) -> Any:
+        """The transformers processor: its class, and so its attributes, come with the model."""
+        return self._model[0].processor
+
+    @property
+    def _network(self) -> EmbeddingGemma2Model:
+        return cast("EmbeddingGemma2Model", self._model[0].model)
+
     def _check_modalities(self) -> None:
         missing = [m for m in REQUIRED_MODALITIES if m not in self._model.modalities]
         if missing:
+            supported = ", ".join(map(str, self._model.modalities))
             raise ModelUnavailable(
                 f"The model at {self.source!r} cannot embed {', '.join(missing)} "
-                f"(it supports {', '.join(self._model.modalities)}). If it should, its processor "
+                f"(it supports {supported}). If it should, its processor "
                 "did not load: check that torchvision is installed (pip install torchvision)."
             )
 
@@ -124,7 +139,7 @@ class SentenceTransformerModel(EmbeddingModel):
         """What runs the modality's encoder: OpenVINO where asked and able, else torch."""
         if openvino_cache is None or modality not in self.modalities:
             return "torch"
-        network = self._model[0].model
+        network = self._network
         try:
             if modality == "audio":
                 return compile_audio_tower(network, cache_dir=openvino_cache, threads=self.threads)
@@ -137,7 +152,7 @@ class SentenceTransformerModel(EmbeddingModel):
             return "torch"
 
     def _set_encoder_dtypes(self) -> None:
-        network = self._model[0].model
+        network = self._network
         for names, dtype in (
             (("vision_tower", "embed_vision"), self.precision.vision),
             (("audio_tower", "embed_audio"), self.precision.audio),
@@ -212,13 +227,14 @@ class SentenceTransformerModel(EmbeddingModel):
         self, parts: Sequence[Part], *, image_tokens: int | None = None
     ) -> np.ndarray:
         if not any(isinstance(part, Image) for part in parts):
-            return self.embed_texts([" ".join(cast(Sequence[str], parts))])[0]
+            return cast(np.ndarray, self.embed_texts([" ".join(cast(Sequence[str], parts))])[0])
         self._require("image")
-        return self._embed(
+        vectors = self._embed(
             [tuple(parts)],
             partial(self._interleaved_features, image_tokens=image_tokens),
             batch_size=1,
-        )[0]
+        )
+        return cast(np.ndarray, vectors[0])
 
     def _require(self, modality: Modality) -> None:
         if modality not in self.modalities:
@@ -289,7 +305,7 @@ class SentenceTransformerModel(EmbeddingModel):
         # The processor's own layout for a video with its audio track ("mm:ss <frame> mm:ss
         # <that second's audio> ..."), which needs each frame's time in the clip; the audio is
         # the clip's, already decoded, as `audio_from_video_indices` lets a caller pass it.
-        processor = self._model[0].processor
+        processor = self._processor
         times = [time - clip.start_sec for time in clip.frame_times]
         step = times[1] - times[0] if len(times) > 1 else 1.0
         metadata = VideoMetadata(

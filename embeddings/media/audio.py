@@ -230,7 +230,8 @@ def _pieces(frame: av.AudioFrame) -> Iterator[av.AudioFrame]:
     step = MAX_FRAME_SAMPLES * (1 if frame.format.is_planar else frame.layout.nb_channels)
     for start in range(0, samples.shape[1], step):
         piece = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(samples[:, start : start + step]),
+            # numpy's stubs lose the frame's sample type that av's stubs ask for.
+            np.ascontiguousarray(samples[:, start : start + step]),  # type: ignore[arg-type]
             format=frame.format.name,
             layout=frame.layout.name,
         )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image, ImageOps, JpegImagePlugin
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from embeddings.errors import InputError
 
@@ -66,7 +66,7 @@ def jpeg_scans(data: bytes) -> int:
 def _open(data: bytes) -> Image.Image:
     try:
         return Image.open(io.BytesIO(data), formats=FORMATS)
-    except Image.UnidentifiedImageError as error:
+    except UnidentifiedImageError as error:
         raise UnsupportedImage(
             f"unsupported or unreadable image; supported formats: {SUPPORTED_FORMATS}."
         ) from error

@@ -6,7 +6,9 @@ from collections import deque
 from collections.abc import Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
@@ -226,7 +228,7 @@ def _scan(container: InputContainer, stream: VideoStream, *, limits: VideoLimits
                 _refuse_duration(limits)
             _check_frame_count(frames, end, limits=limits)
             if not decoded_one:
-                for frame in packet.decode():
+                for frame in stream.decode(packet):
                     _check_frame_size(frame.width, frame.height, limits=limits)
                     decoded_one = True
     if not decoded_one:
@@ -299,7 +301,7 @@ def _seek(container: InputContainer, stream: VideoStream, time_sec: float) -> No
     """To the keyframe at or before `time_sec`, so a start offset costs no decoding before
     it; where the file cannot seek, decoding starts at its start, as it would have."""
     try:
-        container.seek(round(time_sec / stream.time_base), stream=stream, backward=True)
+        container.seek(round(time_sec / _time_base(stream)), stream=stream, backward=True)
     except av.FFmpegError:
         container.seek(0)
 
@@ -331,7 +333,9 @@ class _ClipDecoder:
         self.audio_position: int | None = None
         self.audio_needed = round(video.duration_sec * sampling_rate)
 
-    def clips(self, packets: Iterator[av.Packet], with_audio: bool) -> Iterator[VideoClip]:
+    def clips(
+        self, packets: Iterator[av.Packet], with_audio: bool
+    ) -> Generator[VideoClip, None, None]:
         self.with_audio = with_audio
         # Every clip's sampled times, in order: a frame is taken for the times before the next
         # frame's, whichever clip they belong to.
@@ -349,10 +353,10 @@ class _ClipDecoder:
         with refused(lambda error: f"could not decode the video: {error}"):
             for packet in packets:
                 if packet.stream.type == "audio":
-                    for audio_frame in packet.decode():
+                    for audio_frame in _audio_frames(packet):
                         self._take_audio(audio_frame)
                 else:
-                    for frame in packet.decode():
+                    for frame in _video_frames(packet):
                         time = self._time(frame)
                         if time is None:
                             continue
@@ -363,8 +367,12 @@ class _ClipDecoder:
                         # (the frame the source's own frame rate puts at that time).
                         while targets and targets[0][1] + TIME_TOLERANCE_SEC < time:
                             index, target = targets.popleft()
-                            later = previous is None or time - target < target - previous_time
-                            self.chosen[index].append(_rgb(frame if later else previous))
+                            nearer = (
+                                frame
+                                if previous is None or time - target < target - previous_time
+                                else previous
+                            )
+                            self.chosen[index].append(_rgb(nearer))
                         previous, previous_time = frame, time
                         self.latest = time
                 yield from self._ready_clips(pending=targets, ended=False)
@@ -457,6 +465,21 @@ class _ClipDecoder:
         return samples.astype(np.float32, copy=False)
 
 
+def _video_frames(packet: av.Packet) -> list[av.VideoFrame]:
+    # av's stubs say a packet decodes to subtitles, whatever its stream.
+    return cast(list[av.VideoFrame], packet.decode())
+
+
+def _audio_frames(packet: av.Packet) -> list[av.AudioFrame]:
+    return cast(list[av.AudioFrame], packet.decode())
+
+
+def _time_base(stream: VideoStream) -> Fraction:
+    if stream.time_base is None:
+        raise InputError("the video stream has no time base.")
+    return stream.time_base
+
+
 def _rgb(frame: av.VideoFrame) -> np.ndarray:
     return frame.to_ndarray(format="rgb24")
 
@@ -478,12 +501,16 @@ def poster_frame(
         with refused(lambda error: f"could not decode the video: {error}"):
             if target > 0:
                 container.seek(
-                    int((target + origin) / stream.time_base), stream=stream, backward=True
+                    int((target + origin) / _time_base(stream)), stream=stream, backward=True
                 )
             chosen: av.VideoFrame | None = None
             for count, frame in enumerate(container.decode(stream)):
                 _check_frame_size(frame.width, frame.height, limits=limits)
-                time = float(frame.pts * frame.time_base) - origin if frame.pts is not None else 0
+                time = (
+                    float(frame.pts * frame.time_base) - origin
+                    if frame.pts is not None and frame.time_base is not None
+                    else 0
+                )
                 if chosen is not None and time > target + TIME_TOLERANCE_SEC:
                     break
                 chosen = frame
@@ -492,7 +519,8 @@ def poster_frame(
                     break
     if chosen is None:
         raise InputError("no frame of the video could be decoded.")
-    return chosen.to_image()
+    image: Image.Image = chosen.to_image()  # type: ignore[no-untyped-call]
+    return image
 
 
 _SEEK_FRAMES = 600

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db.backends.postgresql import base
+
+from searchapp.database import EMBEDDED_PGDATA, start_embedded_server
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +20,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     A restart cuts every connection; CONN_HEALTH_CHECKS notices, and the new connection then
     waits up to DATABASE_CONNECT_RETRY_SEC, so the worker and requests carry on by themselves.
+    The embedded server, where there is one, starts with the process's first connection.
     """
+
+    def get_connection_params(self) -> dict[str, Any]:
+        pgdata = self.settings_dict.get(EMBEDDED_PGDATA)
+        if pgdata and not self.settings_dict["HOST"]:
+            self.settings_dict["HOST"] = start_embedded_server(Path(pgdata))
+        return super().get_connection_params()
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         deadline = time.monotonic() + settings.DATABASE_CONNECT_RETRY_SEC

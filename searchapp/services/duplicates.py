@@ -110,7 +110,7 @@ def _near_pairs(
         storage=sql.SQL(STORAGE),
         dimension=sql.Literal(dimension),
     )
-    params = {
+    params: dict[str, str | list[int] | float] = {
         "model_key": model_key,
         "item_ids": list(item_ids),
         "neighbours": NEIGHBOURS,

@@ -6,13 +6,12 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 from psycopg import sql
 
-from embeddings.conf import embeddings_settings
+from embeddings.conf import BATCH_SIZE, embeddings_settings
 from embeddings.engine.base import ModelUnavailable
 from embeddings.engine.registry import get_model
 from embeddings.errors import InputError
@@ -30,6 +29,7 @@ from embeddings.services import (
     prepare_video,
 )
 from embeddings.spaces import VectorSpace, configured_space
+from searchapp import conf
 from searchapp.models import Item, ItemEmbedding, Modality, Status
 from searchapp.search_space import embedding_model_key, forget_search_model
 from searchapp.services.duplicates import duplicates_find
@@ -116,7 +116,7 @@ def _embedded_since(item: Item, queued_at: datetime | None) -> bool:
 def _texts_embed(*, first: Item, lease: ItemLease) -> None:
     """Embed the text item with other queued text items in one batch, which is several times
     faster per item than one at a time (docs/performance.md)."""
-    others = _claim_queued_texts(exclude_id=first.pk, limit=settings.EMBEDDINGS_BATCH_SIZE - 1)
+    others = _claim_queued_texts(exclude_id=first.pk, limit=BATCH_SIZE.value() - 1)
     lease.hold([item.pk for item in others])
     items = [first, *others]
     model, config = get_model(), embeddings_settings()
@@ -255,7 +255,7 @@ def _find_duplicates_once_committed(*, item_ids: list[int], model_key: str) -> N
             duplicates_find,
             item_ids=item_ids,
             model_key=model_key,
-            min_score=settings.SEARCH_DUPLICATE_MIN_SCORE,
+            min_score=conf.SEARCH_DUPLICATE_MIN_SCORE.value(),
         )
     )
 
@@ -280,7 +280,7 @@ def vectors_carry_over(*, from_key: str, to_key: str) -> int:
     copied = [
         field.column
         for field in ItemEmbedding._meta.concrete_fields
-        if field.column not in ("id", "model_key")
+        if field.column is not None and field.column not in ("id", "model_key")
     ]
     statement = sql.SQL(
         "INSERT INTO {table} (model_key, {columns}) SELECT %s, {columns} FROM {table} "

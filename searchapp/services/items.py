@@ -5,6 +5,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.postgres.search import SearchVector
 from django.core.files.base import ContentFile
 from django.db import DatabaseError, IntegrityError, transaction
@@ -14,7 +15,7 @@ from django.utils import timezone
 from embeddings.errors import InputError
 from searchapp.access import can_open
 from searchapp.media_info import probe_media
-from searchapp.models import Item, ItemEmbedding, Modality, Status
+from searchapp.models import Item, ItemEmbedding, Modality, Status, Tag
 from searchapp.services.jobs import enqueue_embeddings
 
 MAX_TAGS = 32
@@ -61,7 +62,7 @@ def item_add_file(
     data: bytes,
     filename: str,
     details: ItemDetails = ItemDetails(),
-    added_by: AbstractBaseUser | None = None,
+    added_by: User | None = None,
 ) -> tuple[Item, bool]:
     """Store an uploaded file as an item and queue its embedding: (item, created).
 
@@ -97,7 +98,7 @@ def item_add_text(
     *,
     text: str,
     details: ItemDetails = ItemDetails(),
-    added_by: AbstractBaseUser | None = None,
+    added_by: User | None = None,
 ) -> tuple[Item, bool]:
     """A text note as an item, as `item_add_file` stores a file."""
     text = storable(text).strip()
@@ -159,6 +160,7 @@ def _insert_or_discard(item: Item, *, added_by: AbstractBaseUser | None) -> tupl
     try:
         with transaction.atomic():
             item.save()
+            _tags_record(item.tags)
             _refresh_search_document(Item.objects.filter(pk=item.pk))
             transaction.on_commit(lambda: enqueue_embeddings([item.pk]))
     except IntegrityError:
@@ -210,13 +212,26 @@ def _name_words(field: str) -> Func:
 
 
 def item_update_details(*, item: Item, details: ItemDetails) -> Item:
+    tags_before = list(item.tags)
     for name, value in _details_fields(details).items():
         setattr(item, name, value)
     with transaction.atomic():
         item.save()
         item.embeddings.update(tags=item.tags)
+        _tags_record(item.tags)
+        _tags_forget_unused(set(tags_before) - set(item.tags))
         _refresh_search_document(Item.objects.filter(pk=item.pk))
     return item
+
+
+def _tags_record(names: Iterable[str]) -> None:
+    Tag.objects.bulk_create([Tag(name=name) for name in names], ignore_conflicts=True)
+
+
+def _tags_forget_unused(names: Iterable[str]) -> None:
+    for name in names:
+        if not Item.objects.filter(tags__contains=[name]).exists():
+            Tag.objects.filter(name=name).delete()
 
 
 def items_set_hidden(*, items: QuerySet[Item], hidden: bool, by_owner: bool = False) -> int:
@@ -230,9 +245,10 @@ def items_set_hidden(*, items: QuerySet[Item], hidden: bool, by_owner: bool = Fa
 
 
 def items_add_tag(*, items: QuerySet[Item], tag: str) -> int:
-    (cleaned,) = clean_tags([tag]) or [None]
-    if cleaned is None:
+    tags = clean_tags([tag])
+    if not tags:
         raise InputError("the tag is empty.")
+    (cleaned,) = tags
     changed = 0
     with transaction.atomic():
         for item in items.select_for_update():
@@ -241,6 +257,7 @@ def items_add_tag(*, items: QuerySet[Item], tag: str) -> int:
                 item.save(update_fields=["tags", "updated_at"])
                 item.embeddings.update(tags=item.tags)
                 changed += 1
+        _tags_record([cleaned])
         _refresh_search_document(items)
     return changed
 
@@ -249,14 +266,20 @@ def items_delete(*, items: QuerySet[Item]) -> int:
     doomed = list(items)
     with transaction.atomic():
         count, _ = Item.objects.filter(pk__in=[item.pk for item in doomed]).delete()
+        _tags_forget_unused({tag for item in doomed for tag in item.tags})
         # Files go only once the rows are surely gone.
-        transaction.on_commit(lambda: [_delete_files(item) for item in doomed])
+        transaction.on_commit(lambda: _delete_files_of(doomed))
     return count
+
+
+def _delete_files_of(items: list[Item]) -> None:
+    for item in items:
+        _delete_files(item)
 
 
 def _delete_files(item: Item) -> None:
     for field in (item.file, item.thumbnail, item.preview):
-        if field:
+        if field.name:
             field.storage.delete(field.name)
 
 

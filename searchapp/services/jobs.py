@@ -7,13 +7,13 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
-from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections, transaction
 from django.db.models import BigIntegerField, Expression, F, Q, QuerySet
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Now
 from django.utils import timezone
 
+from embeddings.conf import JOB_LEASE_SEC
 from embeddings.engine.base import ModelUnavailable
 from embeddings.engine.registry import get_model
 from searchapp.models import Item, Status
@@ -34,11 +34,11 @@ LOST_JOBS_REASON = (
 
 
 def job_lease() -> timedelta:
-    return timedelta(seconds=settings.EMBEDDING_JOB_LEASE_SEC)
+    return timedelta(seconds=JOB_LEASE_SEC.value())
 
 
 def lease_renewal_sec() -> float:
-    return settings.EMBEDDING_JOB_LEASE_SEC / RENEWALS_PER_LEASE
+    return JOB_LEASE_SEC.value() / RENEWALS_PER_LEASE
 
 
 def enqueue_embeddings(item_ids: Iterable[int]) -> None:

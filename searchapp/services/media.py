@@ -30,7 +30,7 @@ class MediaFacts:
     preview: str = ""
     waveform: list[int] | None = None
     duration_sec: float | None = None
-    size: tuple[int, int] | None = None
+    size: tuple[int | None, int | None] | None = None
 
     @property
     def files(self) -> list[str]:

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
-from django.conf import settings
 from django.db.models import Subquery
 from django.utils import timezone
 
+from searchapp import conf
 from searchapp.models import QueryFile
 from searchapp.previews import query_preview
 from searchapp.queries import MediaQuery, media_query_vector
@@ -69,10 +69,10 @@ def query_files_prune() -> None:
     """Deletes the expired file queries, and the oldest past SEARCH_QUERY_FILES_MAX (making
     room for one more)."""
     QueryFile.objects.filter(created_at__lt=_oldest_kept()).delete()
-    kept = max(settings.SEARCH_QUERY_FILES_MAX - 1, 0)
+    kept = max(conf.SEARCH_QUERY_FILES_MAX.value() - 1, 0)
     newest_dropped = QueryFile.objects.order_by("-pk").values("pk")[kept : kept + 1]
     QueryFile.objects.filter(pk__lte=Subquery(newest_dropped)).delete()
 
 
-def _oldest_kept() -> timezone.datetime:
-    return timezone.now() - timedelta(seconds=settings.SEARCH_QUERY_FILE_TTL_SEC)
+def _oldest_kept() -> datetime:
+    return timezone.now() - timedelta(seconds=conf.SEARCH_QUERY_FILE_TTL_SEC.value())

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -25,7 +26,13 @@ from searchapp.services.items import (
     items_delete,
     items_set_hidden,
 )
-from searchapp.views.pages import managed_item, message, search_allowed, visible_item
+from searchapp.views.pages import (
+    HtmxHttpRequest,
+    managed_item,
+    message,
+    search_allowed,
+    visible_item,
+)
 from searchapp.views.viewer import seconds_param
 
 logger = logging.getLogger(__name__)
@@ -66,7 +73,7 @@ def _page_context(request: HttpRequest, item: Item) -> dict[str, object]:
 
 @login_required
 @require_POST
-def edit_item(request: HttpRequest, pk: int) -> HttpResponse:
+def edit_item(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     item = managed_item(request, pk)
     form = ItemDetailsForm(request.POST)
     if not form.is_valid():
@@ -123,7 +130,7 @@ def delete_item(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def retry_item(request: HttpRequest, pk: int) -> HttpResponse:
+def retry_item(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     item = managed_item(request, pk)
     retried = item_retry(item=item)
     item.refresh_from_db()
@@ -135,21 +142,21 @@ def retry_item(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def item_media(request: HttpRequest, pk: int) -> HttpResponse:
+def item_media(request: HttpRequest, pk: int) -> HttpResponseBase:
     return _serve(request, pk, rendition="file")
 
 
 @require_GET
-def item_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
+def item_thumbnail(request: HttpRequest, pk: int) -> HttpResponseBase:
     return _serve(request, pk, rendition="thumbnail")
 
 
 @require_GET
-def item_preview(request: HttpRequest, pk: int) -> HttpResponse:
+def item_preview(request: HttpRequest, pk: int) -> HttpResponseBase:
     return _serve(request, pk, rendition="preview")
 
 
-def _serve(request: HttpRequest, pk: int, *, rendition: Rendition) -> HttpResponse:
+def _serve(request: HttpRequest, pk: int, *, rendition: Rendition) -> HttpResponseBase:
     if not search_allowed(request):
         raise Http404("No such item.")
     item = visible_item(request, pk)
@@ -166,16 +173,16 @@ def _serve(request: HttpRequest, pk: int, *, rendition: Rendition) -> HttpRespon
         byte_range = requested_range(request.headers.get("Range", ""), size=size)
     except Unsatisfiable as error:
         stream.close()
-        response = HttpResponse(status=416)
-        response["Content-Range"] = str(error)
-        return response
+        refused = HttpResponse(status=416)
+        refused["Content-Range"] = str(error)
+        return refused
     content_type = item.mime_type if rendition == "file" else "image/webp"
     inline = content_type in INLINE_TYPES and "download" not in request.GET
     response = FileResponse(
         stream if byte_range is None else FileSlice(stream, start=byte_range[0], end=byte_range[1]),
         content_type=content_type if inline else "application/octet-stream",
         as_attachment=not inline,
-        filename=item.original_filename or None,
+        filename=item.original_filename,
     )
     if byte_range is not None:
         start, end = byte_range

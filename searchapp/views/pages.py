@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django_htmx.middleware import HtmxDetails
 
 from embeddings.engine.registry import model_status
+from searchapp import conf
 from searchapp.access import can_manage, can_open
 from searchapp.models import Item
 
@@ -16,8 +18,20 @@ MODEL_UNAVAILABLE_NOTICE = (
 )
 
 
+class HtmxHttpRequest(HttpRequest):
+    """A request as HtmxMiddleware hands it on."""
+
+    htmx: HtmxDetails
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """A request to a view behind login_required."""
+
+    user: User
+
+
 def search_allowed(request: HttpRequest) -> bool:
-    return request.user.is_authenticated or not settings.SEARCH_REQUIRES_LOGIN
+    return request.user.is_authenticated or not conf.SEARCH_REQUIRES_LOGIN.value()
 
 
 def model_problem(request: HttpRequest, detail: str) -> str:

@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -17,6 +16,7 @@ from embeddings.api.request import read_upload
 from embeddings.conf import embeddings_settings
 from embeddings.engine.base import ModelUnavailable
 from embeddings.errors import InputError
+from searchapp import conf
 from searchapp.browsing import (
     BrowseFilters,
     item_browse,
@@ -26,17 +26,17 @@ from searchapp.browsing import (
 from searchapp.errors import with_headers
 from searchapp.forms import QueryFileForm, SearchForm, Sort
 from searchapp.models import QueryFile
-from searchapp.search import LibraryQuery, library_search
+from searchapp.search import library_search
 from searchapp.search_limits import search_refusal
 from searchapp.search_space import search_model_key
-from searchapp.selectors import SearchFilters, SearchHit
+from searchapp.selectors import SearchHit
 from searchapp.services.query_files import (
     query_file_add,
     query_file_find,
     query_file_media,
     query_file_preview,
 )
-from searchapp.views.pages import model_banner, model_problem, search_allowed
+from searchapp.views.pages import HtmxHttpRequest, model_banner, model_problem, search_allowed
 
 # Sorted by date, results are the best this many matches above the cutoff, newest first.
 DATE_SORTED_PAGES = 10
@@ -45,7 +45,7 @@ FILTERS = ("modality", "tag", "min_score", "semantic", "sort")
 
 
 @require_GET
-def search_page(request: HttpRequest) -> HttpResponse:
+def search_page(request: HtmxHttpRequest) -> HttpResponse:
     """The library: browsed newest first, or searched by words, a file (`qf`) or an item;
     the whole page, or for htmx its results (`_results.html`)."""
     if not search_allowed(request):
@@ -62,7 +62,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def search_file(request: HttpRequest) -> HttpResponse:
+def search_file(request: HtmxHttpRequest) -> HttpResponse:
     """Keeps a dropped, pasted, picked or recorded file's vector under a new key and answers
     with the URL of its search: 201 with `Location` to the page's script, 303 to a browser."""
     if not search_allowed(request):
@@ -73,7 +73,7 @@ def search_file(request: HttpRequest) -> HttpResponse:
     refused = search_refusal(request, by_file=True)
     if refused is not None:
         return _refusal(request, refused.message, status=429, headers=refused.headers)
-    upload: UploadedFile = form.cleaned_data["query_file"]
+    upload: UploadedFile[bytes] = form.cleaned_data["query_file"]
     name = upload.name or "your file"
     try:
         data = read_upload(upload, max_bytes=embeddings_settings().max_upload_bytes)
@@ -105,7 +105,7 @@ def search_file_preview(request: HttpRequest, key: str) -> HttpResponse:
 
 
 def _page(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     form: SearchForm,
     results: dict[str, object],
     *,
@@ -118,8 +118,8 @@ def _page(
     context = {"form": form, "partial": partial, **results}
     if not partial:
         context |= {
-            "min_score_default": settings.SEARCH_MIN_SCORE,
-            "query_audio_max_sec": settings.SEARCH_QUERY_AUDIO_MAX_SEC,
+            "min_score_default": conf.SEARCH_MIN_SCORE.value(),
+            "query_audio_max_sec": conf.SEARCH_QUERY_AUDIO_MAX_SEC.value(),
             "query_video_clip_sec": embeddings_settings().video_clip_sec,
             "model_problem": model_banner(request),
         }
@@ -131,7 +131,7 @@ def _page(
 
 
 def _refusal(
-    request: HttpRequest, message: str, *, status: int, headers: Mapping[str, str] | None = None
+    request: HtmxHttpRequest, message: str, *, status: int, headers: Mapping[str, str] | None = None
 ) -> HttpResponse:
     if request.htmx:
         response = render(request, "searchapp/_message.html", {"message": message}, status=status)
@@ -148,8 +148,8 @@ def _browse(form: SearchForm) -> dict[str, object]:
             tag=data["tag"] or None,
             added_by=data["by"] or None,
         ),
-        offset=(page_number - 1) * settings.SEARCH_PAGE_SIZE,
-        limit=settings.SEARCH_PAGE_SIZE,
+        offset=(page_number - 1) * conf.SEARCH_PAGE_SIZE.value(),
+        limit=conf.SEARCH_PAGE_SIZE.value(),
     )
     return {
         "mode": "browse",
@@ -166,21 +166,14 @@ def _search(request: HttpRequest, form: SearchForm) -> dict[str, object]:
         query_file = query_file_find(key=data["qf"], model_key=search_model_key())
         if query_file is None:
             return {"mode": "search", "error": _expired()}
-    min_score = data["min_score"] if data["min_score"] is not None else settings.SEARCH_MIN_SCORE
     page_number = data["page"] or 1
     by_date = data["sort"] == Sort.NEWEST
-    page_size = settings.SEARCH_PAGE_SIZE
-    query = LibraryQuery(
-        text=query_file.words if query_file is not None else data["q"],
+    page_size = conf.SEARCH_PAGE_SIZE.value()
+    query = form.query(
+        text=query_file.words if query_file is not None else None,
         media=query_file_media(query_file) if query_file is not None else None,
-        item_id=data["item"],
-        exclude_item_ids=data["exclude"],
-        filters=SearchFilters(
-            modality=data["modality"] or None, tag=data["tag"] or None, min_score=min_score
-        ),
         page=1 if by_date else page_number,
         page_size=page_size * DATE_SORTED_PAGES if by_date else page_size,
-        semantic_only=data["semantic"],
     )
     try:
         results = library_search(query)
@@ -200,7 +193,7 @@ def _search(request: HttpRequest, form: SearchForm) -> dict[str, object]:
         "results": results,
         "results_problem": model_problem(request, results.model_problem),
         "query_file": query_file,
-        "min_score": min_score,
+        "min_score": data["min_score"],
         "by_date": by_date,
         "date_sorted_limit": page_size * DATE_SORTED_PAGES,
         **_paged(hits, page_number, has_more=has_more),
@@ -209,7 +202,7 @@ def _search(request: HttpRequest, form: SearchForm) -> dict[str, object]:
 
 
 def _expired() -> str:
-    hours = settings.SEARCH_QUERY_FILE_TTL_SEC / 3600
+    hours = conf.SEARCH_QUERY_FILE_TTL_SEC.value() / 3600
     return (
         f"This file search has expired (files searched with are kept for {hours:g} hours): "
         "search with the file again."
@@ -217,7 +210,7 @@ def _expired() -> str:
 
 
 def _paged(hits: list[SearchHit], page_number: int, *, has_more: bool) -> dict[str, object]:
-    first_shown = (page_number - 1) * settings.SEARCH_PAGE_SIZE + 1
+    first_shown = (page_number - 1) * conf.SEARCH_PAGE_SIZE.value() + 1
     return {
         "hits": hits,
         "page_number": page_number,

@@ -13,12 +13,12 @@ from embeddings.errors import InputError
 from searchapp.forms import TextNoteForm, UploadForm, form_problem, split_tags
 from searchapp.models import Item
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
-from searchapp.views.pages import message, model_banner, visible_item
+from searchapp.views.pages import AuthenticatedHttpRequest, message, model_banner, visible_item
 
 
 @login_required
 @require_GET
-def upload_page(request: HttpRequest) -> HttpResponse:
+def upload_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     recent = Item.objects.filter(added_by=request.user)[:20]
     return render(
         request,
@@ -29,11 +29,11 @@ def upload_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def upload_file(request: HttpRequest) -> HttpResponse:
+def upload_file(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return message(request, form_problem(form), status=400)
-    upload: UploadedFile = form.cleaned_data["file"]
+    upload: UploadedFile[bytes] = form.cleaned_data["file"]
     details = ItemDetails(
         title=form.cleaned_data["title"],
         description=form.cleaned_data["description"],
@@ -53,7 +53,7 @@ def upload_file(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def add_note(request: HttpRequest) -> HttpResponse:
+def add_note(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = TextNoteForm(request.POST)
     if not form.is_valid():
         return message(request, form_problem(form), status=400)

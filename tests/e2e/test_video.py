@@ -1,4 +1,3 @@
-# ruff: noqa: RUF001 (players show clip ranges with an en dash)
 """Video in a browser: upload one, find it by words and by a dropped clip, and watch the
 matching clip."""
 

@@ -265,7 +265,7 @@ def test_a_long_text_search_is_answered_or_refused(
 
     assert response.status_code == status
     if status == 400:
-        assert "longer than 2000 characters" in response.json()["message"]
+        assert "at most 2000 characters" in response.json()["message"]
 
 
 @FUZZ

@@ -1,13 +1,24 @@
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from bench.media_factory import make_audio, make_image
-from searchapp.models import Item
-from searchapp.services.items import item_add_file, item_add_text
+from searchapp.browsing import EMBEDDING_MODEL_KEYS
+from searchapp.models import Item, Modality, Status
+from searchapp.services.items import (
+    ItemDetails,
+    item_add_file,
+    item_add_text,
+    item_update_details,
+    items_delete,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -97,3 +108,53 @@ def test_non_staff_cannot_curate(user_client: Client) -> None:
     item.refresh_from_db()
     assert not item.hidden
     assert "/admin/login/" in response.redirect_chain[-1][0]
+
+
+def filter_choices(client: Client, parameter: str) -> list[str]:
+    html = client.get("/admin/searchapp/item/").content.decode()
+    return re.findall(rf'href="\?{parameter}=([^"&]+)"', html)
+
+
+def test_the_tag_filter_lists_the_tags_items_have_as_they_are_added_changed_and_deleted(
+    admin_client: Client,
+) -> None:
+    harbour, _ = item_add_text(text="gulls", details=ItemDetails(tags=["harbour", "birds"]))
+    night, _ = item_add_text(text="lamps", details=ItemDetails(tags=["night"]))
+    assert filter_choices(admin_client, "tag") == ["birds", "harbour", "night"]
+
+    item_update_details(item=harbour, details=ItemDetails(tags=["harbour", "sea"]))
+    action(admin_client, "add_tag", [night], apply="1", tag="city")
+    assert filter_choices(admin_client, "tag") == ["city", "harbour", "night", "sea"]
+
+    items_delete(items=Item.objects.filter(pk=night.pk))
+    assert filter_choices(admin_client, "tag") == ["harbour", "sea"]
+
+
+def test_the_model_filter_reads_one_index_entry_per_model_however_many_items(
+    admin_client: Client,
+) -> None:
+    Item.objects.bulk_create(
+        Item(
+            modality=Modality.TEXT,
+            text=f"note {index}",
+            content_hash=f"{index:064x}",
+            status=Status.READY,
+            embedded_with=("model-a", "model-b")[index % 2],
+        )
+        for index in range(3_000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE searchapp_item")
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {EMBEDDING_MODEL_KEYS}")
+        ((plan,),) = cursor.fetchall()
+
+    item_scans = [node for node in plan_nodes(plan[0]["Plan"]) if node.get("Relation Name")]
+    assert filter_choices(admin_client, "model") == ["model-a", "model-b"]
+    assert {node["Node Type"] for node in item_scans} <= {"Index Only Scan", "Index Scan"}
+    assert sum(node["Actual Rows"] * node["Actual Loops"] for node in item_scans) <= 3
+
+
+def plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from plan_nodes(child)

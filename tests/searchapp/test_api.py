@@ -351,7 +351,7 @@ def test_a_search_limit_over_100_is_a_400_that_says_the_bound(api_client: Client
     assert response.status_code == 400
     assert response.json() == {
         "code": "parameter_invalid",
-        "message": "limit must be at most 100.",
+        "message": "limit: A page holds 1 to 100 results.",
     }
 
 

@@ -1,4 +1,5 @@
-"""POST /api/search with an image and words together, and with items to find less of."""
+"""POST /api/search: an image and words together, items to find less of, and the search
+page's filters and paging under the API's names."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from bench.media_factory import make_audio, make_image
 from embeddings.services import embed_image_with_text
 from searchapp.models import Item, ItemEmbedding
 from searchapp.search import MAX_EXCLUDED_ITEMS
-from searchapp.services.items import item_add_text, items_set_hidden
+from searchapp.services.items import ItemDetails, item_add_text, items_set_hidden
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,3 +121,59 @@ def test_openapi_says_what_text_with_an_image_and_exclude_item_ids_mean() -> Non
     assert "composed query" in operation["description"]
     assert "normalise(q - w * n)" in operation["description"]
     assert fields["exclude_item_ids"]["maxItems"] == MAX_EXCLUDED_ITEMS
+
+
+def test_results_come_page_by_page_until_has_more_is_false(api_client: Client) -> None:
+    notes = {item_add_text(text=f"boats in harbour {n}")[0].pk for n in range(5)}
+
+    pages = [search(api_client, text="boats", limit="2", page=str(n)).json() for n in (1, 2, 3)]
+
+    assert [page["page"] for page in pages] == [1, 2, 3]
+    assert [len(page["results"]) for page in pages] == [2, 2, 1]
+    assert [page["has_more"] for page in pages] == [True, True, False]
+    assert {hit["id"] for page in pages for hit in page["results"]} == notes
+
+
+def test_a_tag_keeps_only_the_items_that_have_it(api_client: Client) -> None:
+    tagged, _ = item_add_text(text="gulls", details=ItemDetails(tags=["harbour"]))
+    item_add_text(text="gulls over the field", details=ItemDetails(tags=["farm"]))
+    item_add_text(text="gulls again")
+
+    assert result_ids(search(api_client, text="gulls", tag="harbour")) == [tagged.pk]
+
+
+def test_semantic_ranks_by_the_vectors_alone(api_client: Client) -> None:
+    item_add_text(text="a note", details=ItemDetails(title="lighthouse"))
+
+    fused = search(api_client, text="lighthouse").json()["results"]
+    semantic = search(api_client, text="lighthouse", semantic="true").json()["results"]
+
+    assert [hit["text_match"] for hit in fused] == [True]
+    assert [hit["text_match"] for hit in semantic] == [False]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"text": "x" * 2001},
+            "text: The search text is too long: at most 2000 characters (it has 2001).",
+        ),
+        ({"text": "x", "page": "0"}, "page: There is no such page: pages go from 1 to 1000."),
+        ({"text": "x", "tag": "t" * 65}, "tag: A tag is at most 64 characters long."),
+        ({"item_id": "boat"}, "item_id: “More like this” needs an item number."),
+    ],
+    ids=["long text", "page 0", "long tag", "item_id not a number"],
+)
+def test_the_api_refuses_what_the_search_page_refuses_naming_the_field(
+    api_client: Client, client: Client, fields: dict[str, str], message: str
+) -> None:
+    api_names = {"text": "q", "item_id": "item"}
+    page = client.get("/", {api_names.get(name, name): value for name, value in fields.items()})
+
+    response = search(api_client, **fields)
+
+    assert response.status_code == 400
+    assert response.json() == {"code": "parameter_invalid", "message": message}
+    assert page.status_code == 400
+    assert message.split(": ", 1)[1] in page.content.decode()

@@ -1,16 +1,21 @@
 from __future__ import annotations
 
 from importlib import import_module
+from types import SimpleNamespace
 
 import pytest
 from django.apps import apps
+from django.db import connection
 
-from searchapp.models import Item, Status
+from searchapp.models import Item, ItemEmbedding, Modality, Status, Tag
 from searchapp.services.jobs import LOST_JOBS_REASON
 from searchapp.tasks import gave_up_reason
+from searchapp.vector_index import index_name
 
 pytestmark = pytest.mark.django_db
 
+halfvec_indexes = import_module("searchapp.migrations.0003_halfvec_indexes")
+tag_list = import_module("searchapp.migrations.0014_tag_list")
 failure_reasons = import_module("searchapp.migrations.0005_failure_reasons_for_users")
 adts_aac_mime_type = import_module("searchapp.migrations.0007_adts_aac_mime_type")
 file_name_words = import_module("searchapp.migrations.0009_file_name_words")
@@ -100,3 +105,46 @@ def test_raw_aac_items_stored_before_it_had_a_type_get_audio_aac() -> None:
         "audio/mpeg",
         "image/png",
     ]
+
+
+def indexes() -> dict[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s",
+            [ItemEmbedding._meta.db_table],
+        )
+        return dict(cursor.fetchall())
+
+
+def test_full_precision_indexes_become_the_halfvec_index_the_app_searches_with() -> None:
+    item = failed_items("")[0]
+    ItemEmbedding.objects.create(
+        item=item, model_key="model#v1", modality=Modality.TEXT, embedding=[1.0, 0.0, 0.0]
+    )
+    with connection.cursor() as cursor:
+        # A migration runs outside the test's transaction: no foreign-key checks wait in it.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(
+            "CREATE INDEX item_embedding_hnsw_old ON searchapp_itemembedding"
+            " USING hnsw ((embedding::vector(3)) vector_cosine_ops) WHERE model_key = 'model#v1'"
+        )
+
+    halfvec_indexes.index_as_halfvec(apps, SimpleNamespace(connection=connection))
+
+    after = indexes()
+    assert "item_embedding_hnsw_old" not in after
+    # The name vector_index ensures, so the app finds it instead of building a second one.
+    definition = after[index_name("model#v1")]
+    assert "halfvec(3)" in definition and "halfvec_cosine_ops" in definition
+    assert "model_key" in definition and "model#v1" in definition
+
+
+def test_the_tags_of_items_added_before_the_tag_list_are_listed() -> None:
+    for index, tags in enumerate((["harbour", "birds"], ["harbour"], [])):
+        Item.objects.create(modality="text", text="a", content_hash=f"{index:064d}", tags=tags)
+    Tag.objects.all().delete()
+
+    with connection.cursor() as cursor:
+        cursor.execute(tag_list.LIST_TAGS_IN_USE)
+
+    assert sorted(Tag.objects.values_list("name", flat=True)) == ["birds", "harbour"]

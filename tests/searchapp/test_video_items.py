@@ -1,4 +1,3 @@
-# ruff: noqa: RUF001 (players show clip ranges with an en dash)
 from __future__ import annotations
 
 import re

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpResponse
 from django.test import Client
+from django.utils import timezone
 from PIL import Image
 
 from bench.media_factory import (
@@ -205,15 +208,31 @@ def test_upload_returns_a_row_that_ends_ready(user_client: Client) -> None:
     assert "hx-trigger" not in row.content.decode()
 
 
-def test_a_pending_row_polls_until_it_is_done(user_client: Client, settings) -> None:  # type: ignore[no-untyped-def]
+def poll_delay_after(client: Client, item: Item, *, unchanged_sec: float) -> int | None:
+    Item.objects.filter(pk=item.pk).update(
+        updated_at=timezone.now() - timedelta(seconds=unchanged_sec)
+    )
+    row = client.get(f"/items/{item.pk}/row").content.decode()
+    found = re.search(r'hx-trigger="load delay:(\d+)ms"', row)
+    return int(found.group(1)) if found else None
+
+
+def test_a_pending_row_asks_again_soon_then_less_often_the_longer_its_item_waits(
+    user_client: Client, settings
+) -> None:  # type: ignore[no-untyped-def]
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
     user_client.post("/upload/file", {"file": SimpleUploadedFile("a.png", make_image("png"))})
     item = Item.objects.get()
-
-    row = user_client.get(f"/items/{item.pk}/row").content.decode()
-
     assert item.status == Status.PENDING
-    assert 'hx-trigger="every 1s"' in row
+
+    assert poll_delay_after(user_client, item, unchanged_sec=0) == 1_000
+    assert 6_000 <= (poll_delay_after(user_client, item, unchanged_sec=60) or 0) < 6_100
+    assert poll_delay_after(user_client, item, unchanged_sec=3600) == 15_000
+    Item.objects.filter(pk=item.pk).update(status=Status.WAITING)
+    assert poll_delay_after(user_client, item, unchanged_sec=0) == 5_000
+    assert poll_delay_after(user_client, item, unchanged_sec=3600) == 30_000
+    Item.objects.filter(pk=item.pk).update(status=Status.READY)
+    assert poll_delay_after(user_client, item, unchanged_sec=0) is None
 
 
 def test_a_polling_row_of_an_item_hidden_or_deleted_meanwhile_stops_polling(

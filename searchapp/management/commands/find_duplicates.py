@@ -3,9 +3,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from searchapp import conf
 from searchapp.search_space import search_model_key
 from searchapp.services.duplicates import duplicates_find_all
 
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         model_key = search_model_key()
         pairs = duplicates_find_all(
             model_key=model_key,
-            min_score=settings.SEARCH_DUPLICATE_MIN_SCORE,
+            min_score=conf.SEARCH_DUPLICATE_MIN_SCORE.value(),
             progress=lambda done, total: self.stderr.write(f"\r{done}/{total} items", ending=""),
         )
         self.stderr.write("")

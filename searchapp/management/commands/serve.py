@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from contextlib import suppress
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+
+from searchapp.database import EMBEDDED_PGDATA, database_url
+
+STOP_GRACE_SEC = 30.0
+POLL_SEC = 0.5
+
+
+def gunicorn_command(bind: str) -> list[str]:
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    config = Path(settings.BASE_DIR) / "deploy" / "gunicorn.conf.py"
+    access_log_to_stdout = ["--access-logfile", "-"]
+    return [
+        str(gunicorn),
+        "searchapp.wsgi",
+        "--config",
+        str(config),
+        "--bind",
+        bind,
+        *access_log_to_stdout,
+    ]
+
+
+class Command(BaseCommand):
+    help = (
+        "Migrate, collect static files, then run the web server (gunicorn) and the background "
+        "worker until Ctrl-C or SIGTERM, which stops both and, where this command started it, "
+        "the embedded PostgreSQL. `make run` runs this."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--bind", default="127.0.0.1:8000", help="gunicorn's address.")
+
+    def handle(self, *args: Any, bind: str, **options: Any) -> None:
+        stopping = threading.Event()
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            stopping.set()
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+
+        self.stdout.write(f"Database: {self._database_description()}")
+        call_command("migrate", interactive=False, verbosity=1)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        env = {**os.environ}
+        # The embedded server's address, so that the processes below do not start their own.
+        env.setdefault("DATABASE_URL", database_url(connection.settings_dict))
+        connection.close()
+        if stopping.is_set():
+            return
+
+        manage = Path(settings.BASE_DIR) / "manage.py"
+        children = [
+            subprocess.Popen([sys.executable, str(manage), "worker"], env=env),
+            subprocess.Popen(gunicorn_command(bind), env=env),
+        ]
+        self.stdout.write(f"Serving http://{bind}/ with a background worker; Ctrl-C stops both.")
+        while not stopping.wait(POLL_SEC):
+            if any(child.poll() is not None for child in children):
+                break
+        failed = [child.args for child in children if child.poll() not in (None, 0)]
+        self._stop(children)
+        if failed and not stopping.is_set():
+            raise CommandError(f"Stopped everything because this one exited: {failed[0]!r}")
+        self.stdout.write("Stopped.")
+
+    def _database_description(self) -> str:
+        pgdata = connection.settings_dict.get(EMBEDDED_PGDATA)
+        connection.ensure_connection()
+        return f"embedded PostgreSQL in {pgdata}" if pgdata else "DATABASE_URL"
+
+    def _stop(self, children: list[subprocess.Popen[bytes]]) -> None:
+        for child in children:
+            with suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(STOP_GRACE_SEC)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
