@@ -215,4 +215,15 @@ def warm_up() -> None:
 
 
 def warm_up_in_background() -> None:
-    threading.Thread(target=warm_up, name="model-warm-up", daemon=True).start()
+    threading.Thread(target=_warm_up_unless_exiting, name="model-warm-up", daemon=True).start()
+
+
+def _warm_up_unless_exiting() -> None:
+    try:
+        warm_up()
+    except RuntimeError as error:
+        # Python stops its thread pools, the model thread's among them, when the process exits
+        # (Ctrl-C on `make run`): a warm-up still running then has nothing left to warm.
+        if "shutdown" not in str(error):
+            raise
+        logger.info("Warm-up stopped: the process is exiting")

@@ -66,10 +66,17 @@ class Command(BaseCommand):
             return
 
         manage = Path(settings.BASE_DIR) / "manage.py"
-        children = [
-            subprocess.Popen([sys.executable, str(manage), "worker"], env=env),
-            subprocess.Popen(gunicorn_command(bind), env=env),
-        ]
+        # Each in a session of its own, so that a terminal's Ctrl-C reaches only this command,
+        # which then stops each once, the way it stops gracefully: the worker finishes its job
+        # on SIGINT (a second one, or SIGTERM, cuts it), gunicorn its requests on SIGTERM.
+        children = {
+            subprocess.Popen(
+                [sys.executable, str(manage), "worker"], env=env, start_new_session=True
+            ): signal.SIGINT,
+            subprocess.Popen(gunicorn_command(bind), env=env, start_new_session=True): (
+                signal.SIGTERM
+            ),
+        }
         self.stdout.write(f"Serving http://{bind}/ with a background worker; Ctrl-C stops both.")
         while not stopping.wait(POLL_SEC):
             if any(child.poll() is not None for child in children):
@@ -85,10 +92,10 @@ class Command(BaseCommand):
         connection.ensure_connection()
         return f"embedded PostgreSQL in {pgdata}" if pgdata else "DATABASE_URL"
 
-    def _stop(self, children: list[subprocess.Popen[bytes]]) -> None:
-        for child in children:
+    def _stop(self, children: dict[subprocess.Popen[bytes], signal.Signals]) -> None:
+        for child, stop_signal in children.items():
             with suppress(ProcessLookupError):
-                child.send_signal(signal.SIGTERM)
+                child.send_signal(stop_signal)
         for child in children:
             try:
                 child.wait(STOP_GRACE_SEC)
