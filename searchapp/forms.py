@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from django import forms
 from django.db import models
@@ -186,6 +187,15 @@ class ApiSearchForm(SearchForm):
                 if name in fields and values
             }
         )
+
+    def clean(self) -> dict[str, Any]:
+        # No deeper than the search page reaches (its last page), so that page and limit
+        # together cannot make a search read more candidates than the page can.
+        data = super().clean() or {}
+        deepest = MAX_PAGE * conf.SEARCH_PAGE_SIZE.value()
+        if (data.get("page") or 1) * (data.get("limit") or DEFAULT_API_LIMIT) > deepest:
+            self.add_error("page", f"Results go {deepest} deep: page × limit is at most that.")
+        return data
 
     @property
     def problem(self) -> str:

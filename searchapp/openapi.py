@@ -194,7 +194,8 @@ def library_paths() -> dict[str, Any]:
                             "maximum": MAX_PAGE,
                             "default": 1,
                             "description": "Which `limit` results: page 2 follows page 1 while "
-                            "has_more is true.",
+                            "has_more is true. page × limit is at most the search page's depth "
+                            "(1000 pages of SEARCH_PAGE_SIZE).",
                         },
                     }
                 ),

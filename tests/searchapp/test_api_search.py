@@ -177,3 +177,17 @@ def test_the_api_refuses_what_the_search_page_refuses_naming_the_field(
     assert response.json() == {"code": "parameter_invalid", "message": message}
     assert page.status_code == 400
     assert message.split(": ", 1)[1] in page.content.decode()
+
+
+def test_page_and_limit_reach_no_deeper_than_the_search_pages_last_page(
+    api_client: Client,
+) -> None:
+    deepest = search(api_client, text="boats", page="240", limit="100")
+    past_it = search(api_client, text="boats", page="241", limit="100")
+
+    assert deepest.status_code == 200
+    assert past_it.status_code == 400
+    assert past_it.json() == {
+        "code": "parameter_invalid",
+        "message": "page: Results go 24000 deep: page × limit is at most that.",
+    }
