@@ -2,10 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
-
-from embeddings.api.openapi import error_response_schema, openapi_document
+from embeddings.api.openapi import error_response_schema
 from embeddings.conf import embeddings_settings
 from searchapp.forms import DEFAULT_API_LIMIT, MAX_API_LIMIT, MAX_PAGE, MAX_QUERY_CHARACTERS
 from searchapp.models import Modality, Status
@@ -226,9 +223,6 @@ def library_paths() -> dict[str, Any]:
     }
 
 
-@require_GET
-def openapi(request: HttpRequest) -> JsonResponse:
-    document = openapi_document(base_url=request.build_absolute_uri("/"))
+def add_library_api(document: dict[str, Any]) -> None:
     document["paths"] |= library_paths()
     document["components"]["schemas"]["Item"] = ITEM
-    return JsonResponse(document)

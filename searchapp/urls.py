@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from searchapp import api, openapi
+from searchapp import api
 from searchapp.views import duplicates, items, search, upload, viewer
 
 handler400 = "searchapp.errors.bad_request"
@@ -36,6 +36,5 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("openapi.json", openapi.openapi, name="openapi"),
     path("", include("embeddings.urls")),
 ]

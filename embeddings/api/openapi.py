@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from embeddings.api.openapi_tasks import task_paths
@@ -20,6 +21,17 @@ ERROR_CODES = (
     "resource_not_exists",
     "resource_conflict",
 )
+
+
+# Host projects add their own paths to the one /openapi.json (searchapp: its library API).
+DocumentExtension = Callable[[dict[str, Any]], None]
+_extensions: list[DocumentExtension] = []
+
+
+def extend_openapi_document(extension: DocumentExtension) -> None:
+    """Have `extension` add paths and schemas to each /openapi.json; call from AppConfig.ready."""
+    if extension not in _extensions:
+        _extensions.append(extension)
 
 
 def error_response_schema(description: str) -> dict[str, Any]:
@@ -137,6 +149,13 @@ def _security() -> list[dict[str, list[str]]]:
 
 
 def openapi_document(*, base_url: str) -> dict[str, Any]:
+    document = _embed_api_document(base_url=base_url)
+    for extension in _extensions:
+        extension(document)
+    return document
+
+
+def _embed_api_document(*, base_url: str) -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {

@@ -52,3 +52,4 @@ def test_the_app_serves_the_embed_api_bounded_in_a_project_that_installs_only_it
     assert answers["too_large"][1]["code"] == "file_too_large"
     (status, schema) = answers["openapi"]
     assert status == 200 and "/v1.3/embed" in schema["paths"]
+    assert not any(path.startswith("/api/") for path in schema["paths"]), "searchapp's paths"
