@@ -179,8 +179,9 @@ WARM_UP = Setting(
     default=True,
     parse=boolean,
     meaning=(
-        "load the model and run one input when the web server and the worker start, so the "
-        "first request is not slow"
+        "on a web server's first request (`make run` and Docker's health check send one at "
+        "start) and a worker's first task, load the model and run one input of each modality "
+        "in the background, so the first search of each kind is not slow"
     ),
 )
 

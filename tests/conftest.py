@@ -36,6 +36,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _tiny_model_settings(settings, tiny_model_dir: Path) -> None:  # type: ignore[no-untyped-def]
     settings.EMBEDDINGS_MODEL = str(tiny_model_dir)
     settings.EMBEDDINGS_DEVICE = "cpu"
+    settings.EMBEDDINGS_WARM_UP = False  # tests load the model when they ask for it
     search_space._complete.clear()
     search_space.forget_search_model()
     queries._text_query_vector.cache_clear()

@@ -212,18 +212,3 @@ def warm_up() -> None:
         second = np.arange(model.sampling_rate, dtype=np.float32) / model.sampling_rate
         model.embed_audio([0.1 * np.sin(2 * np.pi * 440.0 * second)])
     logger.info("Embedding model ready in %.1f s", time.monotonic() - started)
-
-
-def warm_up_in_background() -> None:
-    threading.Thread(target=_warm_up_unless_exiting, name="model-warm-up", daemon=True).start()
-
-
-def _warm_up_unless_exiting() -> None:
-    try:
-        warm_up()
-    except RuntimeError as error:
-        # Python stops its thread pools, the model thread's among them, when the process exits
-        # (Ctrl-C on `make run`): a warm-up still running then has nothing left to warm.
-        if "shutdown" not in str(error):
-            raise
-        logger.info("Warm-up stopped: the process is exiting")

@@ -96,6 +96,8 @@ def serve_until_ctrl_c(env: dict[str, str], log: Path, key: str) -> str:
             start_new_session=True,
         )
     wait_for(lambda: serve.poll() is None and answers(f"{base}/"), seconds=180)
+    # The first request, which serve sends before it says it is serving, started the warm-up.
+    wait_for(lambda: "Embedding model ready" in log.read_text(), seconds=60)
     postmaster = postmaster_pid(pgdata)
     assert postmaster is not None and alive(postmaster)
     # Another command joins the running database, and its exit leaves it running.

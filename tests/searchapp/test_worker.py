@@ -5,7 +5,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from django.conf import settings as django_settings
 from django.db import OperationalError
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 from django_tasks_db.models import DBTaskResult
@@ -84,7 +83,6 @@ def test_the_worker_polls_again_after_losing_the_database_mid_query(
     monkeypatch.setattr(DatabaseWorkerCommand, "handle", poll)
     monkeypatch.setattr(worker.Command, "_recover_forever", lambda self: None)
     monkeypatch.setattr(worker, "DATABASE_RETRY_SEC", 0.0)
-    monkeypatch.setattr(django_settings, "EMBEDDINGS_WARM_UP", False)
 
     worker.Command().handle()
 

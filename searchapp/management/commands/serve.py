@@ -10,6 +10,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import httpx
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -77,6 +78,7 @@ class Command(BaseCommand):
                 signal.SIGTERM
             ),
         }
+        self._wait_until_answering(bind, children, stopping)
         self.stdout.write(f"Serving http://{bind}/ with a background worker; Ctrl-C stops both.")
         while not stopping.wait(POLL_SEC):
             if any(child.poll() is not None for child in children):
@@ -86,6 +88,25 @@ class Command(BaseCommand):
         if failed and not stopping.is_set():
             raise CommandError(f"Stopped everything because this one exited: {failed[0]!r}")
         self.stdout.write("Stopped.")
+
+    def _wait_until_answering(
+        self,
+        bind: str,
+        children: dict[subprocess.Popen[bytes], signal.Signals],
+        stopping: threading.Event,
+    ) -> None:
+        # Its first request also starts the model's warm-up (EMBEDDINGS_WARM_UP).
+        socket_path = bind.removeprefix("unix:") if bind.startswith("unix:") else None
+        base_url = "http://localhost" if socket_path else f"http://{bind}"
+        with httpx.Client(
+            base_url=base_url, transport=httpx.HTTPTransport(uds=socket_path), timeout=POLL_SEC
+        ) as client:
+            while not stopping.is_set() and all(child.poll() is None for child in children):
+                try:
+                    client.get("/accounts/login/")
+                    return
+                except httpx.TransportError:
+                    stopping.wait(POLL_SEC)
 
     def _database_description(self) -> str:
         pgdata = connection.settings_dict.get(EMBEDDED_PGDATA)

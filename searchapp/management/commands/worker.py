@@ -8,8 +8,6 @@ from typing import Any
 from django.db import InterfaceError, OperationalError, close_old_connections
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 
-from embeddings.conf import WARM_UP
-from embeddings.engine.registry import warm_up_in_background
 from embeddings.task_services import embed_tasks_purge, embed_tasks_requeue_lost
 from searchapp.services.jobs import items_requeue_lost, items_requeue_waiting, lease_renewal_sec
 
@@ -30,8 +28,6 @@ class Command(DatabaseWorkerCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         threading.Thread(target=self._recover_forever, name="recover-items", daemon=True).start()
-        if WARM_UP.value():
-            warm_up_in_background()
         while True:
             try:
                 super().handle(*args, **options)
