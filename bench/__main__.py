@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from bench.synthetic import Generator
     from embeddings.engine.device import cpu_feature_flags
-    from searchapp.vector_index import HNSW_EF_CONSTRUCTION, HNSW_M
+    from searchapp.search.vector_index import HNSW_EF_CONSTRUCTION, HNSW_M
 
     ef_values = tuple(int(value) for value in args.ef.split(","))
     report: dict[str, object] = {

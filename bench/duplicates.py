@@ -13,9 +13,9 @@ from bench.scratch import scratch_database
 from bench.synthetic import Generator
 from bench.vector_search import MODEL_KEY, load, percentiles, server_settings
 from searchapp.models import NearDuplicate
-from searchapp.selectors import near_duplicate_groups
+from searchapp.search.selectors import near_duplicate_groups
+from searchapp.search.vector_index import create_index_statement
 from searchapp.services.duplicates import duplicates_find, duplicates_find_all
-from searchapp.vector_index import create_index_statement
 
 MIN_SCORE = 0.97
 # A planted copy sits at cosine similarity about 0.99 from its original (a re-encoded photo).

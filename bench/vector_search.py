@@ -12,8 +12,13 @@ from psycopg import sql
 
 from bench.scratch import scratch_database
 from bench.synthetic import Generator, exact_top_k
-from searchapp.selectors import index_scan_settings, nearest_segments, nearest_segments_query
-from searchapp.vector_index import STORAGE, cosine_distance, create_index_statement, index_name
+from searchapp.search.selectors import index_scan_settings, nearest_segments, nearest_segments_query
+from searchapp.search.vector_index import (
+    STORAGE,
+    cosine_distance,
+    create_index_statement,
+    index_name,
+)
 
 MODEL_KEY = "bench/synthetic"
 MODALITIES = ("image", "audio", "text")

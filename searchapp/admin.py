@@ -16,7 +16,7 @@ from embeddings.errors import InputError
 from searchapp import conf
 from searchapp.browsing import embedding_model_keys, library_tags
 from searchapp.models import Item, NearDuplicate
-from searchapp.search_space import search_model_key
+from searchapp.search.search_model import search_model_key
 from searchapp.services.items import (
     ItemDetails,
     item_update_details,

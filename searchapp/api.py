@@ -14,9 +14,9 @@ from embeddings.errors import InputTooLarge
 from searchapp.access import openable_items
 from searchapp.forms import DEFAULT_API_LIMIT, ApiSearchForm, split_tags
 from searchapp.models import Item
-from searchapp.search import library_search
-from searchapp.search_limits import search_refusal
-from searchapp.selectors import SearchHit
+from searchapp.search.library import library_search
+from searchapp.search.limits import search_refusal
+from searchapp.search.selectors import SearchHit
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
 
 API_PATHS = ("/api/", "/v1.2/", "/v1.3/")

@@ -8,7 +8,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from searchapp.models import Item, Status, Tag
-from searchapp.selectors import SearchHit, SearchPage, visible_items
+from searchapp.search.selectors import SearchHit, SearchPage, visible_items
 
 
 @dataclass(frozen=True, kw_only=True)

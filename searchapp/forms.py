@@ -10,9 +10,9 @@ from django.utils.text import capfirst
 from embeddings.errors import InputError
 from searchapp import conf
 from searchapp.models import Modality
-from searchapp.queries import MediaQuery
-from searchapp.search import LibraryQuery, excluded_item_ids
-from searchapp.selectors import SearchFilters
+from searchapp.search.library import LibraryQuery, excluded_item_ids
+from searchapp.search.query_vectors import MediaQuery
+from searchapp.search.selectors import SearchFilters
 from searchapp.services.items import MAX_DESCRIPTION_CHARACTERS, MAX_TEXT_CHARACTERS
 
 # Longer word queries overflow PostgreSQL's stack when parsed into a tsquery.

@@ -6,7 +6,7 @@ from embeddings.api.openapi import error_response_schema
 from embeddings.conf import embeddings_settings
 from searchapp.forms import DEFAULT_API_LIMIT, MAX_API_LIMIT, MAX_PAGE, MAX_QUERY_CHARACTERS
 from searchapp.models import Modality, Status
-from searchapp.search import MAX_EXCLUDED_ITEMS
+from searchapp.search.library import MAX_EXCLUDED_ITEMS
 from searchapp.services.items import MAX_DESCRIPTION_CHARACTERS, MAX_TEXT_CHARACTERS
 
 ITEM = {

@@ -16,7 +16,7 @@ from bench.random_model import build_tiny_model
 from embeddings.engine.base import EmbeddingModel
 from embeddings.engine.registry import get_model
 from embeddings.keys import api_key_create
-from searchapp import queries, search_space
+from searchapp.search.caches import search_caches
 
 
 @pytest.fixture(scope="session")
@@ -37,9 +37,7 @@ def _tiny_model_settings(settings, tiny_model_dir: Path) -> None:  # type: ignor
     settings.EMBEDDINGS_MODEL = str(tiny_model_dir)
     settings.EMBEDDINGS_DEVICE = "cpu"
     settings.EMBEDDINGS_WARM_UP = False  # tests load the model when they ask for it
-    search_space._complete.clear()
-    search_space.forget_search_model()
-    queries._text_query_vector.cache_clear()
+    search_caches.reset()
 
 
 @pytest.fixture

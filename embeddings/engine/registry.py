@@ -98,9 +98,48 @@ FAMILIES: dict[str, ModelFactory] = {
 # A failed load is not retried for this long, so a missing model costs each request nothing.
 RETRY_AFTER_FAILURE_SEC = 30.0
 
-_lock = threading.Lock()
-_loaded: dict[ModelSettings, EmbeddingModel] = {}
-_failed: dict[ModelSettings, tuple[float, ModelUnavailable]] = {}
+
+class ModelCache:
+    """The process's model: loaded once on first use, under a lock so that two requests never
+    load it twice, and replaced when the settings change. A load that failed is remembered for
+    RETRY_AFTER_FAILURE_SEC. Nothing else resets it: the process holds one model for its life."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded: dict[ModelSettings, EmbeddingModel] = {}
+        self._failed: dict[ModelSettings, tuple[float, ModelUnavailable]] = {}
+
+    def get(self, config: ModelSettings) -> EmbeddingModel:
+        model = self._loaded.get(config)
+        if model is not None:
+            return model
+        with self._lock:
+            if config in self._loaded:
+                return self._loaded[config]
+            if config in self._failed:
+                failed_at, failure = self._failed[config]
+                if time.monotonic() - failed_at < RETRY_AFTER_FAILURE_SEC:
+                    raise failure
+            try:
+                model = load_model(config)
+            except ModelUnavailable as error:
+                logger.warning("The embedding model is not available: %s", error)
+                self._failed[config] = (time.monotonic(), error)
+                raise
+            # One model per process: a settings change replaces the old one.
+            self._loaded = {config: model}
+            self._failed.clear()
+            return model
+
+    def status(self, config: ModelSettings) -> tuple[str, str]:
+        if config in self._loaded:
+            return "ready", f"{config.source} ({self._loaded[config].dimension} dimensions)"
+        if config in self._failed:
+            return "unavailable", str(self._failed[config][1])
+        return "not_loaded", f"{config.source} loads on first use"
+
+
+model_cache = ModelCache()
 
 
 def get_model(*, source: str | None = None) -> EmbeddingModel:
@@ -108,27 +147,7 @@ def get_model(*, source: str | None = None) -> EmbeddingModel:
     config = embeddings_settings().model
     if source is not None:
         config = replace(config, source=source)
-    model = _loaded.get(config)
-    if model is not None:
-        return model
-    with _lock:
-        if config in _loaded:
-            return _loaded[config]
-        if config in _failed:
-            failed_at, failure = _failed[config]
-            if time.monotonic() - failed_at < RETRY_AFTER_FAILURE_SEC:
-                raise failure
-        try:
-            model = load_model(config)
-        except ModelUnavailable as error:
-            logger.warning("The embedding model is not available: %s", error)
-            _failed[config] = (time.monotonic(), error)
-            raise
-        # One model per process: a settings change replaces the old one.
-        _loaded.clear()
-        _failed.clear()
-        _loaded[config] = model
-        return model
+    return model_cache.get(config)
 
 
 def load_model(config: ModelSettings) -> EmbeddingModel:
@@ -183,12 +202,7 @@ def _how_to_fix(source: str, error: BaseException) -> str:
 
 def model_status() -> tuple[str, str]:
     """("ready" | "unavailable" | "not_loaded", detail) without loading anything."""
-    config = embeddings_settings().model
-    if config in _loaded:
-        return "ready", f"{config.source} ({_loaded[config].dimension} dimensions)"
-    if config in _failed:
-        return "unavailable", str(_failed[config][1])
-    return "not_loaded", f"{config.source} loads on first use"
+    return model_cache.status(embeddings_settings().model)
 
 
 def warm_up() -> None:

@@ -7,7 +7,7 @@ from django.db.models import Q
 from psycopg import sql
 
 from searchapp.models import ItemEmbedding, NearDuplicate
-from searchapp.vector_index import STORAGE, indexed_expression
+from searchapp.search.vector_index import STORAGE, indexed_expression
 
 # Nearest other items looked at per item. Copies of one photo or note are each other's nearest
 # neighbours; more than this many copies still form one group, through each other.

@@ -31,11 +31,11 @@ from embeddings.services import (
 from embeddings.spaces import VectorSpace, configured_space
 from searchapp import conf
 from searchapp.models import Item, ItemEmbedding, Modality, Status
-from searchapp.search_space import embedding_model_key, forget_search_model
+from searchapp.search.search_model import embedding_model_key, forget_search_model
+from searchapp.search.vector_index import ensure_vector_index
 from searchapp.services.duplicates import duplicates_find
 from searchapp.services.jobs import ItemLease, items_wait_for_model
 from searchapp.services.media import MediaFacts, renditions_make
-from searchapp.vector_index import ensure_vector_index
 from searchapp.waveforms import PeakEnvelope
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from searchapp import conf
 from searchapp.models import QueryFile
 from searchapp.previews import query_preview
-from searchapp.queries import MediaQuery, media_query_vector
+from searchapp.search.query_vectors import MediaQuery, media_query_vector
 
 # 128 random bits: a key cannot be guessed, so a file query is seen only by those given its link.
 KEY_BYTES = 16

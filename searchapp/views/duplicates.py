@@ -7,8 +7,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from searchapp import conf
-from searchapp.search_space import search_model_key
-from searchapp.selectors import hits_with_items, near_duplicate_groups
+from searchapp.search.search_model import search_model_key
+from searchapp.search.selectors import hits_with_items, near_duplicate_groups
 from searchapp.views.pages import model_banner
 
 GROUPS_PER_PAGE = 10

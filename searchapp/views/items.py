@@ -17,8 +17,8 @@ from searchapp.byte_ranges import FileSlice, Unsatisfiable, requested_range
 from searchapp.forms import ItemDetailsForm, form_problem, split_tags
 from searchapp.media_info import AUDIO_MIME_TYPES, IMAGE_MIME_TYPES, VIDEO_MIME_TYPES
 from searchapp.models import Item, Status
-from searchapp.search_space import search_model_key
-from searchapp.selectors import item_neighbours, item_segment_starts
+from searchapp.search.search_model import search_model_key
+from searchapp.search.selectors import item_neighbours, item_segment_starts
 from searchapp.services.items import (
     ItemDetails,
     item_retry,

@@ -26,10 +26,10 @@ from searchapp.browsing import (
 from searchapp.errors import with_headers
 from searchapp.forms import QueryFileForm, SearchForm, Sort
 from searchapp.models import QueryFile
-from searchapp.search import library_search
-from searchapp.search_limits import search_refusal
-from searchapp.search_space import search_model_key
-from searchapp.selectors import SearchHit
+from searchapp.search.library import library_search
+from searchapp.search.limits import search_refusal
+from searchapp.search.search_model import search_model_key
+from searchapp.search.selectors import SearchHit
 from searchapp.services.query_files import (
     query_file_add,
     query_file_find,

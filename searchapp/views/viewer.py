@@ -7,8 +7,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from searchapp.models import Modality, Status
-from searchapp.search_space import search_model_key
-from searchapp.selectors import item_segment_starts
+from searchapp.search.search_model import search_model_key
+from searchapp.search.selectors import item_segment_starts
 from searchapp.views.pages import search_allowed, visible_item
 
 

@@ -12,7 +12,7 @@ from django.test import Client
 from bench.media_factory import make_audio, make_image
 from embeddings.services import embed_image_with_text
 from searchapp.models import Item, ItemEmbedding
-from searchapp.search import MAX_EXCLUDED_ITEMS
+from searchapp.search.library import MAX_EXCLUDED_ITEMS
 from searchapp.services.items import ItemDetails, item_add_text, items_set_hidden
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,9 +13,9 @@ from bench.media_factory import make_audio, make_image
 from bench.random_model import build_tiny_model
 from bench.video_factory import make_video
 from searchapp.models import Item, ItemEmbedding, Status
-from searchapp.queries import media_query_vector
-from searchapp.search_space import search_model_key
-from searchapp.selectors import item_vector
+from searchapp.search.query_vectors import media_query_vector
+from searchapp.search.search_model import search_model_key
+from searchapp.search.selectors import item_vector
 from searchapp.services.embedding import item_embed
 from searchapp.services.items import item_add_file, item_add_text
 

@@ -10,8 +10,14 @@ from django.db import connection, transaction
 
 from bench.media_factory import encode_audio, make_image, noise
 from searchapp.models import Item, ItemEmbedding, Modality, NearDuplicate, Status
-from searchapp.search_space import embedding_model_key
-from searchapp.selectors import near_duplicate_groups
+from searchapp.search.search_model import embedding_model_key
+from searchapp.search.selectors import near_duplicate_groups
+from searchapp.search.vector_index import (
+    STORAGE,
+    ensure_vector_index,
+    index_name,
+    indexed_expression,
+)
 from searchapp.services.duplicates import NEAR_DUPLICATES, duplicates_find_all
 from searchapp.services.embedding import item_embed
 from searchapp.services.items import (
@@ -21,7 +27,6 @@ from searchapp.services.items import (
     items_reembed,
     items_set_hidden,
 )
-from searchapp.vector_index import STORAGE, ensure_vector_index, index_name, indexed_expression
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,9 +8,9 @@ from django.apps import apps
 from django.db import connection
 
 from searchapp.models import Item, ItemEmbedding, Modality, Status, Tag
+from searchapp.search.vector_index import index_name
 from searchapp.services.jobs import LOST_JOBS_REASON
 from searchapp.tasks import gave_up_reason
-from searchapp.vector_index import index_name
 
 pytestmark = pytest.mark.django_db
 

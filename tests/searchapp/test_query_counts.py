@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from bench.media_factory import make_audio, make_image
 from searchapp.models import NearDuplicate
-from searchapp.search_space import search_model_key
+from searchapp.search.search_model import search_model_key
 from searchapp.services.embedding import item_fail
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
 

@@ -13,8 +13,8 @@ from embeddings.errors import InputError
 from embeddings.services import embed_video
 from embeddings.spaces import VectorSpace, configured_space
 from searchapp.models import Item, ItemEmbedding, Modality, Status
-from searchapp.queries import media_query_vector
-from searchapp.search_space import embedding_model_key
+from searchapp.search.query_vectors import media_query_vector
+from searchapp.search.search_model import embedding_model_key
 from searchapp.services.embedding import vectors_carry_over
 from searchapp.services.items import item_add_file, item_add_text
 from tests.searchapp.test_services import stored_files

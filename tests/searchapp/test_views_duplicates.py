@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from searchapp.models import Item, NearDuplicate
-from searchapp.search_space import embedding_model_key
+from searchapp.search.search_model import embedding_model_key
 from searchapp.services.items import item_add_text, items_set_hidden
 from searchapp.views.duplicates import GROUPS_PER_PAGE
 

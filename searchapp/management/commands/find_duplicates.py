@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from searchapp import conf
-from searchapp.search_space import search_model_key
+from searchapp.search.search_model import search_model_key
 from searchapp.services.duplicates import duplicates_find_all
 
 

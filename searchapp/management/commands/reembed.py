@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from searchapp.models import Item
-from searchapp.search_space import embedding_model_key, search_model_key
+from searchapp.search.search_model import embedding_model_key, search_model_key
 from searchapp.services.embedding import vectors_carry_over
 from searchapp.services.items import items_reembed
 

@@ -6,14 +6,10 @@ from django.db.models import Count
 
 from embeddings.spaces import configured_space
 from searchapp.models import Item, ItemEmbedding
+from searchapp.search.caches import search_caches
 
 # While a library moves to a new model, the search model is looked up again at most this often.
 RECHECK_SEC = 30.0
-
-# Models every item with vectors has vectors from. That stays true: new vectors are made with
-# the configured model, so the check (a scan of the library) runs once per process.
-_complete: set[str] = set()
-_during_switch: dict[str, tuple[float, str]] = {}
 
 
 def embedding_model_key() -> str:
@@ -28,22 +24,24 @@ def search_model_key() -> str:
     has them from the new model too; `manage.py reembed` gets there in the background.
     """
     current = embedding_model_key()
-    if current in _complete:
+    if current in search_caches.complete_model_keys:
+        # New vectors are made with the configured model, so the check (a scan of the library)
+        # runs once per process.
         return current
-    checked = _during_switch.get(current)
+    checked = search_caches.model_keys_during_switch.get(current)
     if checked is not None and time.monotonic() - checked[0] < RECHECK_SEC:
         return checked[1]
     answer = _search_model_key(current)
     if answer == current:
-        _complete.add(current)
+        search_caches.complete_model_keys.add(current)
     else:
-        _during_switch[current] = (time.monotonic(), answer)
+        search_caches.model_keys_during_switch[current] = (time.monotonic(), answer)
     return answer
 
 
 def forget_search_model() -> None:
     """Look the search model up again on next use (this process stored new vectors)."""
-    _during_switch.clear()
+    search_caches.model_keys_during_switch.clear()
 
 
 def _search_model_key(current: str) -> str:

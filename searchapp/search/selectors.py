@@ -14,7 +14,7 @@ from psycopg import sql
 from embeddings.engine.base import l2_normalise
 from searchapp import conf
 from searchapp.models import Item, ItemEmbedding, NearDuplicate, Status
-from searchapp.vector_index import cosine_distance
+from searchapp.search.vector_index import cosine_distance
 
 RRF_K = 60
 # Audio items have several vectors; fetch this many more rows than items wanted.

@@ -7,14 +7,14 @@ from bench.media_factory import make_audio, make_image
 from embeddings.errors import InputError
 from embeddings.services import embed_image, embed_image_with_text
 from searchapp.models import Item, ItemEmbedding
-from searchapp.queries import away_from
-from searchapp.search import (
+from searchapp.search.library import (
     MAX_EXCLUDED_ITEMS,
     LibraryQuery,
     excluded_item_ids,
     library_search,
 )
-from searchapp.selectors import SearchFilters
+from searchapp.search.query_vectors import away_from
+from searchapp.search.selectors import SearchFilters
 from searchapp.services.items import ItemDetails, item_add_text, items_set_hidden
 
 pytestmark = pytest.mark.django_db(transaction=True)

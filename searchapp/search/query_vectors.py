@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import cast
 
 import numpy as np
@@ -23,6 +22,7 @@ from embeddings.spaces import VectorSpace
 from searchapp import conf
 from searchapp.media_info import probe_media
 from searchapp.models import Modality
+from searchapp.search.caches import search_caches
 
 # What a dropped file is called in messages.
 QUERY_KIND = {Modality.AUDIO: "sound", Modality.VIDEO: "video"}
@@ -38,13 +38,13 @@ class MediaQuery:
 
 
 def text_query_vector(text: str, *, model_key: str) -> np.ndarray:
-    return _text_query_vector(text, model_key)
+    """Embedding the words is the slowest step of a text search, so recent ones are kept."""
+    return search_caches.text_query_vectors.get_or_make(
+        (text, model_key), lambda: _embed_query_text(text, model_key)
+    )
 
 
-# Paging, filtering and "more like this" ask for the same text again; embedding it is the
-# slowest step of a text search.
-@lru_cache(maxsize=1024)
-def _text_query_vector(text: str, model_key: str) -> np.ndarray:
+def _embed_query_text(text: str, model_key: str) -> np.ndarray:
     vector = embed_text(text, space=VectorSpace.from_key(model_key)).vector
     vector.flags.writeable = False
     return vector

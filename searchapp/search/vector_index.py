@@ -6,6 +6,7 @@ from django.db import connection
 from psycopg import sql
 
 from searchapp.models import ItemEmbedding
+from searchapp.search.caches import search_caches
 
 # Vectors are stored at full precision and indexed as halfvec: half the index memory and
 # faster scans for a recall loss under 0.005 (docs/performance.md), and up to 4,000 dimensions.
@@ -14,8 +15,6 @@ STORAGE = "halfvec"
 # these reach 0.987 at ef_search 100 (docs/performance.md).
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128
-
-_ensured: set[tuple[str, int]] = set()
 
 
 def index_name(model_key: str, *, storage: str = STORAGE) -> str:
@@ -63,9 +62,9 @@ def create_index_statement(
 
 def ensure_vector_index(*, model_key: str, dimension: int) -> None:
     """An HNSW cosine index over one model's vectors (the column itself has no fixed dimension)."""
-    if (model_key, dimension) in _ensured:
+    if (model_key, dimension) in search_caches.ensured_indexes:
         return
     with connection.cursor() as cursor:
         statement = create_index_statement(model_key=model_key, dimension=dimension)
         cursor.execute(statement.as_string(cursor.connection))
-    _ensured.add((model_key, dimension))
+    search_caches.ensured_indexes.add((model_key, dimension))

@@ -9,9 +9,14 @@ from embeddings.engine.base import ModelUnavailable
 from embeddings.errors import InputError
 from searchapp import conf
 from searchapp.models import Item, Modality
-from searchapp.queries import MediaQuery, away_from, media_query_vector, text_query_vector
-from searchapp.search_space import search_model_key
-from searchapp.selectors import (
+from searchapp.search.query_vectors import (
+    MediaQuery,
+    away_from,
+    media_query_vector,
+    text_query_vector,
+)
+from searchapp.search.search_model import search_model_key
+from searchapp.search.selectors import (
     SearchFilters,
     SearchPage,
     item_search,

@@ -6,8 +6,8 @@ from django.db import connection, transaction
 
 from bench.media_factory import make_audio, make_image
 from searchapp.models import Item, ItemEmbedding, Modality, Status
-from searchapp.search_space import embedding_model_key
-from searchapp.selectors import (
+from searchapp.search.search_model import embedding_model_key
+from searchapp.search.selectors import (
     SearchFilters,
     item_neighbours,
     item_search,
@@ -15,8 +15,8 @@ from searchapp.selectors import (
     nearest_segments_query,
     tune_index_scan,
 )
+from searchapp.search.vector_index import ensure_vector_index, index_name
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text, items_set_hidden
-from searchapp.vector_index import ensure_vector_index, index_name
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
