@@ -2,20 +2,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from django.db import connection, transaction
 
 from bench.media_factory import make_audio, make_image
-from searchapp.models import Item, ItemEmbedding, Modality, Status
+from searchapp.models import Item, ItemEmbedding, Status
 from searchapp.search.search_model import embedding_model_key
 from searchapp.search.selectors import (
     SearchFilters,
     item_neighbours,
     item_search,
-    nearest_segments,
-    nearest_segments_query,
-    tune_index_scan,
 )
-from searchapp.search.vector_index import ensure_vector_index, index_name
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text, items_set_hidden
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -137,70 +132,3 @@ def test_neighbours_exclude_the_item_itself(library) -> None:  # type: ignore[no
 
     assert neighbours
     assert library["text"].pk not in {hit.item.pk for hit in neighbours}
-
-
-RARE = (17, 1500, 2999)
-
-
-@pytest.fixture
-def many_vectors(model) -> tuple[list[Item], np.ndarray]:  # type: ignore[no-untyped-def]
-    """3000 text items with random vectors, three of them tagged "rare", a third of the vectors
-    labelled image, indexed and analysed."""
-    key = embedding_model_key()
-    items = Item.objects.bulk_create(
-        Item(modality=Modality.TEXT, text=f"t{i}", content_hash=f"{i:064d}", status=Status.READY)
-        for i in range(3000)
-    )
-    vectors = np.random.default_rng(3).standard_normal((len(items), model.dimension))
-    ItemEmbedding.objects.bulk_create(
-        ItemEmbedding(
-            item=item,
-            model_key=key,
-            modality=Modality.IMAGE if index % 3 == 0 else Modality.TEXT,
-            tags=["rare"] if index in RARE else ["common"],
-            embedding=vector.astype(np.float32),
-        )
-        for index, (item, vector) in enumerate(zip(items, vectors, strict=True))
-    )
-    ensure_vector_index(model_key=key, dimension=model.dimension)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE searchapp_itemembedding")
-    return items, vectors
-
-
-@pytest.mark.parametrize("ef_search", [40, 100, 400, 1000])
-@pytest.mark.parametrize("filters", [{}, {"modality": "image"}])
-def test_vector_queries_never_fall_back_to_an_exact_scan(  # type: ignore[no-untyped-def]
-    many_vectors, settings, filters: dict[str, str], ef_search: int
-) -> None:
-    settings.SEARCH_EF_SEARCH = ef_search
-    key = embedding_model_key()
-    statement, params = nearest_segments_query(
-        vector=many_vectors[1][0], model_key=key, limit=10, **filters
-    )
-
-    with transaction.atomic(), connection.cursor() as cursor:
-        tune_index_scan(cursor)
-        cursor.execute("EXPLAIN " + statement.as_string(cursor.connection), params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-
-    assert f"Index Scan using {index_name(key)}" in plan, plan
-
-
-def test_nearest_segments_finds_the_exact_vector_first(many_vectors) -> None:  # type: ignore[no-untyped-def]
-    items, vectors = many_vectors
-
-    rows = nearest_segments(vector=vectors[42], model_key=embedding_model_key(), limit=10)
-
-    assert rows[0][0] == items[42].pk
-    assert rows[0][1] == pytest.approx(1.0, abs=1e-5)
-
-
-def test_a_rare_tag_filter_loses_no_results(many_vectors) -> None:  # type: ignore[no-untyped-def]
-    items, vectors = many_vectors
-
-    rows = nearest_segments(
-        vector=-vectors[RARE[0]], model_key=embedding_model_key(), limit=10, tag="rare"
-    )
-
-    assert {row[0] for row in rows} == {items[index].pk for index in RARE}
