@@ -4,16 +4,17 @@ import html
 import io
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from twelvelabs import TwelveLabs
 
 from bench.media_factory import make_audio, make_image
-from bench.processes import Processes
+from bench.processes import app_processes
 from searchapp.api import API_PATHS
 from searchapp.models import Item
 from searchapp.serving import ChunkedRequestBodies, content_type_problem
@@ -153,9 +154,19 @@ def send_chunked(
         return client.send(request)
 
 
-@pytest.fixture
-def web(processes: Processes) -> str:
-    return processes.web(EMBEDDINGS_MAX_UPLOAD_BYTES=str(UPLOAD_CAP))[1]
+@pytest.fixture(scope="module")
+def web(  # type: ignore[no-untyped-def]
+    django_db_setup, django_db_blocker, tiny_model_dir: Path, tmp_path_factory
+) -> Iterator[str]:
+    """One gunicorn for the module's tests (each start takes seconds); they keep nothing in it
+    but the database's rows, which each test's end clears."""
+    data_dir = tmp_path_factory.mktemp("serving") / "data"
+    with (
+        django_db_blocker.unblock(),
+        override_settings(EMBEDDINGS_MODEL=str(tiny_model_dir)),
+        app_processes(data_dir) as processes,
+    ):
+        yield processes.web(EMBEDDINGS_MAX_UPLOAD_BYTES=str(UPLOAD_CAP))[1]
 
 
 @pytest.fixture
