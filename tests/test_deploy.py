@@ -24,7 +24,7 @@ from tests.embeddings.test_fetch import Server, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = ROOT / "deploy" / "nginx"
-# Settings are read at import; a DATABASE_URL keeps the embedded PostgreSQL from starting.
+# What production asks of its environment; these checks never reach the database.
 PRODUCTION = {
     "DJANGO_ENV": "production",
     "SECRET_KEY": secrets.token_urlsafe(50),
@@ -37,11 +37,15 @@ HTTPS = ("HTTPS_ONLY", "TRUST_X_FORWARDED_PROTO")
 
 
 def manage(*arguments: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return python("manage.py", *arguments, **env)
+
+
+def python(*arguments: str, **env: str) -> subprocess.CompletedProcess[str]:
     # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE for the whole session; no deployment does.
     ours = {*PRODUCTION, *HTTPS, "DJANGO_ALLOW_ASYNC_UNSAFE"}
     clean = {name: value for name, value in os.environ.items() if name not in ours}
     return subprocess.run(
-        [sys.executable, "manage.py", *arguments],
+        [sys.executable, *arguments],
         cwd=ROOT,
         env={**clean, **env},
         capture_output=True,
@@ -53,12 +57,13 @@ def manage(*arguments: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 def https_settings(**env: str) -> dict[str, Any]:
     names = ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "SECURE_HSTS_SECONDS")
+    # The settings as a process reads them from this environment, without loading the apps.
     code = (
         "import json; from django.conf import settings as s; print(json.dumps({"
         + ", ".join(f"{name!r}: s.{name}" for name in names)
         + ", 'SECURE_PROXY_SSL_HEADER': s.SECURE_PROXY_SSL_HEADER}))"
     )
-    completed = manage("shell", "-c", code, **env)
+    completed = python("-c", code, DJANGO_SETTINGS_MODULE="searchapp.settings", **env)
     assert completed.returncode == 0, completed.stderr[-3000:]
     return json.loads(completed.stdout.splitlines()[-1])
 
