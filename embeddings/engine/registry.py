@@ -10,18 +10,10 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import torch
+from django.utils.module_loading import import_string
 
 from embeddings.conf import ModelSettings, embeddings_settings
 from embeddings.engine.base import EmbeddingModel, ModelUnavailable
-from embeddings.engine.device import (
-    choose_device,
-    choose_precision,
-    choose_runtime,
-    physical_cores,
-)
-from embeddings.engine.openvino_encoders import Encoder
-from embeddings.engine.sentence_transformer import SentenceTransformerModel
 
 logger = logging.getLogger(__name__)
 
@@ -31,43 +23,6 @@ ModelFactory = Callable[[ModelSettings, bool], EmbeddingModel]
 # One look at the hub before asking it for files: its client retries for about a minute when
 # the network is down, and the first search would wait that long.
 HUB_PROBE_TIMEOUT_SEC = 5.0
-
-
-def _sentence_transformer(config: ModelSettings, local_files_only: bool) -> EmbeddingModel:
-    device = choose_device(config.device)
-    threads = config.threads or physical_cores()
-    vision_cache = _openvino_cache(config.source, config.vision_runtime, "vision", device)
-    audio_cache = _openvino_cache(config.source, config.audio_runtime, "audio", device)
-    _one_inter_op_thread()
-    model = SentenceTransformerModel(
-        source=config.source,
-        device=device,
-        precision=choose_precision(config.dtype, device=device, image_tokens=config.image_tokens),
-        batch_size=config.batch_size,
-        threads=threads,
-        modalities=config.modalities,
-        openvino_vision_cache=vision_cache,
-        openvino_audio_cache=audio_cache,
-        local_files_only=local_files_only,
-    )
-    logger.info(
-        "Loaded %s on %s in %s with %d threads for %s, vision encoder on %s, audio encoder on %s",
-        config.source,
-        device,
-        model.precision,
-        threads,
-        ", ".join(sorted(model.modalities)),
-        model.vision_runtime if "image" in model.modalities else "(not loaded)",
-        model.audio_runtime if "audio" in model.modalities else "(not loaded)",
-    )
-    return model
-
-
-def _openvino_cache(source: str, requested: str, encoder: Encoder, device: str) -> Path | None:
-    """Where the encoder's OpenVINO export is kept, or None where torch runs it."""
-    if choose_runtime(requested, encoder=encoder, device=device) == "openvino":
-        return export_cache_dir(source)
-    return None
 
 
 def export_cache_dir(source: str) -> Path:
@@ -80,19 +35,11 @@ def export_cache_dir(source: str) -> Path:
     return Path(constants.HF_HUB_CACHE) / "exports" / source.replace("/", "--")
 
 
-def _one_inter_op_thread() -> None:
-    # Forward passes run one at a time on one thread (SentenceTransformerModel), so a pool for
-    # running independent operators side by side would only compete with the intra-op threads.
-    if torch.get_num_interop_threads() != 1:
-        try:
-            torch.set_num_interop_threads(1)
-        except RuntimeError:  # only possible before the first parallel work in the process
-            logger.info("torch's inter-op pool was already started; left as it is")
-
-
-# config.json `model_type` -> how to load it. A new family is one entry and one module.
-FAMILIES: dict[str, ModelFactory] = {
-    "embedding_gemma2": _sentence_transformer,
+# config.json `model_type` -> the function that loads it. A new family is one entry and one
+# module, imported when a model of its family loads: processes that load none (`manage.py
+# migrate`, `check`) start without importing torch.
+FAMILIES: dict[str, str] = {
+    "embedding_gemma2": "embeddings.engine.sentence_transformer.load_sentence_transformer",
 }
 
 # A failed load is not retried for this long, so a missing model costs each request nothing.
@@ -153,12 +100,12 @@ def get_model(*, source: str | None = None) -> EmbeddingModel:
 def load_model(config: ModelSettings) -> EmbeddingModel:
     local_files_only = Path(config.source).is_dir() or not hub_reachable()
     model_type = _model_type(config.source, local_files_only=local_files_only)
-    factory = FAMILIES.get(model_type)
-    if factory is None:
+    if model_type not in FAMILIES:
         raise ModelUnavailable(
             f"The model {config.source!r} is of type {model_type!r}, which this server cannot run; "
             f"supported types: {', '.join(sorted(FAMILIES))}. Set EMBEDDINGS_MODEL to such a model."
         )
+    factory: ModelFactory = import_string(FAMILIES[model_type])
     try:
         return factory(config, local_files_only)
     except ModelUnavailable:

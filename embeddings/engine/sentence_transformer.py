@@ -14,6 +14,7 @@ from PIL.Image import Image
 from sentence_transformers.util import batch_to_device
 from transformers.video_utils import VideoMetadata
 
+from embeddings.conf import ModelSettings
 from embeddings.engine.base import (
     MODALITIES,
     ClipInput,
@@ -24,12 +25,20 @@ from embeddings.engine.base import (
     TruncateSide,
     l2_normalise,
 )
-from embeddings.engine.device import Precision
+from embeddings.engine.device import (
+    Precision,
+    choose_device,
+    choose_precision,
+    choose_runtime,
+    physical_cores,
+)
 from embeddings.engine.openvino_encoders import (
+    Encoder,
     OpenVINOEncoderError,
     compile_audio_tower,
     compile_vision_tower,
 )
+from embeddings.engine.registry import export_cache_dir
 from embeddings.errors import InputError
 
 if TYPE_CHECKING:
@@ -360,3 +369,52 @@ class SentenceTransformerModel(EmbeddingModel):
                 output = self._model(batch_to_device(features, self._model.device))
                 parts.append(output["sentence_embedding"].float().cpu().numpy())
         return l2_normalise(np.concatenate(parts))
+
+
+def load_sentence_transformer(config: ModelSettings, local_files_only: bool) -> EmbeddingModel:
+    """The registry's loader for this family: device, precision, threads and runtimes chosen
+    from the settings."""
+    device = choose_device(config.device)
+    threads = config.threads or physical_cores()
+    vision_cache = _openvino_cache(config.source, config.vision_runtime, "vision", device)
+    audio_cache = _openvino_cache(config.source, config.audio_runtime, "audio", device)
+    _one_inter_op_thread()
+    model = SentenceTransformerModel(
+        source=config.source,
+        device=device,
+        precision=choose_precision(config.dtype, device=device, image_tokens=config.image_tokens),
+        batch_size=config.batch_size,
+        threads=threads,
+        modalities=config.modalities,
+        openvino_vision_cache=vision_cache,
+        openvino_audio_cache=audio_cache,
+        local_files_only=local_files_only,
+    )
+    logger.info(
+        "Loaded %s on %s in %s with %d threads for %s, vision encoder on %s, audio encoder on %s",
+        config.source,
+        device,
+        model.precision,
+        threads,
+        ", ".join(sorted(model.modalities)),
+        model.vision_runtime if "image" in model.modalities else "(not loaded)",
+        model.audio_runtime if "audio" in model.modalities else "(not loaded)",
+    )
+    return model
+
+
+def _openvino_cache(source: str, requested: str, encoder: Encoder, device: str) -> Path | None:
+    """Where the encoder's OpenVINO export is kept, or None where torch runs it."""
+    if choose_runtime(requested, encoder=encoder, device=device) == "openvino":
+        return export_cache_dir(source)
+    return None
+
+
+def _one_inter_op_thread() -> None:
+    # Forward passes run one at a time on one thread (SentenceTransformerModel), so a pool for
+    # running independent operators side by side would only compete with the intra-op threads.
+    if torch.get_num_interop_threads() != 1:
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # only possible before the first parallel work in the process
+            logger.info("torch's inter-op pool was already started; left as it is")
