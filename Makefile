@@ -38,8 +38,9 @@ SOUNDS := /usr/share/sounds/freedesktop/stereo /usr/share/sounds/alsa
 system-packages:
 	test -x $(CHROMIUM) && command -v wrk >/dev/null && command -v nginx >/dev/null && ls $(SOUNDS) >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk nginx sound-theme-freedesktop alsa-utils; }
 
+# Two test processes (pytest-xdist), each on its own test database; the benchmarks run alone.
 test: install-dev system-packages
-	$(PY) -m pytest -m "not bench"
+	$(PY) -m pytest -m "not bench" -n 2
 
 # The benchmarks' smoke tests (python -m bench at a tiny size); .ci/run runs them after make test.
 test-bench: install-dev system-packages

@@ -20,7 +20,7 @@ from searchapp.search.caches import search_caches
 
 
 @pytest.fixture(scope="session")
-def django_db_modify_db_settings() -> None:
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
     # Live-server threads would otherwise hold connections that block dropping the test database.
     from django.conf import settings
 

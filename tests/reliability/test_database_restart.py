@@ -42,7 +42,9 @@ def cut_idle_connections(application: str) -> int:
 def connected(application: str) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [application]
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = %s",
+            [application],
         )
         (count,) = cursor.fetchone()
     return count > 0
