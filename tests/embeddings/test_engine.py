@@ -5,6 +5,8 @@ import io
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -480,3 +482,25 @@ def test_more_tokens_a_frame_give_another_video_vector(model: EmbeddingModel) ->
     finer = model.embed_video_clips([clip], option="visual", frame_tokens=280)[0]
 
     assert default @ finer < 0.9999
+
+
+def test_a_process_that_loads_no_model_imports_no_model_code() -> None:
+    # Importing torch and transformers took 13 s on a 2-core machine: `manage.py migrate`,
+    # `check` and a web process before its first search should not wait for it.
+    code = (
+        "import sys, django; django.setup();"
+        "from django.urls import get_resolver; get_resolver().url_patterns;"
+        "print(sorted({'torch', 'transformers', 'sentence_transformers'} & set(sys.modules)))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "searchapp.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.splitlines()[-1] == "[]"
