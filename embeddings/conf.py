@@ -180,8 +180,9 @@ WARM_UP = Setting(
     parse=boolean,
     meaning=(
         "on a web server's first request (`make run` and Docker's health check send one at "
-        "start) and a worker's first task, load the model and run one input of each modality "
-        "in the background, so the first search of each kind is not slow"
+        "start) and when `manage.py worker` starts (other task workers: on their first task), "
+        "load the model and run one input of each modality in the background, so the first "
+        "search of each kind is not slow"
     ),
 )
 

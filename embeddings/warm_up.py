@@ -12,9 +12,10 @@ _starting = threading.Lock()
 
 
 def warm_up_once_in_background(**signal_arguments: object) -> None:
-    """Warm the model up in the background on this process's first request or first task
-    (EMBEDDINGS_WARM_UP): the embeddings app connects this to Django's request_started and
-    django-tasks' task_started, so a web server and a worker warm up and a `migrate` does not."""
+    """Warm the model up in the background, once per process (EMBEDDINGS_WARM_UP): the
+    embeddings app connects this to Django's request_started and django-tasks' task_started,
+    so a web server and a worker warm up and a `migrate` does not; a worker command may call
+    it at start, to be ready before its first task."""
     if _started.is_set() or not WARM_UP.value():
         return
     with _starting:

@@ -5,9 +5,11 @@ import threading
 import pytest
 from django.test import Client
 from django_tasks import task
+from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 
 from embeddings import warm_up
 from embeddings.engine import registry
+from searchapp.management.commands import worker
 
 WAIT_SEC = 10
 
@@ -66,3 +68,15 @@ def test_no_warm_up_when_it_is_switched_off(settings, warm_ups: list[str]) -> No
     _wait_for_warm_up_thread()
 
     assert warm_ups == []
+
+
+def test_the_worker_command_warms_the_model_up_as_it_starts(  # type: ignore[no-untyped-def]
+    warm_ups: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(DatabaseWorkerCommand, "handle", lambda self, *args, **options: None)
+    monkeypatch.setattr(worker.Command, "_recover_forever", lambda self: None)
+
+    worker.Command().handle()
+    _wait_for_warm_up_thread()
+
+    assert warm_ups == ["warm-up"]
