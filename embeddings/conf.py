@@ -179,10 +179,10 @@ WARM_UP = Setting(
     default=True,
     parse=boolean,
     meaning=(
-        "on a web server's first request (`make run` and Docker's health check send one at "
-        "start) and when `manage.py worker` starts (other task workers: on their first task), "
-        "load the model and run one input of each modality in the background, so the first "
-        "search of each kind is not slow"
+        "load the model and run one input of each modality, so the first search of each kind "
+        "is not slow: a web server in the background on its first request (`make run` and "
+        "Docker's health check send one at start), `manage.py worker` as it starts, before "
+        "it takes a task (other task workers: in the background on their first task)"
     ),
 )
 

@@ -14,15 +14,26 @@ _starting = threading.Lock()
 def warm_up_once_in_background(**signal_arguments: object) -> None:
     """Warm the model up in the background, once per process (EMBEDDINGS_WARM_UP): the
     embeddings app connects this to Django's request_started and django-tasks' task_started,
-    so a web server and a worker warm up and a `migrate` does not; a worker command may call
-    it at start, to be ready before its first task."""
+    so a web server and a worker warm up and a `migrate` does not."""
+    if _first_warm_up():
+        threading.Thread(target=_warm_up_unless_exiting, name="model-warm-up", daemon=True).start()
+
+
+def warm_up_once() -> None:
+    """Warm the model up now, unless this process has (EMBEDDINGS_WARM_UP): for a worker
+    command, before it takes its first task, so that no job's lease waits on the load."""
+    if _first_warm_up():
+        _warm_up_unless_exiting()
+
+
+def _first_warm_up() -> bool:
     if _started.is_set() or not WARM_UP.value():
-        return
+        return False
     with _starting:
         if _started.is_set():
-            return
+            return False
         _started.set()
-    threading.Thread(target=_warm_up_unless_exiting, name="model-warm-up", daemon=True).start()
+        return True
 
 
 def _warm_up_unless_exiting() -> None:

@@ -70,13 +70,14 @@ def test_no_warm_up_when_it_is_switched_off(settings, warm_ups: list[str]) -> No
     assert warm_ups == []
 
 
-def test_the_worker_command_warms_the_model_up_as_it_starts(  # type: ignore[no-untyped-def]
+def test_the_worker_command_warms_the_model_up_before_it_takes_a_task(  # type: ignore[no-untyped-def]
     warm_ups: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(DatabaseWorkerCommand, "handle", lambda self, *args, **options: None)
+    monkeypatch.setattr(
+        DatabaseWorkerCommand, "handle", lambda self, *args, **options: warm_ups.append("polling")
+    )
     monkeypatch.setattr(worker.Command, "_recover_forever", lambda self: None)
 
     worker.Command().handle()
-    _wait_for_warm_up_thread()
 
-    assert warm_ups == ["warm-up"]
+    assert warm_ups == ["warm-up", "polling"]

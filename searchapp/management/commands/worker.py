@@ -9,7 +9,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 
 from embeddings.task_services import embed_tasks_purge, embed_tasks_requeue_lost
-from embeddings.warm_up import warm_up_once_in_background
+from embeddings.warm_up import warm_up_once
 from searchapp.services.jobs import items_requeue_lost, items_requeue_waiting, lease_renewal_sec
 
 logger = logging.getLogger(__name__)
@@ -28,8 +28,9 @@ class Command(DatabaseWorkerCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        # Ready before the first job arrives, as a web server is before its first search.
-        warm_up_once_in_background()
+        # Ready before it takes a job: loading the model (seconds of imports holding the GIL)
+        # would delay the renewals of that job's lease.
+        warm_up_once()
         threading.Thread(target=self._recover_forever, name="recover-items", daemon=True).start()
         while True:
             try:
