@@ -92,6 +92,12 @@ def _media_and_tasks(settings, tmp_path: Path) -> None:  # type: ignore[no-untyp
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 
 
+@pytest.fixture(autouse=True)
+def _quick_password_hashing(settings) -> None:  # type: ignore[no-untyped-def]
+    # The default hasher takes 0.6 s a password on purpose; hundreds of tests make users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def user(django_user_model):  # type: ignore[no-untyped-def]
     return django_user_model.objects.create_user(username="curator", password="a-long-password-1")
