@@ -5,7 +5,7 @@ PORT ?= 8000
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install install-dev system-packages run test test-bench bench lint
+.PHONY: install install-dev system-packages run test test-slow test-bench test-all bench lint
 
 # pip says what it collects and installs: the first install (torch, transformers) takes minutes.
 PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check --progress-bar off
@@ -38,13 +38,23 @@ SOUNDS := /usr/share/sounds/freedesktop/stereo /usr/share/sounds/alsa
 system-packages:
 	test -x $(CHROMIUM) && command -v wrk >/dev/null && command -v nginx >/dev/null && ls $(SOUNDS) >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk nginx sound-theme-freedesktop alsa-utils; }
 
-# Two test processes (pytest-xdist), each on its own test database; the benchmarks run alone.
+# The quick suite, in two test processes (pytest-xdist), each on its own test database; a
+# module's tests share a process, so module-scoped fixtures (a gunicorn, a 3,000-item library)
+# are made once.
+TEST := $(PY) -m pytest -n 2 --dist loadscope
 test: install-dev system-packages
-	$(PY) -m pytest -m "not bench" -n 2
+	$(TEST) -m "not bench and not slow"
 
-# The benchmarks' smoke tests (python -m bench at a tiny size); .ci/run runs them after make test.
+# What starts real servers, workers or a browser, or fuzzes or soaks.
+test-slow: install-dev system-packages
+	$(TEST) -m "slow and not bench"
+
+# The benchmarks' smoke tests (python -m bench at a tiny size), alone.
 test-bench: install-dev system-packages
 	$(PY) -m pytest -m bench
+
+# Every test: what a fresh machine and CI (.ci/run) run.
+test-all: test test-slow test-bench
 
 # Every benchmark at its default size; see docs/performance.md.
 bench: install-dev system-packages

@@ -18,6 +18,23 @@ from embeddings.engine.registry import get_model
 from embeddings.keys import api_key_create
 from searchapp.search.caches import search_caches
 
+# Fixtures that start real processes (workers and servers, Chromium): a test that uses one is
+# marked `slow`, so that `make test` stays the quick loop.
+PROCESS_FIXTURES = frozenset({"processes", "browser"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    unmarked = [
+        item.nodeid
+        for item in items
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("slow") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "These tests start real processes but are not marked slow: " + ", ".join(unmarked)
+        )
+
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:

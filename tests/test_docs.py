@@ -64,6 +64,12 @@ def test_the_readme_lists_the_apps_settings_as_they_are_declared() -> None:
 
 def test_readme_names_the_two_setup_commands_and_ci_runs_the_test_one() -> None:
     readme = (ROOT / "README.md").read_text()
+    setup = readme.split("## Set-up on a fresh machine", 1)[1].split("\n## ", 1)[0]
+    ci_commands = [
+        line
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line and not line.startswith(("#", "set ", "cd "))
+    ]
 
-    assert "make run" in readme and "make test" in readme
-    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    assert re.findall(r"```sh\n(.*?)\n```", setup, re.DOTALL) == ["make run", "make test-all"]
+    assert ci_commands == ["make test-all"]

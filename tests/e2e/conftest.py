@@ -23,7 +23,7 @@ TOLERATED_IMPACTS = {"minor", "moderate"}
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not shutil.which(CHROMIUM):
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}; `make test` installs it.")
+        pytest.fail(f"Chromium is not installed at {CHROMIUM}; `make test-slow` installs it.")
     # Playwright's sync API runs an event loop; Django must allow ORM calls from tests anyway.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:

@@ -12,7 +12,7 @@ from searchapp.models import Item
 from searchapp.services.items import items_set_hidden
 from tests.e2e.conftest import screenshot
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "a-long-password-1"
 

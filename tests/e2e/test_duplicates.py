@@ -9,7 +9,7 @@ from searchapp.services.items import item_add_file, item_add_text
 from tests.e2e.conftest import screenshot
 from tests.searchapp.test_views_duplicates import link
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "a-long-password-1"
 

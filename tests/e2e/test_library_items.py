@@ -16,7 +16,7 @@ from searchapp.services.items import ItemDetails, item_add_file, item_add_text
 from tests.e2e.conftest import DESKTOP, PHONE, accessibility_violations, birdsong, screenshot
 from tests.e2e.test_browser import drop_files, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 LEASE_SEC = "3"
 

@@ -17,7 +17,7 @@ from searchapp.services.items import ItemDetails, item_add_file, item_add_text
 from tests.e2e.conftest import DESKTOP, PHONE, accessibility_violations, birdsong, screenshot
 from tests.e2e.test_browser import PASSWORD, drop_files, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def scene(kind: str, *, size: tuple[int, int] = (960, 640)) -> bytes:

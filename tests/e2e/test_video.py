@@ -14,7 +14,7 @@ from bench.video_factory import make_video
 from tests.e2e.conftest import PHONE, screenshot
 from tests.e2e.test_browser import PASSWORD, drop_files, show_every_match, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def player_time(page: Page, selector: str) -> float:

@@ -337,6 +337,7 @@ def test_the_key_is_required(client: Client) -> None:
     assert response.status_code == 401
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_chunked_json_bodies_under_gunicorn(processes: Processes, api_key: str) -> None:
     cap = 200_000

@@ -16,7 +16,7 @@ from django.db import connection
 from bench.processes import ROOT
 from searchapp.database import database_url
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 
 def test_the_app_serves_the_embed_api_bounded_in_a_project_that_installs_only_it(

@@ -15,7 +15,7 @@ from bench.processes import Processes, wait_for
 from searchapp.models import Item, Status
 from searchapp.services.items import item_add_file, item_add_text
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def call(base: str, path: str, api_key: str, fields: dict[str, str] | None = None) -> Any:

@@ -14,7 +14,7 @@ from bench.media_factory import make_audio
 from bench.processes import Processes, wait_for
 from embeddings.models import EmbedTask
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 # Short, so a killed worker's task is taken up again within seconds.
 LEASE_SEC = "3"

@@ -16,7 +16,7 @@ from searchapp.services.items import item_add_text
 from tests.reliability.corpus import any_media, image_seeds
 from tests.reliability.examples import fixed_examples
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 FUZZ = fixed_examples(max_examples=120)
 # The tokenizer's special tokens (the processor's media placeholders among them), whole and in

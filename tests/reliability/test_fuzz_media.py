@@ -36,6 +36,8 @@ from tests.reliability.corpus import (
 )
 from tests.reliability.examples import fixed_examples
 
+pytestmark = pytest.mark.slow
+
 MAX_SIDE = 64
 MAX_PIXELS = 1_000_000
 MAX_AUDIO_SEC = 5.0

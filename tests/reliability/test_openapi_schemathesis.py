@@ -12,7 +12,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from searchapp.services.items import item_add_text
 from tests.reliability.examples import fixed_examples
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 # About 25 examples an operation, so each gets some whatever the draw (the embed-task paths made
 # 250 too few for one operation now and then).

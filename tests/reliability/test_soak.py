@@ -18,7 +18,7 @@ from bench.media_factory import make_image
 from bench.processes import Processes, wait_for
 from searchapp.models import Item, Status
 
-pytestmark = [pytest.mark.soak, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.soak, pytest.mark.django_db(transaction=True)]
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "20"))
 CLIENTS = 4

@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+import pytest
 
 from bench.processes import ROOT, wait_for
 
@@ -145,6 +146,7 @@ def serve_until_ctrl_c(env: dict[str, str], log: Path, key: str) -> str:
     return key
 
 
+@pytest.mark.slow
 def test_make_run_serves_and_ctrl_c_stops_the_server_the_worker_and_the_database_each_time(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:

@@ -178,6 +178,7 @@ def signed_in(user_client: Client) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_chunked_uploads_work_on_every_upload_endpoint_under_gunicorn(
     web: str, api_key: str, signed_in: dict[str, str]
@@ -212,6 +213,7 @@ def test_chunked_uploads_work_on_every_upload_endpoint_under_gunicorn(
     assert by_file.headers["Location"].startswith("/?qf=")
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_chunked_bodies_over_the_caps_are_413s_under_gunicorn(web: str, api_key: str) -> None:
     key = {"x-api-key": api_key}
@@ -253,6 +255,7 @@ class Unsized(io.RawIOBase):
         return len(chunk)
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_sdk_streams_a_file_of_unknown_size_under_gunicorn(
     web: str, api_key: str, monkeypatch: pytest.MonkeyPatch
@@ -294,6 +297,7 @@ def test_content_type_problem_names_only_what_django_cannot_read(header: str) ->
     assert problem is None if expected is None else expected in problem
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_an_unreadable_content_type_is_a_400_under_gunicorn(
     web: str, api_key: str, signed_in: dict[str, str]
@@ -311,6 +315,7 @@ def test_an_unreadable_content_type_is_a_400_under_gunicorn(
             assert api.json()["code"] == "parameter_invalid" and reason in api.json()["message"]
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_form_in_utf16_is_a_400_on_every_post_endpoint_under_gunicorn(
     web: str, api_key: str, signed_in: dict[str, str]

@@ -16,7 +16,7 @@ from searchapp.models import Item, Status
 from searchapp.services.items import item_add_file
 from searchapp.tasks import embed_item
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 # Short, so the tests need not wait out the default 45 s.
