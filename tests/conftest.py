@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import fcntl
+import os
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,8 +48,20 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-embeddinggemma2"))
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """One tiny model for all the test processes of a run (pytest-xdist's workers share the
+    folder above their own), built by the first that needs it, so that its exports for
+    OpenVINO are made once too (they are written atomically, for processes that load at once)."""
+    run_dir = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        run_dir = run_dir.parent
+    model_dir = run_dir / "tiny-embeddinggemma2"
+    with (run_dir / "tiny-embeddinggemma2.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not model_dir.exists():
+            staging = Path(tempfile.mkdtemp(dir=run_dir))
+            os.replace(build_tiny_model(staging), model_dir)
+    return model_dir
 
 
 @pytest.fixture(autouse=True)
