@@ -14,6 +14,7 @@ from embeddings.errors import InputTooLarge
 from searchapp.access import openable_items
 from searchapp.forms import DEFAULT_API_LIMIT, ApiSearchForm, split_tags
 from searchapp.models import Item
+from searchapp.replicas import reads_from_a_replica
 from searchapp.search.library import library_search
 from searchapp.search.limits import search_refusal
 from searchapp.search.selectors import SearchHit
@@ -93,6 +94,7 @@ def _openable_item(pk: int) -> Item:
 
 
 @api_endpoint("POST")
+@reads_from_a_replica
 def search(request: HttpRequest) -> JsonResponse:
     data, files = read_form(request)
     if "image_file" in files and "audio_file" in files:

@@ -152,6 +152,17 @@ TRUSTED_PROXY_COUNT = Setting(
     ),
 )
 
+DATABASE_REPLICA_MAX_LAG_SEC = Setting(
+    name="DATABASE_REPLICA_MAX_LAG_SEC",
+    default=10.0,
+    parse=float,
+    meaning=(
+        "a read replica (`DATABASE_REPLICA_URLS`) further behind the primary than this is "
+        "left out until it catches up; a client that has just written reads from the "
+        "primary for this long (plus 2 s), so it sees its own writes"
+    ),
+)
+
 SETTINGS: tuple[Setting[Any], ...] = (
     SEARCH_REQUIRES_LOGIN,
     SEARCH_RATE_LIMIT_PER_MINUTE,
@@ -168,4 +179,5 @@ SETTINGS: tuple[Setting[Any], ...] = (
     LOGIN_FAILURES_PER_ADDRESS,
     LOGIN_LOCKOUT_SEC,
     TRUSTED_PROXY_COUNT,
+    DATABASE_REPLICA_MAX_LAG_SEC,
 )

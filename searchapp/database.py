@@ -33,6 +33,23 @@ def database_config(*, database_url: str | None, data_dir: Path) -> dict[str, An
     }
 
 
+# A replica that does not answer is left out at once; the primary waits out a restart.
+CONNECT_RETRY_SEC = "CONNECT_RETRY_SEC"
+REPLICA_CONNECT_TIMEOUT_SEC = 3
+
+
+def replica_configs(urls: list[str]) -> dict[str, dict[str, Any]]:
+    """DATABASES entries for read replicas (`replica_0`, ...); tests read the primary."""
+    configs = {}
+    for number, url in enumerate(urls):
+        config = _parse(url)
+        config["OPTIONS"] = {**config["OPTIONS"], "connect_timeout": REPLICA_CONNECT_TIMEOUT_SEC}
+        config[CONNECT_RETRY_SEC] = 0.0
+        config["TEST"] = {"MIRROR": "default"}
+        configs[f"replica_{number}"] = config
+    return configs
+
+
 def _parse(url: str) -> dict[str, Any]:
     return dict(
         dj_database_url.parse(url, engine=ENGINE, conn_max_age=600, conn_health_checks=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 from embeddings import conf as embeddings_conf
 from embeddings.conf import settings_from_environment
 from searchapp import conf as searchapp_conf
-from searchapp.database import database_config
+from searchapp.database import database_config, replica_configs
 from searchapp.env import env_bool, env_float, env_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "searchapp.replicas.ReadYourWritesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -91,8 +92,10 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": database_config(database_url=os.environ.get("DATABASE_URL"), data_dir=DATA_DIR)
+    "default": database_config(database_url=os.environ.get("DATABASE_URL"), data_dir=DATA_DIR),
+    **replica_configs(env_list("DATABASE_REPLICA_URLS", default=[])),
 }
+DATABASE_ROUTERS = ["searchapp.replicas.ReplicaRouter"]
 # How long a new database connection waits for the database to come back, e.g. after a restart.
 DATABASE_CONNECT_RETRY_SEC = env_float("DATABASE_CONNECT_RETRY_SEC", default=30.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db.backends.postgresql import base
 
-from searchapp.database import EMBEDDED_PGDATA, start_embedded_server
+from searchapp.database import CONNECT_RETRY_SEC, EMBEDDED_PGDATA, start_embedded_server
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return super().get_connection_params()
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
-        deadline = time.monotonic() + settings.DATABASE_CONNECT_RETRY_SEC
+        retry_sec = self.settings_dict.get(CONNECT_RETRY_SEC, settings.DATABASE_CONNECT_RETRY_SEC)
+        deadline = time.monotonic() + retry_sec
         while True:
             try:
                 return super().get_new_connection(conn_params)

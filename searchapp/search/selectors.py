@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db import connection, transaction
+from django.db import connections, transaction
 from django.db.backends.utils import CursorWrapper
 from django.db.models import F, QuerySet
 from pgvector import Vector
@@ -14,6 +14,7 @@ from psycopg import sql
 from embeddings.engine.base import l2_normalise
 from searchapp import conf
 from searchapp.models import Item, ItemEmbedding, NearDuplicate, Status
+from searchapp.replicas import reading_database
 from searchapp.search.vector_index import cosine_distance
 
 RRF_K = 60
@@ -67,7 +68,8 @@ def nearest_segments(
     statement, params = nearest_segments_query(
         vector=vector, model_key=model_key, limit=limit, modality=modality, tag=tag
     )
-    with transaction.atomic(), connection.cursor() as cursor:
+    database = reading_database()
+    with transaction.atomic(using=database), connections[database].cursor() as cursor:
         tune_index_scan(cursor, tag_filter=tag is not None)
         cursor.execute(statement.as_string(cursor.connection), params)
         rows = cursor.fetchall()

@@ -26,6 +26,7 @@ from searchapp.browsing import (
 from searchapp.errors import with_headers
 from searchapp.forms import QueryFileForm, SearchForm, Sort
 from searchapp.models import QueryFile
+from searchapp.replicas import reads_from_a_replica
 from searchapp.search.library import library_search
 from searchapp.search.limits import search_refusal
 from searchapp.search.search_model import search_model_key
@@ -45,6 +46,7 @@ FILTERS = ("modality", "tag", "min_score", "semantic", "sort")
 
 
 @require_GET
+@reads_from_a_replica
 def search_page(request: HtmxHttpRequest) -> HttpResponse:
     """The library: browsed newest first, or searched by words, a file (`qf`) or an item;
     the whole page, or for htmx its results (`_results.html`)."""
