@@ -15,7 +15,6 @@ import pytest
 from django.test import Client
 
 from bench.processes import Processes, process_environment
-from bench.random_model import build_tiny_model
 from embeddings.engine.base import EmbeddingModel
 from embeddings.engine.registry import get_model
 from embeddings.keys import api_key_create
@@ -59,6 +58,10 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> 
     with (run_dir / "tiny-embeddinggemma2.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not model_dir.exists():
+            # Imported here: torch and transformers take 15 s to import, which pytest-xdist's
+            # controller process, and a worker that finds the model built, need not spend.
+            from bench.random_model import build_tiny_model
+
             staging = Path(tempfile.mkdtemp(dir=run_dir))
             os.replace(build_tiny_model(staging), model_dir)
     return model_dir
