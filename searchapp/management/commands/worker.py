@@ -30,7 +30,10 @@ class Command(DatabaseWorkerCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         # Ready before it takes a job: loading the model (seconds of imports holding the GIL)
         # would delay the renewals of that job's lease.
-        warm_up_once()
+        try:
+            warm_up_once()
+        except KeyboardInterrupt:
+            return  # Ctrl-C (on make run) before the worker took any job
         threading.Thread(target=self._recover_forever, name="recover-items", daemon=True).start()
         while True:
             try:
