@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,23 +41,35 @@ def runtime(model: SentenceTransformerModel, encoder: Encoder) -> str:
     return getattr(model, f"{encoder}_runtime")
 
 
+@pytest.fixture
+def own_model_dir(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    """The tiny model without its exports, in a folder of this test's: the test processes
+    share the tiny model, and another may be exporting beside it while this test lists the
+    exports."""
+    return Path(
+        shutil.copytree(
+            tiny_model_dir, tmp_path / "model", ignore=shutil.ignore_patterns("exports")
+        )
+    )
+
+
 @pytest.mark.parametrize("encoder", ENCODERS)
 def test_an_exported_encoder_is_read_back_on_later_loads(
-    encoder: Encoder, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+    encoder: Encoder, own_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    exports = export_cache_dir(str(tiny_model_dir))
-    load_on_openvino(tiny_model_dir, encoder, exports)  # exports it, unless a test did before
+    exports = export_cache_dir(str(own_model_dir))
+    load_on_openvino(own_model_dir, encoder, exports)  # exports it
     before = {path.name: path.stat().st_mtime_ns for path in exports.iterdir()}
 
     def export_again(stack: object) -> None:
         raise AssertionError("the cached IR was exported again")
 
     monkeypatch.setattr(openvino_encoders, "_export", export_again)
-    model = load_on_openvino(tiny_model_dir, encoder, exports)
+    model = load_on_openvino(own_model_dir, encoder, exports)
 
     assert runtime(model, encoder) == "openvino f32"
     assert {path.name: path.stat().st_mtime_ns for path in exports.iterdir()} == before
-    # Other tests export the same model in other precisions: each export is a whole pair.
+    # Each export is a whole pair.
     saved = sorted(name for name in before if name.startswith(f"{encoder}-encoder-"))
     stems = {Path(name).stem for name in saved}
     assert saved and saved == sorted(
