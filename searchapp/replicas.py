@@ -4,9 +4,9 @@ A view wrapped in `reads_from_a_replica` reads the library's tables (the searcha
 from a replica, round-robin over those that answer and lag the primary by at most
 DATABASE_REPLICA_MAX_LAG_SEC; everything else reads and writes the primary: item pages, the
 upload page, the admin, sessions, accounts and API keys. A client that has just written (any
-other request that is not a GET or HEAD and succeeded) reads from the primary for as long as
-a replica may lag, so it sees its own writes. A replica that fails mid-request is left out
-and the view runs again on the primary.
+other request that is not a GET, HEAD or OPTIONS and succeeded) reads from the primary for as
+long as a replica may lag, so it sees its own writes. A replica that fails mid-request is left
+out and the view runs again on the primary.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import fcntl
 import os
 import tempfile
 import threading
@@ -18,6 +17,7 @@ from bench.processes import Processes, process_environment
 from embeddings.engine.base import EmbeddingModel
 from embeddings.engine.registry import get_model
 from embeddings.keys import api_key_create
+from searchapp.database import file_lock
 from searchapp.search.caches import search_caches
 
 # Fixtures that start real processes (workers and servers, Chromium): a test that uses one is
@@ -55,8 +55,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> 
     if worker_id != "master":
         run_dir = run_dir.parent
     model_dir = run_dir / "tiny-embeddinggemma2"
-    with (run_dir / "tiny-embeddinggemma2.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(run_dir / "tiny-embeddinggemma2.lock"):
         if not model_dir.exists():
             # Imported here: torch and transformers take 15 s to import, which pytest-xdist's
             # controller process, and a worker that finds the model built, need not spend.
