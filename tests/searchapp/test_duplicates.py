@@ -6,19 +6,13 @@ from typing import Any
 import numpy as np
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import connection
 
 from bench.media_factory import encode_audio, make_image, noise
-from searchapp.models import Item, ItemEmbedding, Modality, NearDuplicate, Status
+from searchapp.models import Item, ItemEmbedding, NearDuplicate
 from searchapp.search.search_model import embedding_model_key
 from searchapp.search.selectors import near_duplicate_groups
-from searchapp.search.vector_index import (
-    STORAGE,
-    ensure_vector_index,
-    index_name,
-    indexed_expression,
-)
-from searchapp.services.duplicates import NEAR_DUPLICATES, duplicates_find_all
+from searchapp.services.duplicates import duplicates_find_all
 from searchapp.services.embedding import item_embed
 from searchapp.services.items import (
     item_add_file,
@@ -170,36 +164,3 @@ def test_the_command_finds_every_pair_again_after_the_threshold_was_lowered(
     call_command("find_duplicates")
 
     assert pairs() == {(items[0].pk, items[1].pk)}
-
-
-def test_near_duplicates_are_looked_up_through_the_hnsw_index(model) -> None:  # type: ignore[no-untyped-def]
-    key = embedding_model_key()
-    vectors = np.random.default_rng(3).standard_normal((3000, model.dimension))
-    items = Item.objects.bulk_create(
-        Item(modality=Modality.TEXT, text=f"t{i}", content_hash=f"{i:064d}", status=Status.READY)
-        for i in range(len(vectors))
-    )
-    ItemEmbedding.objects.bulk_create(
-        ItemEmbedding(item=item, model_key=key, modality=Modality.TEXT, embedding=vector)
-        for item, vector in zip(items, vectors.astype(np.float32), strict=True)
-    )
-    ensure_vector_index(model_key=key, dimension=model.dimension)
-    statement = NEAR_DUPLICATES.format(
-        table="searchapp_itemembedding",
-        column=indexed_expression(model.dimension).as_string(connection.connection),
-        storage=STORAGE,
-        dimension=model.dimension,
-    )
-    params = {
-        "model_key": key,
-        "item_ids": [item.pk for item in items[:500]],
-        "neighbours": 10,
-        "min_score": 0.97,
-    }
-
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("ANALYZE searchapp_itemembedding")
-        cursor.execute("EXPLAIN " + statement, params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-
-    assert f"Index Scan using {index_name(key)}" in plan, plan

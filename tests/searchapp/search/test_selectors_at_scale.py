@@ -1,5 +1,5 @@
-"""Vector queries over a library large enough for PostgreSQL's planner to choose between the
-HNSW index and an exact scan."""
+"""Vector queries (searches, near-duplicate lookups) over a library large enough for
+PostgreSQL's planner to choose between the HNSW index and an exact scan."""
 
 from __future__ import annotations
 
@@ -16,7 +16,13 @@ from embeddings.engine.registry import get_model
 from searchapp.models import Item, ItemEmbedding, Modality, Status
 from searchapp.search.search_model import embedding_model_key
 from searchapp.search.selectors import nearest_segments, nearest_segments_query, tune_index_scan
-from searchapp.search.vector_index import ensure_vector_index, index_name
+from searchapp.search.vector_index import (
+    STORAGE,
+    ensure_vector_index,
+    index_name,
+    indexed_expression,
+)
+from searchapp.services.duplicates import NEAR_DUPLICATES
 
 pytestmark = pytest.mark.django_db
 
@@ -97,3 +103,27 @@ def test_a_rare_tag_filter_loses_no_results(many_vectors) -> None:  # type: igno
     )
 
     assert {row[0] for row in rows} == {items[index].pk for index in RARE}
+
+
+def test_near_duplicates_are_looked_up_through_the_hnsw_index(many_vectors) -> None:  # type: ignore[no-untyped-def]
+    items, vectors = many_vectors
+    key = embedding_model_key()
+    dimension = vectors.shape[1]
+    statement = NEAR_DUPLICATES.format(
+        table="searchapp_itemembedding",
+        column=indexed_expression(dimension).as_string(connection.connection),
+        storage=STORAGE,
+        dimension=dimension,
+    )
+    params = {
+        "model_key": key,
+        "item_ids": [item.pk for item in items[:500]],
+        "neighbours": 10,
+        "min_score": 0.97,
+    }
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + statement, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert f"Index Scan using {index_name(key)}" in plan, plan
