@@ -7,17 +7,16 @@ the processes it starts.
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import os
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import dj_database_url
+
+from embeddings.locking import file_lock
 
 ENGINE = "searchapp.database_backend"
 EMBEDDED_PGDATA = "EMBEDDED_PGDATA"
@@ -84,17 +83,6 @@ def start_embedded_server(pgdata: Path) -> str:
         _forget_dead_processes(server)
         server.start()
     return str(dj_database_url.parse(server.get_uri())["OPTIONS"]["host"])
-
-
-@contextmanager
-def file_lock(lock_file: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the file, which other processes wait for."""
-    with lock_file.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _forget_dead_processes(server: Any) -> None:

@@ -20,7 +20,7 @@ from bench.processes import Processes, process_environment
 from embeddings.engine.base import EmbeddingModel
 from embeddings.engine.registry import get_model
 from embeddings.keys import api_key_create
-from searchapp.database import file_lock
+from embeddings.locking import file_lock
 from searchapp.search.caches import search_caches
 
 # Fixtures that start real processes (workers and servers, Chromium): a test that uses one is

@@ -26,6 +26,8 @@ from torch import nn
 from torch.export import Dim
 from transformers.modeling_outputs import BaseModelOutputWithPast
 
+from embeddings.locking import file_lock
+
 if TYPE_CHECKING:
     import openvino
     from transformers import EmbeddingGemma2Model, PretrainedConfig
@@ -271,13 +273,17 @@ def _load_or_export(stack: _Stack, cache_dir: Path) -> openvino.Model:
 
     path = cache_dir / f"{stack.encoder}-encoder-{_fingerprint(stack)}.xml"
     started = time.monotonic()
-    if path.exists():
-        ir = openvino.Core().read_model(path)
-        action = "read from"
-    else:
-        ir = _export(stack)
-        _save_atomically(ir, path)
-        action = "exported to"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # Processes that load at once (make run's web server and worker) export once: the others
+    # wait, then read the export, instead of each spending minutes of the same cores on it.
+    with file_lock(path.with_suffix(".lock")):
+        if path.exists():
+            ir = openvino.Core().read_model(path)
+            action = "read from"
+        else:
+            ir = _export(stack)
+            _save_atomically(ir, path)
+            action = "exported to"
     logger.info(
         "OpenVINO %s encoder %s %s in %.1f s",
         stack.encoder,
@@ -318,9 +324,8 @@ def _fingerprint(stack: _Stack) -> str:
 def _save_atomically(ir: openvino.Model, path: Path) -> None:
     import openvino
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Other processes may load the same model at once: each writes its own files, and the .xml
-    # (what readers look for) appears only after its .bin is complete.
+    # A process killed while it saves leaves no half-written export: the .xml (what readers look
+    # for) appears only after its .bin is complete.
     with tempfile.TemporaryDirectory(dir=path.parent) as staging:
         staged = Path(staging) / path.name
         openvino.save_model(ir, staged, compress_to_fp16=False)
