@@ -5,7 +5,7 @@ PORT ?= 8000
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install install-dev system-packages run test test-slow test-bench test-all bench lint
+.PHONY: install install-dev system-packages run serve-embeddings test test-slow test-bench test-all bench lint
 
 # pip says what it collects and installs: the first install (torch, transformers) takes minutes.
 PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check --progress-bar off
@@ -29,6 +29,12 @@ install-dev: $(VENV)/.installed-dev
 # Web server and background worker together; Ctrl-C stops both and the embedded database.
 run: install
 	$(PY) manage.py serve --bind 127.0.0.1:$(PORT)
+
+# An inference node: only the model's calls, for web servers and workers elsewhere whose
+# EMBEDDINGS_BACKEND is remote; no database. Set EMBEDDINGS_INFERENCE_SECRET (docs/scaling.md).
+INFERENCE_BIND ?= 127.0.0.1:8001
+serve-embeddings: install
+	SERVER_ROLE=inference $(PY) manage.py serve --bind $(INFERENCE_BIND)
 
 # Debian's Chromium for the end-to-end tests (Playwright's own browser download is not used),
 # wrk for the HTTP load benchmark, nginx, the proxy of docker-compose.yml, which the

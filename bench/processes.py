@@ -42,11 +42,18 @@ class Processes:
         command = ["manage.py", "worker", "--interval", "0.05", "--no-startup-delay"]
         return self._start([sys.executable, *command], name="worker", env=env)[0]
 
-    def web(self, *options: str, **env: str) -> tuple[subprocess.Popen[bytes], str]:
+    def web(
+        self,
+        *options: str,
+        bind: str = "127.0.0.1:0",
+        ready_path: str = "/openapi.json",
+        **env: str,
+    ) -> tuple[subprocess.Popen[bytes], str]:
         """gunicorn as `make run` starts it (or with these options instead of its config file),
-        on a free port; (process, base URL) once it answers."""
+        on a free port unless `bind` names one; (process, base URL) once `ready_path` answers
+        200."""
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        command = [gunicorn, "searchapp.wsgi", "--bind", "127.0.0.1:0"]
+        command = [gunicorn, "searchapp.wsgi", "--bind", bind]
         command += options or ("--config", str(GUNICORN_CONFIG))
         process, log = self._start(command, name="web", env=env)
         found: list[str] = []
@@ -58,7 +65,7 @@ class Processes:
 
         wait_for(listening, seconds=60)
         base = found[0]
-        wait_for(lambda: _answers(f"{base}/openapi.json"), seconds=60)
+        wait_for(lambda: _answers(f"{base}{ready_path}"), seconds=60)
         return process, base
 
     def output(self, process: subprocess.Popen[bytes]) -> str:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, TypeVar, cast
 
@@ -171,6 +171,50 @@ EMBEDDED_MODALITIES: Setting[tuple[str, ...]] = Setting(
         "always: the language model makes every vector). A process for text searches only "
         "(`text`) holds 1.4 GB instead of 4.8 GB at full size (docs/performance.md); image "
         "and sound inputs there get a 503 that says so"
+    ),
+)
+
+BACKEND = Setting(
+    name="EMBEDDINGS_BACKEND",
+    default="local",
+    parse=str,
+    meaning=(
+        "`local`: this process runs the model; `remote`: it sends every model call (searches, "
+        "ingestion, the Embed API) to the inference nodes of `EMBEDDINGS_INFERENCE_URLS`, and "
+        "loads no model (docs/scaling.md)"
+    ),
+)
+
+INFERENCE_URLS: Setting[tuple[str, ...]] = Setting(
+    name="EMBEDDINGS_INFERENCE_URLS",
+    default=(),
+    parse=names,
+    meaning=(
+        "with `EMBEDDINGS_BACKEND=remote`: the inference nodes' base URLs, comma-separated "
+        "(e.g. `http://inference-1:8000`), taken in turn; a node that fails is left out for "
+        "30 s and its call goes to the next"
+    ),
+    shown_default="none",
+)
+
+INFERENCE_SECRET = Setting(
+    name="EMBEDDINGS_INFERENCE_SECRET",
+    default="",
+    parse=str,
+    meaning=(
+        "the secret the tiers share: an inference node takes model calls only with it, and a "
+        "`remote` process sends it; unset, a node takes none"
+    ),
+    shown_default="none",
+)
+
+INFERENCE_TIMEOUT_SEC = Setting(
+    name="EMBEDDINGS_INFERENCE_TIMEOUT_SEC",
+    default=300.0,
+    parse=float,
+    meaning=(
+        "how long a `remote` process waits for an inference node's answer to one call (a "
+        "worker's batch of images on a CPU node takes minutes) before it tries the next node"
     ),
 )
 
@@ -460,6 +504,10 @@ SETTINGS: tuple[Setting[Any], ...] = (
     DTYPE,
     BATCH_SIZE,
     THREADS,
+    BACKEND,
+    INFERENCE_URLS,
+    INFERENCE_SECRET,
+    INFERENCE_TIMEOUT_SEC,
     VISION_RUNTIME,
     AUDIO_RUNTIME,
     IMAGE_TOKENS,
@@ -512,6 +560,11 @@ class ModelSettings:
     image_tokens: int | None
     # What this process embeds; an encoder for a modality not listed is not loaded.
     modalities: frozenset[Modality]
+    # "local", or "remote": the model runs on the inference nodes.
+    backend: str
+    inference_urls: tuple[str, ...]
+    inference_secret: str = field(repr=False)
+    inference_timeout_sec: float
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -631,6 +684,10 @@ def embeddings_settings() -> EmbeddingsSettings:
             audio_runtime=AUDIO_RUNTIME.value(),
             image_tokens=image_tokens,
             modalities=_modalities(EMBEDDED_MODALITIES.value()),
+            backend=_backend(),
+            inference_urls=tuple(INFERENCE_URLS.value()),
+            inference_secret=INFERENCE_SECRET.value(),
+            inference_timeout_sec=INFERENCE_TIMEOUT_SEC.value(),
         ),
         model_name=MODEL_NAME.value(),
         model_aliases=tuple(MODEL_ALIASES.value()),
@@ -674,3 +731,20 @@ def _modalities(listed: Sequence[str]) -> frozenset[Modality]:
         )
     # The language model makes every vector, so text is always embedded.
     return frozenset(("text", *chosen))
+
+
+BACKENDS = ("local", "remote")
+
+
+def _backend() -> str:
+    backend = BACKEND.value()
+    if backend not in BACKENDS:
+        raise ImproperlyConfigured(
+            f"EMBEDDINGS_BACKEND is {backend!r}; use {' or '.join(BACKENDS)}."
+        )
+    if backend == "remote" and not (INFERENCE_URLS.value() and INFERENCE_SECRET.value()):
+        raise ImproperlyConfigured(
+            "EMBEDDINGS_BACKEND is remote: set EMBEDDINGS_INFERENCE_URLS to the inference nodes "
+            "and EMBEDDINGS_INFERENCE_SECRET to the secret they share."
+        )
+    return backend

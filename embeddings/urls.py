@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from embeddings.api import tasks, v2_views, views
 
@@ -22,4 +22,5 @@ urlpatterns = [
     path("v1.3/embed-v2/tasks", tasks.v2_tasks, name="embed-v2-tasks"),
     path("v1.3/embed-v2/tasks/<str:task_id>", tasks.v2_task),
     path("openapi.json", views.openapi, name="openapi"),
+    path("", include("embeddings.inference.urls")),
 ]

@@ -20,7 +20,7 @@ from searchapp.search.limits import search_refusal
 from searchapp.search.selectors import SearchHit
 from searchapp.services.items import ItemDetails, item_add_file, item_add_text
 
-API_PATHS = ("/api/", "/v1.2/", "/v1.3/")
+API_PATHS = ("/api/", "/v1.2/", "/v1.3/", "/inference/")
 
 
 def item_json(request: HttpRequest, item: Item) -> dict[str, Any]:

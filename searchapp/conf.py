@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
+
 from embeddings.conf import Setting, boolean
 
 SEARCH_REQUIRES_LOGIN = Setting(
@@ -163,7 +165,19 @@ DATABASE_REPLICA_MAX_LAG_SEC = Setting(
     ),
 )
 
+SERVER_ROLE = Setting(
+    name="SERVER_ROLE",
+    default="app",
+    parse=str,
+    meaning=(
+        "`app`: the library and the Embed API; `inference`: an inference node, which serves "
+        "only the model's calls of `remote` web and worker processes and needs no database "
+        "(`make serve-embeddings`; docs/scaling.md)"
+    ),
+)
+
 SETTINGS: tuple[Setting[Any], ...] = (
+    SERVER_ROLE,
     SEARCH_REQUIRES_LOGIN,
     SEARCH_RATE_LIMIT_PER_MINUTE,
     SEARCH_FILE_RATE_LIMIT_PER_MINUTE,
@@ -181,3 +195,13 @@ SETTINGS: tuple[Setting[Any], ...] = (
     TRUSTED_PROXY_COUNT,
     DATABASE_REPLICA_MAX_LAG_SEC,
 )
+
+
+# What each SERVER_ROLE serves.
+ROLE_URLCONFS = {"app": "searchapp.urls", "inference": "embeddings.inference.urls"}
+
+
+def urlconf_of(role: str) -> str:
+    if role not in ROLE_URLCONFS:
+        raise ImproperlyConfigured(f"SERVER_ROLE is {role!r}; use {' or '.join(ROLE_URLCONFS)}.")
+    return ROLE_URLCONFS[role]

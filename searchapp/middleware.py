@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
 from embeddings.api.body_limit import body_refusal
 from searchapp.errors import refusal
@@ -33,9 +33,15 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if HEADER not in response:
-            admin = request.path.startswith(reverse("admin:index"))
-            response[HEADER] = ADMIN_POLICY if admin else APP_POLICY
+            response[HEADER] = ADMIN_POLICY if _in_the_admin(request) else APP_POLICY
         return response
+
+
+def _in_the_admin(request: HttpRequest) -> bool:
+    try:
+        return request.path.startswith(reverse("admin:index"))
+    except NoReverseMatch:  # an inference node (SERVER_ROLE=inference) has no admin
+        return False
 
 
 class RequestSizeLimitMiddleware:

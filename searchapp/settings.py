@@ -73,7 +73,6 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 
-ROOT_URLCONF = "searchapp.urls"
 WSGI_APPLICATION = "searchapp.wsgi.application"
 
 TEMPLATES = [
@@ -155,7 +154,9 @@ LOGGING = {
 # The apps' settings, each declared once with its default and meaning (embeddings/conf.py,
 # searchapp/conf.py; the README's table is checked against them), read from the environment
 # variables of the same names.
-globals().update(settings_from_environment((*embeddings_conf.SETTINGS, *searchapp_conf.SETTINGS)))
+APP_SETTINGS = settings_from_environment((*embeddings_conf.SETTINGS, *searchapp_conf.SETTINGS))
+globals().update(APP_SETTINGS)
+ROOT_URLCONF = searchapp_conf.urlconf_of(APP_SETTINGS["SERVER_ROLE"])
 LOGIN_URL = "login"
 AXES_HANDLER = "searchapp.login_throttle.LoginThrottleHandler"
 AXES_FAILURE_LIMIT = "searchapp.login_throttle.account_failure_limit"

@@ -122,7 +122,10 @@ def test_every_gunicorn_start_reads_the_one_config_file() -> None:
     make_run = [line.strip() for line in makefile if "manage.py serve" in line]
     dockerfile_cmd = re.search(r"^CMD (.+)$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
 
-    assert make_run == ["$(PY) manage.py serve --bind 127.0.0.1:$(PORT)"]
+    assert make_run == [
+        "$(PY) manage.py serve --bind 127.0.0.1:$(PORT)",
+        "SERVER_ROLE=inference $(PY) manage.py serve --bind $(INFERENCE_BIND)",
+    ]
     assert gunicorn_command("127.0.0.1:8000")[2:4] == ["--config", str(GUNICORN_CONFIG)]
     assert dockerfile_cmd is not None
     assert json.loads(dockerfile_cmd.group(1))[2:4] == ["--config", config]

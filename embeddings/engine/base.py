@@ -78,6 +78,10 @@ class EmbeddingModel(ABC):
         without an audio track as `visual`. `frame_tokens`: each frame's token budget (None
         for the model's own default)."""
 
+    def answering(self) -> bool:
+        """Whether calls can run now: a remote model's nodes may all have failed lately."""
+        return True
+
     def embed_image_with_text(
         self, image: Image, text: str, *, image_tokens: int | None = None
     ) -> np.ndarray:

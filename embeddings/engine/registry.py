@@ -98,6 +98,10 @@ def get_model(*, source: str | None = None) -> EmbeddingModel:
 
 
 def load_model(config: ModelSettings) -> EmbeddingModel:
+    if config.backend == "remote":
+        from embeddings.engine.remote import load_remote_model
+
+        return load_remote_model(config)
     local_files_only = Path(config.source).is_dir() or not hub_reachable()
     model_type = _model_type(config.source, local_files_only=local_files_only)
     if model_type not in FAMILIES:

@@ -152,13 +152,16 @@ def items_wait_for_model(item_ids: Iterable[int]) -> None:
 
 
 def items_requeue_waiting() -> int:
-    """Queue again the items waiting for the model, once this process can load it. While none
-    wait this costs one query; a model that still fails is tried again only every
-    RETRY_AFTER_FAILURE_SEC (embeddings/engine/registry.py)."""
+    """Queue again the items waiting for the model, once this process can load it (and, for a
+    remote model, a node has not failed lately). While none wait this costs one query; a model
+    that still fails is tried again only every RETRY_AFTER_FAILURE_SEC
+    (embeddings/engine/registry.py), inference nodes every NODE_REST_SEC
+    (embeddings/engine/remote.py)."""
     if not Item.objects.filter(status=Status.WAITING).exists():
         return 0
     try:
-        get_model()
+        if not get_model().answering():
+            return 0
     except ModelUnavailable:
         return 0
     with transaction.atomic():

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from PIL import Image
 
 from bench.media_factory import make_audio, make_image
@@ -134,3 +134,11 @@ def test_complete_media_gives_older_items_waveforms_previews_and_turned_sizes(mo
     assert not Item.objects.get(pk=small.pk).preview
     call_command("complete_media", stdout=out, stderr=io.StringIO())
     assert "Completed 0 items." in out.getvalue()
+
+
+def test_serve_refuses_to_start_an_inference_node_without_the_tiers_secret(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.SERVER_ROLE = "inference"
+    settings.EMBEDDINGS_INFERENCE_SECRET = ""
+
+    with pytest.raises(CommandError, match=r"set EMBEDDINGS_INFERENCE_SECRET here"):
+        call_command("serve", bind="127.0.0.1:0")

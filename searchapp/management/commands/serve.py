@@ -16,6 +16,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
+from embeddings.conf import embeddings_settings
+from searchapp import conf
 from searchapp.database import EMBEDDED_PGDATA, database_url
 
 STOP_GRACE_SEC = 30.0
@@ -41,7 +43,8 @@ class Command(BaseCommand):
     help = (
         "Migrate, collect static files, then run the web server (gunicorn) and the background "
         "worker until Ctrl-C or SIGTERM, which stops both and, where this command started it, "
-        "the embedded PostgreSQL. `make run` runs this."
+        "the embedded PostgreSQL. `make run` runs this. With SERVER_ROLE=inference, only the "
+        "web server, as an inference node (`make serve-embeddings`)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -56,30 +59,17 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
 
-        self.stdout.write(f"Database: {self._database_description()}")
-        call_command("migrate", interactive=False, verbosity=1)
-        call_command("collectstatic", interactive=False, verbosity=0)
-        env = {**os.environ}
-        # The embedded server's address, so that the processes below do not start their own.
-        env.setdefault("DATABASE_URL", database_url(connection.settings_dict))
-        connection.close()
+        if conf.SERVER_ROLE.value() == "inference":
+            children = self._inference_node(bind)
+            serving, first_page = "model calls as an inference node", "/inference/health"
+        else:
+            children = self._app(bind)
+            serving, first_page = "the app with a background worker", "/accounts/login/"
         if stopping.is_set():
+            self._stop(children)
             return
-
-        manage = Path(settings.BASE_DIR) / "manage.py"
-        # Each in a session of its own, so that a terminal's Ctrl-C reaches only this command,
-        # which then stops each once, the way it stops gracefully: the worker finishes its job
-        # on SIGINT (a second one, or SIGTERM, cuts it), gunicorn its requests on SIGTERM.
-        children = {
-            subprocess.Popen(
-                [sys.executable, str(manage), "worker"], env=env, start_new_session=True
-            ): signal.SIGINT,
-            subprocess.Popen(gunicorn_command(bind), env=env, start_new_session=True): (
-                signal.SIGTERM
-            ),
-        }
-        self._wait_until_answering(bind, children, stopping)
-        self.stdout.write(f"Serving http://{bind}/ with a background worker; Ctrl-C stops both.")
+        self._wait_until_answering(bind, first_page, children, stopping)
+        self.stdout.write(f"Serving {serving} on http://{bind}/; Ctrl-C stops it.")
         while not stopping.wait(POLL_SEC):
             if any(child.poll() is not None for child in children):
                 break
@@ -89,9 +79,42 @@ class Command(BaseCommand):
             raise CommandError(f"Stopped everything because this one exited: {failed[0]!r}")
         self.stdout.write("Stopped.")
 
+    def _app(self, bind: str) -> dict[subprocess.Popen[bytes], signal.Signals]:
+        self.stdout.write(f"Database: {self._database_description()}")
+        call_command("migrate", interactive=False, verbosity=1)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        env = {**os.environ}
+        # The embedded server's address, so that the processes below do not start their own.
+        env.setdefault("DATABASE_URL", database_url(connection.settings_dict))
+        connection.close()
+        manage = Path(settings.BASE_DIR) / "manage.py"
+        # Each in a session of its own, so that a terminal's Ctrl-C reaches only this command,
+        # which then stops each once, the way it stops gracefully: the worker finishes its job
+        # on SIGINT (a second one, or SIGTERM, cuts it), gunicorn its requests on SIGTERM.
+        return {
+            subprocess.Popen(
+                [sys.executable, str(manage), "worker"], env=env, start_new_session=True
+            ): signal.SIGINT,
+            subprocess.Popen(gunicorn_command(bind), env=env, start_new_session=True): (
+                signal.SIGTERM
+            ),
+        }
+
+    def _inference_node(self, bind: str) -> dict[subprocess.Popen[bytes], signal.Signals]:
+        # No database, no worker: the node runs the model for the other tiers' processes.
+        if not embeddings_settings().model.inference_secret:
+            raise CommandError(
+                "An inference node takes calls only with a secret: set "
+                "EMBEDDINGS_INFERENCE_SECRET here and on the web and worker processes."
+            )
+        return {
+            subprocess.Popen(gunicorn_command(bind), start_new_session=True): signal.SIGTERM,
+        }
+
     def _wait_until_answering(
         self,
         bind: str,
+        path: str,
         children: dict[subprocess.Popen[bytes], signal.Signals],
         stopping: threading.Event,
     ) -> None:
@@ -103,7 +126,7 @@ class Command(BaseCommand):
         ) as client:
             while not stopping.is_set() and all(child.poll() is None for child in children):
                 try:
-                    client.get("/accounts/login/")
+                    client.get(path)
                     return
                 except httpx.TransportError:
                     stopping.wait(POLL_SEC)
