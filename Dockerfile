@@ -4,7 +4,10 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY embeddings embeddings
 COPY searchapp searchapp
-RUN pip install --no-cache-dir .
+# EXTRAS=s3 (no model) makes the small image of web servers and workers whose
+# EMBEDDINGS_BACKEND is remote (docs/scaling.md).
+ARG EXTRAS=model
+RUN pip install --no-cache-dir ".[${EXTRAS}]"
 COPY . .
 RUN python manage.py collectstatic --noinput --verbosity 0
 EXPOSE 8000

@@ -13,13 +13,13 @@ PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check --progress-bar o
 $(VENV)/.installed: pyproject.toml
 	@echo "Installing the app and its dependencies into $(VENV) (the first time takes a few minutes)..."
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -e .
+	$(PIP_INSTALL) -e '.[model]'
 	@echo "Installed."
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
 	@echo "Installing the test and benchmark tools into $(VENV)..."
-	$(PIP_INSTALL) -e '.[dev]'
+	$(PIP_INSTALL) -e '.[model,dev]'
 	touch $@
 
 install: $(VENV)/.installed
