@@ -210,3 +210,22 @@ def test_the_proxy_refuses_a_body_over_the_limit_before_reading_it(
     if content_type == "application/json":
         assert json.loads(body)["code"] == "file_too_large"
     assert upstream.seen == []
+
+
+def test_the_tiers_overlay_points_web_and_worker_at_inference_nodes_that_share_its_secret() -> None:
+    tiers = yaml.safe_load((ROOT / "deploy" / "compose.tiers.yml").read_text())["services"]
+    node = tiers["inference"]
+    node_env = node["environment"]
+
+    for name in ("web", "worker"):
+        env = tiers[name]["environment"]
+        assert name in compose()["services"]
+        assert env["EMBEDDINGS_BACKEND"] == "remote"
+        assert env["EMBEDDINGS_INFERENCE_URLS"].endswith("http://inference:8000}")
+        assert env["EMBEDDINGS_INFERENCE_SECRET"] == node_env["EMBEDDINGS_INFERENCE_SECRET"]
+        assert tiers[name]["build"]["args"]["EXTRAS"] == "s3"  # no torch in their image
+    assert node_env["SERVER_ROLE"] == "inference"
+    assert node_env["ALLOWED_HOSTS"].split(",")[0] == "inference"
+    assert node_env["HTTPS_ONLY"] == "false"  # the other tiers call it over plain HTTP
+    assert "ports" not in node
+    assert "/inference/health" in node["healthcheck"]["test"][-1]
