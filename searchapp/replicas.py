@@ -1,9 +1,11 @@
-"""Read replicas (DATABASE_REPLICA_URLS): searches and browsing read the library from one.
+"""Read replicas (DATABASE_REPLICA_URLS): searches, browsing and an item's neighbours read the
+library from one.
 
-A view wrapped in `reads_from_a_replica` reads the library's tables (the searchapp models)
-from a replica, round-robin over those that answer and lag the primary by at most
-DATABASE_REPLICA_MAX_LAG_SEC; everything else reads and writes the primary: item pages, the
-upload page, the admin, sessions, accounts and API keys. A client that has just written (any
+A view wrapped in `reads_from_a_replica`, or a read passed to `on_a_replica` (an item page's
+neighbours), reads the library's tables (the searchapp models) from a replica, round-robin
+over those that answer and lag the primary by at most DATABASE_REPLICA_MAX_LAG_SEC;
+everything else reads and writes the primary: the item of an item page, the upload page, the
+admin, sessions, accounts and API keys. A client that has just written (any
 other request that is not a GET, HEAD or OPTIONS and succeeded) reads from the primary for as
 long as a replica may lag, so it sees its own writes. A replica that fails mid-request is left
 out and the view runs again on the primary.
@@ -142,29 +144,38 @@ def reading_from(alias: str) -> Iterator[None]:
 
 P = ParamSpec("P")
 R = TypeVar("R", bound=HttpResponse)
+T = TypeVar("T")
 Request = TypeVar("Request", bound=HttpRequest)
 
 
 def reads_from_a_replica(
     view: Callable[Concatenate[Request, P], R],
 ) -> Callable[Concatenate[Request, P], R]:
+    """The view reads the library from a replica chosen for its request (`on_a_replica`)."""
+
     @functools.wraps(view)
     def wrapped(request: Request, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        alias = None if wrote_recently(request) else replica_pool.choose()
-        if alias is not None:
-            try:
-                with reading_from(alias):
-                    return view(request, *args, **kwargs)
-            except DatabaseError as error:
-                logger.warning(
-                    "Read replica %s failed mid-request (%s); using the primary", alias, error
-                )
-                replica_pool.leave_out(alias)
-                connections[alias].close()
-        return view(request, *args, **kwargs)
+        return on_a_replica(request, lambda: view(request, *args, **kwargs))
 
     wrapped.reads_from_a_replica = True  # type: ignore[attr-defined]
     return wrapped
+
+
+def on_a_replica(request: HttpRequest, read: Callable[[], T]) -> T:
+    """`read()` with the library's reads on a replica in turn; on the primary where the client
+    wrote recently, no replica answers in time, or the chosen one fails mid-way."""
+    alias = None if wrote_recently(request) else replica_pool.choose()
+    if alias is not None:
+        try:
+            with reading_from(alias):
+                return read()
+        except DatabaseError as error:
+            logger.warning(
+                "Read replica %s failed mid-request (%s); using the primary", alias, error
+            )
+            replica_pool.leave_out(alias)
+            connections[alias].close()
+    return read()
 
 
 def wrote_recently(request: HttpRequest) -> bool:

@@ -17,6 +17,7 @@ from searchapp.byte_ranges import FileSlice, Unsatisfiable, requested_range
 from searchapp.forms import ItemDetailsForm, form_problem, split_tags
 from searchapp.media_info import AUDIO_MIME_TYPES, IMAGE_MIME_TYPES, VIDEO_MIME_TYPES
 from searchapp.models import Item, Status
+from searchapp.replicas import on_a_replica
 from searchapp.search.search_model import search_model_key
 from searchapp.search.selectors import item_neighbours, item_segment_starts
 from searchapp.services.items import (
@@ -67,7 +68,11 @@ def _page_context(request: HttpRequest, item: Item) -> dict[str, object]:
         "segments": item_segment_starts(item=item, model_key=model_key)
         if ready and item.waveform
         else [],
-        "neighbours": item_neighbours(item=item, model_key=model_key) if ready else [],
+        # The item itself comes from the primary (a link to a new item works at once); its
+        # neighbours, a vector search, from a replica.
+        "neighbours": on_a_replica(request, lambda: item_neighbours(item=item, model_key=model_key))
+        if ready
+        else [],
     }
 
 

@@ -109,6 +109,13 @@ def found(client: httpx.Client, text: str, item_id: int) -> bool:
     return item_id in [hit["id"] for hit in response.json()["results"]]
 
 
+def neighbours_shown(base: str, item_id: int) -> str:
+    """The neighbour strip of an item's page, as a reader who has written nothing sees it."""
+    page = httpx.get(f"{base}/items/{item_id}/", timeout=60)
+    assert page.status_code == 200, page.text
+    return page.text.split('id="neighbours-heading"', 1)[1].split("</section>", 1)[0]
+
+
 @pytest.fixture
 def three_replicas(monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
     """The lag of each of three replicas (infinite: it does not answer)."""
@@ -219,9 +226,13 @@ def test_searches_answer_from_the_standby_and_writers_read_their_own_writes(
         assert found(writer, "lighthouse", lighthouse)
         # A server that tolerates less lag leaves the standby out.
         wait_for(lambda: found_by_a_reader(strict, "lighthouse", lighthouse), seconds=30)
+        # An item page reads its item from the primary, its neighbours from the standby.
+        assert httpx.get(f"{tolerant}/items/{lighthouse}/", timeout=60).status_code == 200
+        assert "a lighthouse at dusk" not in neighbours_shown(tolerant, gulls)
 
         replication.on_standby("SELECT pg_wal_replay_resume()")
         wait_for(lambda: found_by_a_reader(tolerant, "lighthouse", lighthouse), seconds=60)
+        assert "a lighthouse at dusk" in neighbours_shown(tolerant, gulls)
 
         replication.stop_standby()
         # A standby that is gone is left out: searches and pages answer from the primary.
