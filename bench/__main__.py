@@ -16,18 +16,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmarks; prints JSON.")
     parser.add_argument(
         "--parts",
-        default="vector,embedding,api,ingestion,ingestion-model,http,slow-clients,memory",
+        default="vector,embedding,api,ingestion,ingestion-model,http,slow-clients,memory,tiers",
         help=(
             "Comma-separated: vector, vector-stress, embedding, precision, threads, api, "
             "ingestion, ingestion-model, http, slow-clients, memory, server-memory, duplicates, "
-            "video."
+            "video, tiers."
         ),
     )
     parser.add_argument(
         "--model",
         default="full",
         help=(
-            "For the embedding, precision, threads, api, server-memory and video parts: full or "
+            "For the embedding, precision, threads, api, server-memory, video and tiers parts: "
+            "full or "
             "tiny "
             "(random weights of the real architecture), or the directory of a real checkpoint."
         ),
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         precision,
         slow_clients,
         threads,
+        tiers,
         vector_search,
         video,
     )
@@ -161,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             throughput_seconds=args.video_seconds,
             memory_seconds=args.video_memory_seconds,
         )
+    if "tiers" in parts:
+        report["inference_tier"] = tiers.run(size=args.model, rounds=args.rounds)
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:

@@ -121,7 +121,8 @@ def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) ->
     report = run_bench(
         tmp_path,
         "--parts",
-        "embedding,threads,api,ingestion,ingestion-model,http,slow-clients,memory,server-memory",
+        "embedding,threads,api,ingestion,ingestion-model,http,slow-clients,memory,server-memory,"
+        "tiers",
         "--model",
         "tiny",
         "--rounds",
@@ -179,6 +180,11 @@ def test_the_model_and_pipeline_benchmarks_run_at_a_tiny_size(tmp_path: Path) ->
     assert all(
         kind["rss_peak_mb"] >= kind["rss_after_warm_up_mb"] > 0 for kind in (everything, text_only)
     )
+    calls = report["inference_tier"]["calls"]
+    assert len(calls) == 4
+    for call in calls.values():
+        assert call["local_sec"] > 0 and call["remote_sec"] > 0
+        assert call["largest_vector_difference"] < 1e-6  # the same vectors
 
 
 @pytest.mark.bench
