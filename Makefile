@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/.installed-dev: $(VENV)/.installed
 	@echo "Installing the test and benchmark tools into $(VENV)..."
-	$(PIP_INSTALL) -e '.[model,dev]'
+	$(PIP_INSTALL) -e '.[model,rq,dev]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -38,11 +38,11 @@ serve-embeddings: install
 
 # Debian's Chromium for the end-to-end tests (Playwright's own browser download is not used),
 # wrk for the HTTP load benchmark, nginx, the proxy of docker-compose.yml, which the
-# deployment tests and the slow-clients benchmark run, and real sounds (desktop sounds, spoken
-# channel names) for the precision benchmark.
+# deployment tests and the slow-clients benchmark run, Redis for the tests of the RQ queue, and
+# real sounds (desktop sounds, spoken channel names) for the precision benchmark.
 SOUNDS := /usr/share/sounds/freedesktop/stereo /usr/share/sounds/alsa
 system-packages:
-	test -x $(CHROMIUM) && command -v wrk >/dev/null && command -v nginx >/dev/null && ls $(SOUNDS) >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk nginx sound-theme-freedesktop alsa-utils; }
+	test -x $(CHROMIUM) && command -v wrk >/dev/null && command -v nginx >/dev/null && command -v redis-server >/dev/null && ls $(SOUNDS) >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk nginx redis-server sound-theme-freedesktop alsa-utils; }
 
 # The quick suite, in two test processes (pytest-xdist), each on its own test database; a
 # module's tests share a process, so module-scoped fixtures (a gunicorn, a 3,000-item library)

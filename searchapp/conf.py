@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from embeddings.conf import Setting, boolean
@@ -205,3 +206,8 @@ def urlconf_of(role: str) -> str:
     if role not in ROLE_URLCONFS:
         raise ImproperlyConfigured(f"SERVER_ROLE is {role!r}; use {' or '.join(ROLE_URLCONFS)}.")
     return ROLE_URLCONFS[role]
+
+
+def queues_on_rq() -> bool:
+    """Whether the tasks queue on Redis through RQ (TASKS_BACKEND), not in the database."""
+    return bool(settings.TASKS["default"]["BACKEND"] == settings.RQ_BACKEND)

@@ -99,11 +99,20 @@ DATABASE_ROUTERS = ["searchapp.replicas.ReplicaRouter"]
 DATABASE_CONNECT_RETRY_SEC = env_float("DATABASE_CONNECT_RETRY_SEC", default=30.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-TASKS = {
-    "default": {
-        "BACKEND": os.environ.get("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+# The queue: PostgreSQL itself (django-tasks-db), or Redis through RQ (django-tasks-rq; install
+# with `pip install '.[rq]'`). `manage.py worker` runs either, with the same lost-job sweep.
+TASKS_BACKEND = os.environ.get("TASKS_BACKEND", "django_tasks_db.DatabaseBackend")
+RQ_BACKEND = "django_tasks_rq.RQBackend"
+TASKS = {"default": {"BACKEND": TASKS_BACKEND}}
+if TASKS_BACKEND == RQ_BACKEND:
+    INSTALLED_APPS.append("django_rq")
+    RQ_QUEUES = {
+        "default": {
+            "URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            # Jobs run as long as they need: a stuck one is the lease sweep's to find.
+            "DEFAULT_TIMEOUT": -1,
+        }
     }
-}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -16,6 +16,7 @@ from django.utils import timezone
 from embeddings.conf import JOB_LEASE_SEC
 from embeddings.engine.base import ModelUnavailable
 from embeddings.engine.registry import get_model
+from searchapp import conf
 from searchapp.models import Item, Status
 
 logger = logging.getLogger(__name__)
@@ -177,7 +178,9 @@ def items_requeue_waiting() -> int:
     return len(ids)
 
 
-def _items_with_a_job(*, started_since: Expression) -> QuerySet[Any]:
+def _items_with_a_job(*, started_since: Expression) -> QuerySet[Any] | set[int]:
+    if conf.queues_on_rq():
+        return _items_with_an_rq_job()
     from django_tasks import TaskResultStatus
     from django_tasks_db.models import DBTaskResult
 
@@ -194,3 +197,34 @@ def _items_with_a_job(*, started_since: Expression) -> QuerySet[Any]:
         .exclude(item_id=None)
         .values("item_id")
     )
+
+
+def _items_with_an_rq_job() -> set[int]:
+    """The items with an embed_item job on Redis: queued, waiting for a retry, or started a
+    moment ago (a started job marks its item processing at once)."""
+    from django_rq import get_queue
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+
+    from searchapp.tasks import embed_item
+
+    queue = get_queue("default")
+    ids = [
+        *queue.get_job_ids(),
+        *ScheduledJobRegistry(queue=queue).get_job_ids(),  # type: ignore[no-untyped-call]
+        *StartedJobRegistry(queue=queue).get_job_ids(),
+    ]
+    recently = timezone.now() - job_lease()
+    return {
+        int(job.args[0])
+        for job in Job.fetch_many(ids, connection=queue.connection)
+        if job is not None
+        and job.func_name == embed_item.module_path
+        and job.args
+        and (job.started_at is None or _aware(job.started_at) >= recently)
+    }
+
+
+def _aware(moment: datetime) -> datetime:
+    # RQ keeps UTC, with or without saying so.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from argparse import ArgumentParser
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, close_old_connections
@@ -10,6 +11,7 @@ from django_tasks_db.management.commands.db_worker import Command as DatabaseWor
 
 from embeddings.task_services import embed_tasks_purge, embed_tasks_requeue_lost
 from embeddings.warm_up import warm_up_once
+from searchapp import conf
 from searchapp.services.jobs import items_requeue_lost, items_requeue_waiting, lease_renewal_sec
 
 logger = logging.getLogger(__name__)
@@ -19,13 +21,20 @@ DATABASE_RETRY_SEC = 1.0
 
 class Command(DatabaseWorkerCommand):
     help = (
-        "Run the task worker (django-tasks-db's db_worker), which outlives database restarts. "
+        "Run the task worker (django-tasks-db's db_worker, which outlives database restarts, or "
+        "with TASKS_BACKEND=django_tasks_rq.RQBackend an RQ worker on REDIS_URL). "
         "Besides, at start and then several times per EMBEDDING_JOB_LEASE_SEC, it queues again "
         "the items of lost jobs: those whose worker stopped renewing their lease (killed, or cut "
         "off from the database mid-job), and pending items with no job queued; once it has "
         "the model, the items that waited for it; the embedding tasks (/embed/tasks) whose run "
         "was lost the same ways; and it purges expired embedding tasks."
     )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        super().add_arguments(parser)
+        if conf.queues_on_rq():
+            # db_worker's options are the database queue's; its --backend refuses RQ's.
+            parser.set_defaults(backend_name=None)
 
     def handle(self, *args: Any, **options: Any) -> None:
         # Ready before it takes a job: loading the model (seconds of imports holding the GIL)
@@ -35,6 +44,9 @@ class Command(DatabaseWorkerCommand):
         except KeyboardInterrupt:
             return  # Ctrl-C (on make run) before the worker took any job
         threading.Thread(target=self._recover_forever, name="recover-items", daemon=True).start()
+        if conf.queues_on_rq():
+            self._work_on_rq()
+            return
         while True:
             try:
                 super().handle(*args, **options)
@@ -45,6 +57,16 @@ class Command(DatabaseWorkerCommand):
                 logger.warning("Lost the database (%s); polling again shortly", error)
                 close_old_connections()
                 time.sleep(DATABASE_RETRY_SEC)
+
+    def _work_on_rq(self) -> None:
+        from django_rq import get_worker
+        from django_tasks_rq import Job
+
+        # Each job in this process, which holds the model: RQ's default worker forks a process
+        # per job, and a forked copy of torch's thread pools can hang. The scheduler runs the
+        # retries that wait (embed_item's backoff).
+        worker = get_worker("default", job_class=Job, worker_class="rq.SimpleWorker")
+        worker.work(with_scheduler=True)
 
     def _recover_forever(self) -> None:
         while True:
