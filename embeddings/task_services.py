@@ -24,6 +24,7 @@ from embeddings.engine.registry import get_model
 from embeddings.errors import InputError
 from embeddings.fetch import fetch_url
 from embeddings.models import ApiKey, EmbedTask, EmbedTaskSegment
+from embeddings.queues import queues_on_rq, rq_jobs_first_args
 from embeddings.services import (
     VideoEmbedding,
     VideoOption,
@@ -156,7 +157,7 @@ def embed_task_fail(*, task_id: str, reason: str) -> None:
 def embed_tasks_requeue_lost(*, config: EmbeddingsSettings | None = None) -> int:
     """Queue again the tasks whose run was lost: processing with a hold older than the lease
     (the worker was killed, or cut off from the database mid-run), or never started with no job
-    in django-tasks-db's queue (queueing failed after the task was stored)."""
+    in the queue (queueing failed after the task was stored)."""
     config = config or embeddings_settings()
     cutoff = Now() - timedelta(seconds=config.task_lease_sec)  # the database's clock
     processing = EmbedTask.objects.select_for_update(skip_locked=True).filter(
@@ -168,7 +169,7 @@ def embed_tasks_requeue_lost(*, config: EmbeddingsSettings | None = None) -> int
         )
         unqueued = list(
             processing.filter(heartbeat_at=None, updated_at__lt=cutoff)
-            .exclude(pk__in=_tasks_with_a_job(started_since=cutoff))
+            .exclude(pk__in=_tasks_with_a_job(lease=timedelta(seconds=config.task_lease_sec)))
             .values_list("pk", flat=True)
         )
         given_up = [pk for pk, lost_jobs in interrupted if lost_jobs + 1 >= MAX_LOST_JOBS]
@@ -346,18 +347,21 @@ def _hand_back(held: QuerySet[EmbedTask], task_id: str) -> None:
         logger.warning("Could not hand back embedding task %s: %s", task_id, error)
 
 
-def _tasks_with_a_job(*, started_since: Any) -> QuerySet[Any]:
+def _tasks_with_a_job(*, lease: timedelta) -> QuerySet[Any] | set[str]:
+    """The tasks with a job queued, or started within the lease (a started run takes its hold
+    at once)."""
+    from embeddings.tasks import run_embed_task
+
+    if queues_on_rq():
+        return rq_jobs_first_args(run_embed_task.module_path, started_since=timezone.now() - lease)
     from django_tasks import TaskResultStatus
     from django_tasks_db.models import DBTaskResult
 
-    from embeddings.tasks import run_embed_task
-
-    # Queued, or started a moment ago: a started run takes its hold at once.
     return (
         DBTaskResult.objects.filter(task_path=run_embed_task.module_path)
         .filter(
             Q(status=TaskResultStatus.READY)
-            | Q(status=TaskResultStatus.RUNNING, started_at__gte=started_since)
+            | Q(status=TaskResultStatus.RUNNING, started_at__gte=Now() - lease)
         )
         .annotate(task_id=KT("args_kwargs__args__0"))
         .exclude(task_id__isnull=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from embeddings.conf import Setting, boolean
@@ -206,8 +205,3 @@ def urlconf_of(role: str) -> str:
     if role not in ROLE_URLCONFS:
         raise ImproperlyConfigured(f"SERVER_ROLE is {role!r}; use {' or '.join(ROLE_URLCONFS)}.")
     return ROLE_URLCONFS[role]
-
-
-def queues_on_rq() -> bool:
-    """Whether the tasks queue on Redis through RQ (TASKS_BACKEND), not in the database."""
-    return bool(settings.TASKS["default"]["BACKEND"] == settings.RQ_BACKEND)

@@ -3,12 +3,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connections, transaction
-from django.db.models import BigIntegerField, Expression, F, Q, QuerySet
+from django.db.models import BigIntegerField, F, Q, QuerySet
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Now
 from django.utils import timezone
@@ -16,7 +16,7 @@ from django.utils import timezone
 from embeddings.conf import JOB_LEASE_SEC
 from embeddings.engine.base import ModelUnavailable
 from embeddings.engine.registry import get_model
-from searchapp import conf
+from embeddings.queues import queues_on_rq, rq_jobs_first_args
 from searchapp.models import Item, Status
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class ItemLease:
 def items_requeue_lost() -> int:
     """Queue again the items whose job was lost: processing with a heartbeat older than the
     lease (the worker was killed, or cut off from the database mid-job), or pending with no
-    job in django-tasks-db's queue (queueing failed after the item was stored)."""
+    job in the queue (queueing failed after the item was stored)."""
     cutoff = Now() - job_lease()  # the database's clock, as the renewals'
     with transaction.atomic():
         interrupted = list(
@@ -122,7 +122,7 @@ def items_requeue_lost() -> int:
         unqueued = list(
             Item.objects.select_for_update(skip_locked=True)
             .filter(status=Status.PENDING, updated_at__lt=cutoff)
-            .exclude(pk__in=_items_with_a_job(started_since=cutoff))
+            .exclude(pk__in=_items_with_a_job(lease=job_lease()))
             .values_list("pk", flat=True)
         )
         given_up = [pk for pk, lost_jobs in interrupted if lost_jobs + 1 >= MAX_LOST_JOBS]
@@ -178,53 +178,24 @@ def items_requeue_waiting() -> int:
     return len(ids)
 
 
-def _items_with_a_job(*, started_since: Expression) -> QuerySet[Any] | set[int]:
-    if conf.queues_on_rq():
-        return _items_with_an_rq_job()
+def _items_with_a_job(*, lease: timedelta) -> QuerySet[Any] | set[int]:
+    """The items with a job queued, or started within the lease (a started job marks its item
+    processing at once)."""
+    from searchapp.tasks import embed_item
+
+    if queues_on_rq():
+        since = timezone.now() - lease
+        return {int(arg) for arg in rq_jobs_first_args(embed_item.module_path, started_since=since)}
     from django_tasks import TaskResultStatus
     from django_tasks_db.models import DBTaskResult
 
-    from searchapp.tasks import embed_item
-
-    # Queued, or started a moment ago: a started job marks its item processing at once.
     return (
         DBTaskResult.objects.filter(task_path=embed_item.module_path)
         .filter(
             Q(status=TaskResultStatus.READY)
-            | Q(status=TaskResultStatus.RUNNING, started_at__gte=started_since)
+            | Q(status=TaskResultStatus.RUNNING, started_at__gte=Now() - lease)
         )
         .annotate(item_id=Cast(KT("args_kwargs__args__0"), BigIntegerField()))
         .exclude(item_id=None)
         .values("item_id")
     )
-
-
-def _items_with_an_rq_job() -> set[int]:
-    """The items with an embed_item job on Redis: queued, waiting for a retry, or started a
-    moment ago (a started job marks its item processing at once)."""
-    from django_rq import get_queue
-    from rq.job import Job
-    from rq.registry import ScheduledJobRegistry, StartedJobRegistry
-
-    from searchapp.tasks import embed_item
-
-    queue = get_queue("default")
-    ids = [
-        *queue.get_job_ids(),
-        *ScheduledJobRegistry(queue=queue).get_job_ids(),  # type: ignore[no-untyped-call]
-        *StartedJobRegistry(queue=queue).get_job_ids(),
-    ]
-    recently = timezone.now() - job_lease()
-    return {
-        int(job.args[0])
-        for job in Job.fetch_many(ids, connection=queue.connection)
-        if job is not None
-        and job.func_name == embed_item.module_path
-        and job.args
-        and (job.started_at is None or _aware(job.started_at) >= recently)
-    }
-
-
-def _aware(moment: datetime) -> datetime:
-    # RQ keeps UTC, with or without saying so.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -9,9 +9,9 @@ from typing import Any
 from django.db import InterfaceError, OperationalError, close_old_connections
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 
+from embeddings.queues import queues_on_rq
 from embeddings.task_services import embed_tasks_purge, embed_tasks_requeue_lost
 from embeddings.warm_up import warm_up_once
-from searchapp import conf
 from searchapp.services.jobs import items_requeue_lost, items_requeue_waiting, lease_renewal_sec
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class Command(DatabaseWorkerCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         super().add_arguments(parser)
-        if conf.queues_on_rq():
+        if queues_on_rq():
             # db_worker's options are the database queue's; its --backend refuses RQ's.
             parser.set_defaults(backend_name=None)
 
@@ -44,7 +44,7 @@ class Command(DatabaseWorkerCommand):
         except KeyboardInterrupt:
             return  # Ctrl-C (on make run) before the worker took any job
         threading.Thread(target=self._recover_forever, name="recover-items", daemon=True).start()
-        if conf.queues_on_rq():
+        if queues_on_rq():
             self._work_on_rq()
             return
         while True:
