@@ -10,10 +10,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from embeddings.api.access import authenticate, check_rate_limit
 from embeddings.api.body_limit import body_refusal
-from embeddings.api.errors import ApiError, error_response
+from embeddings.api.errors import REFUSALS, ApiError, error_response, refusal_response
 from embeddings.conf import embeddings_settings
-from embeddings.engine.base import ModelUnavailable
-from embeddings.errors import InputError
 from embeddings.models import ApiKey
 
 View = Callable[..., JsonResponse]
@@ -50,16 +48,8 @@ def api_endpoint(*methods: str) -> Callable[[View], View]:
                 headers = check_rate_limit(api_key, config=config)
                 _API_KEYS[request] = api_key
                 response = view(request, *args, **kwargs)
-            except ApiError as error:
-                return error_response(error)
-            except InputError as error:
-                return error_response(
-                    ApiError(status=error.status, code=error.code, message=str(error))
-                )
-            except ModelUnavailable as error:
-                return error_response(
-                    ApiError(status=503, code="model_unavailable", message=str(error))
-                )
+            except REFUSALS as error:
+                return refusal_response(error)
             for name, value in headers.items():
                 response[name] = value
             return response

@@ -4,6 +4,7 @@ from collections.abc import Mapping
 
 from django.http import JsonResponse
 
+from embeddings.engine.base import ModelUnavailable
 from embeddings.errors import InputError
 
 
@@ -40,3 +41,15 @@ def error_response(error: ApiError) -> JsonResponse:
     for name, value in error.headers.items():
         response[name] = value
     return response
+
+
+# What a view may raise to refuse a request; `refusal_response` answers each in the contract.
+REFUSALS = (ApiError, InputError, ModelUnavailable)
+
+
+def refusal_response(error: ApiError | InputError | ModelUnavailable) -> JsonResponse:
+    if isinstance(error, InputError):
+        error = ApiError(status=error.status, code=error.code, message=str(error))
+    elif isinstance(error, ModelUnavailable):
+        error = ApiError(status=503, code="model_unavailable", message=str(error))
+    return error_response(error)

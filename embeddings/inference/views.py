@@ -10,11 +10,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from embeddings.api.body_limit import body_refusal
-from embeddings.api.errors import ApiError, error_response
+from embeddings.api.errors import REFUSALS, ApiError, refusal_response
 from embeddings.conf import embeddings_settings
 from embeddings.engine.base import ModelUnavailable
 from embeddings.engine.registry import get_model, model_status
-from embeddings.errors import InputError
 from embeddings.inference import calls, wire
 
 
@@ -30,7 +29,7 @@ def inference_call(request: HttpRequest, operation: str) -> HttpResponse:
     """GET `info`: the node's model; POST a call (`embeddings.inference.calls`)."""
     config = embeddings_settings()
     try:
-        _admit(request)
+        _admit(request, secret=config.model.inference_secret)
         if config.model.backend != "local":
             raise ModelUnavailable(
                 "This node's EMBEDDINGS_BACKEND is remote: an inference node runs the model "
@@ -50,17 +49,12 @@ def inference_call(request: HttpRequest, operation: str) -> HttpResponse:
             raise ApiError(status=405, code="method_not_allowed", message="Use POST.")
         header, arrays = wire.decode(request.body)
         answer = calls.run(operation, header, arrays, model=get_model(), config=config)
-    except ApiError as error:
-        return error_response(error)
-    except InputError as error:
-        return error_response(ApiError(status=error.status, code=error.code, message=str(error)))
-    except ModelUnavailable as error:
-        return error_response(ApiError(status=503, code="model_unavailable", message=str(error)))
+    except REFUSALS as error:
+        return refusal_response(error)
     return HttpResponse(wire.encode(*answer), content_type=wire.CONTENT_TYPE)
 
 
-def _admit(request: HttpRequest) -> None:
-    secret = embeddings_settings().model.inference_secret
+def _admit(request: HttpRequest, *, secret: str) -> None:
     if not secret:
         raise ApiError(
             status=404,
