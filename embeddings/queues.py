@@ -3,8 +3,13 @@ jobs in a table the sweeps query; on RQ (django-tasks-rq) they are read from Red
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from django.db.models import Field, Q, QuerySet
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Now
+from django.utils import timezone
 from django_tasks import task_backends
 
 
@@ -13,9 +18,31 @@ def queues_on_rq() -> bool:
     return type(task_backends["default"]).__module__.startswith("django_tasks_rq")
 
 
-def rq_jobs_first_args(task_path: str, *, started_since: datetime) -> set[str]:
-    """The first argument of each RQ job of the task that is queued, waiting for a retry, or
-    started since `started_since` (a started job takes its hold at once)."""
+def first_args_of_jobs(
+    task_path: str, *, lease: timedelta, output_field: Field[Any, Any]
+) -> QuerySet[Any] | set[Any]:
+    """The first argument, as `output_field` holds it, of each job of the task that is queued,
+    waiting for a retry, or started within the lease (a started job takes its hold at once):
+    a query over django-tasks-db's table, or what RQ's registries hold on Redis."""
+    if queues_on_rq():
+        since = timezone.now() - lease
+        return {output_field.to_python(arg) for arg in _rq_first_args(task_path, since=since)}
+    from django_tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    return (
+        DBTaskResult.objects.filter(task_path=task_path)
+        .filter(
+            Q(status=TaskResultStatus.READY)
+            | Q(status=TaskResultStatus.RUNNING, started_at__gte=Now() - lease)
+        )
+        .annotate(first_arg=Cast(KT("args_kwargs__args__0"), output_field))
+        .exclude(first_arg=None)
+        .values("first_arg")
+    )
+
+
+def _rq_first_args(task_path: str, *, since: datetime) -> list[object]:
     from django_rq import get_queue
     from rq.job import Job
     from rq.registry import ScheduledJobRegistry, StartedJobRegistry
@@ -26,14 +53,14 @@ def rq_jobs_first_args(task_path: str, *, started_since: datetime) -> set[str]:
         *ScheduledJobRegistry(queue=queue).get_job_ids(),  # type: ignore[no-untyped-call]
         *StartedJobRegistry(queue=queue).get_job_ids(),
     ]
-    return {
-        str(job.args[0])
+    return [
+        job.args[0]
         for job in Job.fetch_many(ids, connection=queue.connection)
         if job is not None
         and job.func_name == task_path
         and job.args
-        and (job.started_at is None or _aware(job.started_at) >= started_since)
-    }
+        and (job.started_at is None or _aware(job.started_at) >= since)
+    ]
 
 
 def _aware(moment: datetime) -> datetime:

@@ -13,8 +13,7 @@ from typing import Any, Literal, cast
 import numpy as np
 from django.core.files import File
 from django.db import DatabaseError, close_old_connections, connection, connections, transaction
-from django.db.models import F, Q, QuerySet
-from django.db.models.fields.json import KT
+from django.db.models import F, QuerySet, TextField
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -24,7 +23,7 @@ from embeddings.engine.registry import get_model
 from embeddings.errors import InputError
 from embeddings.fetch import fetch_url
 from embeddings.models import ApiKey, EmbedTask, EmbedTaskSegment
-from embeddings.queues import queues_on_rq, rq_jobs_first_args
+from embeddings.queues import first_args_of_jobs
 from embeddings.services import (
     VideoEmbedding,
     VideoOption,
@@ -347,23 +346,7 @@ def _hand_back(held: QuerySet[EmbedTask], task_id: str) -> None:
         logger.warning("Could not hand back embedding task %s: %s", task_id, error)
 
 
-def _tasks_with_a_job(*, lease: timedelta) -> QuerySet[Any] | set[str]:
-    """The tasks with a job queued, or started within the lease (a started run takes its hold
-    at once)."""
+def _tasks_with_a_job(*, lease: timedelta) -> QuerySet[Any] | set[Any]:
     from embeddings.tasks import run_embed_task
 
-    if queues_on_rq():
-        return rq_jobs_first_args(run_embed_task.module_path, started_since=timezone.now() - lease)
-    from django_tasks import TaskResultStatus
-    from django_tasks_db.models import DBTaskResult
-
-    return (
-        DBTaskResult.objects.filter(task_path=run_embed_task.module_path)
-        .filter(
-            Q(status=TaskResultStatus.READY)
-            | Q(status=TaskResultStatus.RUNNING, started_at__gte=Now() - lease)
-        )
-        .annotate(task_id=KT("args_kwargs__args__0"))
-        .exclude(task_id__isnull=True)
-        .values("task_id")
-    )
+    return first_args_of_jobs(run_embed_task.module_path, lease=lease, output_field=TextField())

@@ -9,14 +9,13 @@ from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connections, transaction
 from django.db.models import BigIntegerField, F, Q, QuerySet
-from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Now
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from embeddings.conf import JOB_LEASE_SEC
 from embeddings.engine.base import ModelUnavailable
 from embeddings.engine.registry import get_model
-from embeddings.queues import queues_on_rq, rq_jobs_first_args
+from embeddings.queues import first_args_of_jobs
 from searchapp.models import Item, Status
 
 logger = logging.getLogger(__name__)
@@ -122,7 +121,7 @@ def items_requeue_lost() -> int:
         unqueued = list(
             Item.objects.select_for_update(skip_locked=True)
             .filter(status=Status.PENDING, updated_at__lt=cutoff)
-            .exclude(pk__in=_items_with_a_job(lease=job_lease()))
+            .exclude(pk__in=_items_with_a_job())
             .values_list("pk", flat=True)
         )
         given_up = [pk for pk, lost_jobs in interrupted if lost_jobs + 1 >= MAX_LOST_JOBS]
@@ -178,24 +177,9 @@ def items_requeue_waiting() -> int:
     return len(ids)
 
 
-def _items_with_a_job(*, lease: timedelta) -> QuerySet[Any] | set[int]:
-    """The items with a job queued, or started within the lease (a started job marks its item
-    processing at once)."""
+def _items_with_a_job() -> QuerySet[Any] | set[Any]:
     from searchapp.tasks import embed_item
 
-    if queues_on_rq():
-        since = timezone.now() - lease
-        return {int(arg) for arg in rq_jobs_first_args(embed_item.module_path, started_since=since)}
-    from django_tasks import TaskResultStatus
-    from django_tasks_db.models import DBTaskResult
-
-    return (
-        DBTaskResult.objects.filter(task_path=embed_item.module_path)
-        .filter(
-            Q(status=TaskResultStatus.READY)
-            | Q(status=TaskResultStatus.RUNNING, started_at__gte=Now() - lease)
-        )
-        .annotate(item_id=Cast(KT("args_kwargs__args__0"), BigIntegerField()))
-        .exclude(item_id=None)
-        .values("item_id")
+    return first_args_of_jobs(
+        embed_item.module_path, lease=job_lease(), output_field=BigIntegerField()
     )
