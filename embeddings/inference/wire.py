@@ -56,6 +56,8 @@ def decode(body: bytes) -> tuple[dict[str, Any], list[np.ndarray]]:
         header = json.loads(body[_LENGTH.size : _LENGTH.size + head_length])
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InputError(f"the call's header is not JSON: {error}") from None
+    except RecursionError:
+        raise InputError("the call's header nests too deeply.") from None
     if not isinstance(header, dict) or not isinstance(header.get("arrays", []), list):
         raise InputError("the call's header is not an object with a list of arrays.")
     described = header.pop("arrays", [])

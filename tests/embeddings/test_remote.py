@@ -4,6 +4,7 @@ a failing node is left out, and every refusal keeps the API's error contract."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -246,6 +247,7 @@ def test_a_node_takes_no_calls_without_a_secret_of_its_own(settings) -> None:  #
     [
         ("embed_texts", b"\x00\x00", "shorter than its header"),
         ("embed_texts", b"\xff\xff\xff\xff{}", "beyond the body"),
+        ("embed_texts", struct.pack(">I", 200_000) + b"[" * 100_000 + b"]" * 100_000, "nests"),
         ("embed_texts", wire.encode({"texts": ["a"] * 257}), "at most 256 texts"),
         ("embed_texts", wire.encode({"texts": ["a" * 200_001]}), "longer than 200000"),
         (
