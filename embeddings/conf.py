@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Generic, TypeVar, cast
 
@@ -181,7 +181,8 @@ BACKEND = Setting(
     meaning=(
         "`local`: this process runs the model; `remote`: it sends every model call (searches, "
         "ingestion, the Embed API) to the inference nodes of `EMBEDDINGS_INFERENCE_URLS`, and "
-        "loads no model (docs/scaling.md)"
+        "loads no model; `twelvelabs`: the vectors are a hosted model's, asked of TwelveLabs' "
+        "Embed API v2 at `EMBEDDINGS_REMOTE_URL` (docs/scaling.md)"
     ),
 )
 
@@ -214,7 +215,36 @@ INFERENCE_TIMEOUT_SEC = Setting(
     parse=float,
     meaning=(
         "how long a `remote` process waits for an inference node's answer to one call (a "
-        "worker's batch of images on a CPU node takes minutes) before it tries the next node"
+        "worker's batch of images on a CPU node takes minutes) before it tries the next node;"
+        " with `twelvelabs`, for the hosted API's answer to one input"
+    ),
+)
+
+REMOTE_URL = Setting(
+    name="EMBEDDINGS_REMOTE_URL",
+    default="https://api.twelvelabs.io/v1.3",
+    parse=str,
+    meaning=(
+        "with `EMBEDDINGS_BACKEND=twelvelabs`: the base URL of an Embed API v2 (`POST "
+        "<url>/embed-v2`): TwelveLabs', or this project's own on another server"
+    ),
+)
+
+REMOTE_API_KEY = Setting(
+    name="EMBEDDINGS_REMOTE_API_KEY",
+    default="",
+    parse=str,
+    meaning="the API key sent to `EMBEDDINGS_REMOTE_URL` (`x-api-key`)",
+    shown_default="none",
+)
+
+REMOTE_MODEL = Setting(
+    name="EMBEDDINGS_REMOTE_MODEL",
+    default="marengo3.0",
+    parse=str,
+    meaning=(
+        "the hosted model's `model_name`; its vectors are stored under `<model>@<url>`, and a "
+        "change re-embeds the library in the background (`manage.py reembed`)"
     ),
 )
 
@@ -508,6 +538,9 @@ SETTINGS: tuple[Setting[Any], ...] = (
     INFERENCE_URLS,
     INFERENCE_SECRET,
     INFERENCE_TIMEOUT_SEC,
+    REMOTE_URL,
+    REMOTE_API_KEY,
+    REMOTE_MODEL,
     VISION_RUNTIME,
     AUDIO_RUNTIME,
     IMAGE_TOKENS,
@@ -560,11 +593,39 @@ class ModelSettings:
     image_tokens: int | None
     # What this process embeds; an encoder for a modality not listed is not loaded.
     modalities: frozenset[Modality]
-    # "local", or "remote": the model runs on the inference nodes.
+    # "local"; "remote": the model runs on the inference nodes; "twelvelabs": a hosted model.
     backend: str
     inference_urls: tuple[str, ...]
     inference_secret: str = field(repr=False)
     inference_timeout_sec: float
+    remote_url: str
+    remote_api_key: str = field(repr=False)
+    remote_model: str
+
+    def for_source(self, source: str) -> ModelSettings:
+        """The settings that make vectors of `source` (a hosted model's, or a local one's)."""
+        hosted = parse_hosted_source(source)
+        if hosted is not None:
+            model, url = hosted
+            return replace(
+                self, source=source, backend="twelvelabs", remote_model=model, remote_url=url
+            )
+        if self.backend == "twelvelabs":
+            return replace(self, source=source, backend="local")
+        return replace(self, source=source)
+
+
+def hosted_source(*, model: str, url: str) -> str:
+    """What names a hosted model's vectors: the model at its API."""
+    return f"{model}@{url.rstrip('/')}"
+
+
+def parse_hosted_source(source: str) -> tuple[str, str] | None:
+    """(model, url) of a hosted_source; None for a local model's hub id or folder."""
+    model, found, url = source.partition("@")
+    if found and model and url.startswith(("https://", "http://")):
+        return model, url
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -673,21 +734,28 @@ def embeddings_settings() -> EmbeddingsSettings:
         min_duration_sec=AUDIO_MIN_DURATION_SEC.value(),
         max_duration_sec=AUDIO_MAX_DURATION_SEC.value(),
     )
+    backend = _backend()
+    hosted = backend == "twelvelabs"
+    remote_url, remote_model = REMOTE_URL.value().rstrip("/"), REMOTE_MODEL.value()
     return EmbeddingsSettings(
         model=ModelSettings(
-            source=MODEL.value(),
+            source=hosted_source(model=remote_model, url=remote_url) if hosted else MODEL.value(),
             device=DEVICE.value(),
             dtype=DTYPE.value(),
             batch_size=BATCH_SIZE.value(),
             threads=THREADS.value(),
             vision_runtime=VISION_RUNTIME.value(),
             audio_runtime=AUDIO_RUNTIME.value(),
-            image_tokens=image_tokens,
+            # A hosted model takes the image as it is: it has no token budget to set.
+            image_tokens=None if hosted else image_tokens,
             modalities=_modalities(EMBEDDED_MODALITIES.value()),
-            backend=_backend(),
+            backend=backend,
             inference_urls=tuple(INFERENCE_URLS.value()),
             inference_secret=INFERENCE_SECRET.value(),
             inference_timeout_sec=INFERENCE_TIMEOUT_SEC.value(),
+            remote_url=remote_url,
+            remote_api_key=REMOTE_API_KEY.value(),
+            remote_model=remote_model,
         ),
         model_name=MODEL_NAME.value(),
         model_aliases=tuple(MODEL_ALIASES.value()),
@@ -733,7 +801,7 @@ def _modalities(listed: Sequence[str]) -> frozenset[Modality]:
     return frozenset(("text", *chosen))
 
 
-BACKENDS = ("local", "remote")
+BACKENDS = ("local", "remote", "twelvelabs")
 
 
 def _backend() -> str:
@@ -746,5 +814,16 @@ def _backend() -> str:
         raise ImproperlyConfigured(
             "EMBEDDINGS_BACKEND is remote: set EMBEDDINGS_INFERENCE_URLS to the inference nodes "
             "and EMBEDDINGS_INFERENCE_SECRET to the secret they share."
+        )
+    if backend == "twelvelabs" and not REMOTE_API_KEY.value():
+        raise ImproperlyConfigured(
+            "EMBEDDINGS_BACKEND is twelvelabs: set EMBEDDINGS_REMOTE_API_KEY to an API key of "
+            "EMBEDDINGS_REMOTE_URL (TwelveLabs' dashboard, or `manage.py create_api_key` on a "
+            "server of this project)."
+        )
+    if backend == "twelvelabs" and not REMOTE_URL.value().startswith(("https://", "http://")):
+        raise ImproperlyConfigured(
+            f"EMBEDDINGS_REMOTE_URL is {REMOTE_URL.value()!r}; give an http(s) URL, e.g. "
+            "https://api.twelvelabs.io/v1.3."
         )
     return backend

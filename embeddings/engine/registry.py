@@ -5,7 +5,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -90,10 +89,11 @@ model_cache = ModelCache()
 
 
 def get_model(*, source: str | None = None) -> EmbeddingModel:
-    """The configured model, or the one at `source` with the configured device and dtype."""
+    """The configured model, or the one that made `source`'s vectors (a local one with the
+    configured device and dtype)."""
     config = embeddings_settings().model
     if source is not None:
-        config = replace(config, source=source)
+        config = config.for_source(source)
     return model_cache.get(config)
 
 
@@ -102,6 +102,10 @@ def load_model(config: ModelSettings) -> EmbeddingModel:
         from embeddings.engine.remote import load_remote_model
 
         return load_remote_model(config)
+    if config.backend == "twelvelabs":
+        from embeddings.engine.hosted import load_hosted_model
+
+        return load_hosted_model(config)
     local_files_only = Path(config.source).is_dir() or not hub_reachable()
     model_type = _model_type(config.source, local_files_only=local_files_only)
     if model_type not in FAMILIES:
@@ -169,6 +173,8 @@ def warm_up() -> None:
         model = get_model()
     except ModelUnavailable:
         return  # get_model logged why
+    if embeddings_settings().model.backend == "twelvelabs":
+        return  # nothing here to warm; the hosted API bills each input
     model.embed_texts(["warm-up"])
     if "image" in model.modalities:
         photo_shaped = Image.new("RGB", (640, 480), (128, 128, 128))
