@@ -89,7 +89,9 @@ FULL_SIZE_EMBEDDING_DIM = 768
 FULL_SIZE_MAX_SOFT_TOKENS = 280  # the image processor default
 
 
-def build_config(tokenizer: PreTrainedTokenizerFast) -> EmbeddingGemma2Config:
+def build_config(
+    tokenizer: PreTrainedTokenizerFast, *, dimension: int = EMBEDDING_DIM
+) -> EmbeddingGemma2Config:
     return EmbeddingGemma2Config(
         text_config={
             "vocab_size": len(tokenizer),
@@ -101,7 +103,7 @@ def build_config(tokenizer: PreTrainedTokenizerFast) -> EmbeddingGemma2Config:
             "head_dim": 8,
             "global_head_dim": 8,
             "hidden_size_per_layer_input": 8,
-            "embedding_dim": EMBEDDING_DIM,
+            "embedding_dim": dimension,
             "sliding_window_pattern": 2,
             **_text_token_ids(tokenizer),
         },
@@ -174,15 +176,16 @@ def _token_id(tokenizer: PreTrainedTokenizerFast, token: str) -> int:
     return token_id
 
 
-def build_tiny_model(directory: Path, *, seed: int = 0) -> Path:
-    return _build(directory, seed=seed, full_size=False)
+def build_tiny_model(directory: Path, *, seed: int = 0, dimension: int = EMBEDDING_DIM) -> Path:
+    """`dimension`: the vectors' (another model, for switching a library between models)."""
+    return _build(directory, seed=seed, full_size=False, dimension=dimension)
 
 
 def build_full_size_model(directory: Path, *, seed: int = 0) -> Path:
-    return _build(directory, seed=seed, full_size=True)
+    return _build(directory, seed=seed, full_size=True, dimension=FULL_SIZE_EMBEDDING_DIM)
 
 
-def _build(directory: Path, *, seed: int, full_size: bool) -> Path:
+def _build(directory: Path, *, seed: int, full_size: bool, dimension: int) -> Path:
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()
     processor = EmbeddingGemma2Processor(
@@ -193,13 +196,16 @@ def _build(directory: Path, *, seed: int, full_size: bool) -> Path:
         tokenizer=tokenizer,
         video_processor=EmbeddingGemma2VideoProcessor(),
     )
-    config = build_full_size_config(tokenizer) if full_size else build_config(tokenizer)
+    config = (
+        build_full_size_config(tokenizer)
+        if full_size
+        else build_config(tokenizer, dimension=dimension)
+    )
     model = EmbeddingGemma2Model(config).eval()  # type: ignore[no-untyped-call]
     model.save_pretrained(directory)
     processor.save_pretrained(directory)
 
     transformer = Transformer(str(directory))
-    dimension = FULL_SIZE_EMBEDDING_DIM if full_size else EMBEDDING_DIM
     sentence_model = SentenceTransformer(
         modules=[transformer, Pooling(dimension, pooling_mode="mean"), Normalize()]
     )
