@@ -4,11 +4,15 @@ ones a local model makes. A batch goes as one call; nothing here imports torch."
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import logging
+import math
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
@@ -35,15 +39,57 @@ logger = logging.getLogger(__name__)
 Input = TypeVar("Input")
 # A node that failed is left out this long, then tried again.
 NODE_REST_SEC = 30.0
+# How often the nodes' host names are looked up again.
+RESOLVE_EVERY_SEC = 30.0
 CONNECT_TIMEOUT_SEC = 5.0
 # Inputs of one call: a bigger batch goes as several calls of about this size.
 MAX_CALL_BYTES = 64 * 1024 * 1024
 
 
+@dataclass(frozen=True)
+class Node:
+    url: str
+    # The Host header where `url` names one address of the configured URL's host.
+    host: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.url if self.host is None else f"{self.url} ({self.host})"
+
+
+def nodes_at(url: str) -> list[Node]:
+    """One node per address of an http URL's host name where it has several (a service scaled
+    behind one DNS name, as `docker compose --scale` makes): a connection kept open to one of
+    them would otherwise take every call, and a replica that fails would rest them all. IPv4
+    addresses where there are any. The URL itself otherwise."""
+    parsed = httpx.URL(url)
+    try:
+        ipaddress.ip_address(parsed.host)
+        return [Node(url)]  # an address already
+    except ValueError:
+        pass
+    if parsed.scheme != "http":
+        return [Node(url)]  # a certificate names the host, not its addresses
+    try:
+        found = socket.getaddrinfo(parsed.host, parsed.port or 80, type=socket.SOCK_STREAM)
+    except OSError:
+        return [Node(url)]  # the call will say why
+    by_family = {
+        family: sorted({str(info[4][0]) for info in found if info[0] == family})
+        for family in (socket.AF_INET, socket.AF_INET6)
+    }
+    addresses = by_family[socket.AF_INET] or by_family[socket.AF_INET6]
+    if len(addresses) < 2:
+        return [Node(url)]
+    host = parsed.netloc.decode("ascii")
+    return [Node(str(parsed.copy_with(host=address)), host=host) for address in addresses]
+
+
 class InferenceNodes:
     """The nodes, taken in turn. One that cannot be reached, times out or answers 5xx (or
     refuses the secret) is left out for NODE_REST_SEC and the call goes to the next; each node
-    is tried at most once a call, so a call waits at most the timeout once per node."""
+    is tried at most once a call, so a call waits at most the timeout once per node. Host names
+    are looked up again every RESOLVE_EVERY_SEC (nodes_at), so replicas started later join."""
 
     def __init__(
         self,
@@ -61,24 +107,29 @@ class InferenceNodes:
         )
         self._lock = threading.Lock()
         self._turn = itertools.count()
-        self._resting_until: dict[str, float] = {}
+        self._resting_until: dict[Node, float] = {}
+        self._nodes: list[Node] = []
+        self._resolved_at = -math.inf
 
     def call(self, operation: str, request: calls.Call | None = None) -> httpx.Response:
         """The node's answer (2xx); InputError for a 4xx about the input, ModelUnavailable when
         no node answers."""
         body = None if request is None else wire.encode(*request)
         failures = []
-        for url in self._order():
+        for node in self._order():
+            headers = {"Content-Type": wire.CONTENT_TYPE}
+            if node.host is not None:
+                headers["Host"] = node.host
             try:
                 response = self._client.request(
                     "GET" if body is None else "POST",
-                    f"{url}/inference/v1/{operation}",
+                    f"{node.url}/inference/v1/{operation}",
                     content=body,
-                    headers={"Content-Type": wire.CONTENT_TYPE},
+                    headers=headers,
                 )
             except httpx.HTTPError as error:
-                failures.append(f"{url}: {error or type(error).__name__}")
-                self._rest(url)
+                failures.append(f"{node.name}: {error or type(error).__name__}")
+                self._rest(node)
                 continue
             if response.is_success:
                 return response
@@ -87,31 +138,45 @@ class InferenceNodes:
                 raise InputTooLarge(message)
             if response.status_code == 400:
                 raise InputError(message)
-            failures.append(f"{url}: {response.status_code} {message}")
-            self._rest(url)
+            failures.append(f"{node.name}: {response.status_code} {message}")
+            self._rest(node)
         raise ModelUnavailable(
             "No inference node answered (EMBEDDINGS_INFERENCE_URLS): " + "; ".join(failures)
         )
 
     def any_answering(self) -> bool:
         """Whether a node has not failed in the last NODE_REST_SEC."""
+        nodes = self._current()
         with self._lock:
             now = time.monotonic()
-            return any(self._resting_until.get(url, 0.0) <= now for url in self.urls)
+            return any(self._resting_until.get(node, 0.0) <= now for node in nodes)
 
-    def _order(self) -> list[str]:
+    def _current(self) -> list[Node]:
+        if time.monotonic() - self._resolved_at >= RESOLVE_EVERY_SEC:
+            # Looked up outside the lock: a slow name server holds up no other call.
+            nodes = [node for url in self.urls for node in nodes_at(url)]
+            with self._lock:
+                self._nodes, self._resolved_at = nodes, time.monotonic()
+        return self._nodes
+
+    def _order(self) -> list[Node]:
         """Every node, starting with the next in turn, the resting ones last."""
+        nodes = self._current()
         with self._lock:
-            start = next(self._turn) % len(self.urls)
-            turn = self.urls[start:] + self.urls[:start]
+            start = next(self._turn) % len(nodes)
+            turn = nodes[start:] + nodes[:start]
             now = time.monotonic()
-            resting = {url for url in turn if self._resting_until.get(url, 0.0) > now}
-        return [url for url in turn if url not in resting] + [url for url in turn if url in resting]
+            resting = {node for node in turn if self._resting_until.get(node, 0.0) > now}
+        return [node for node in turn if node not in resting] + [
+            node for node in turn if node in resting
+        ]
 
-    def _rest(self, url: str) -> None:
-        logger.warning("Inference node %s failed; leaving it out for %.0f s", url, NODE_REST_SEC)
+    def _rest(self, node: Node) -> None:
+        logger.warning(
+            "Inference node %s failed; leaving it out for %.0f s", node.name, NODE_REST_SEC
+        )
         with self._lock:
-            self._resting_until[url] = time.monotonic() + NODE_REST_SEC
+            self._resting_until[node] = time.monotonic() + NODE_REST_SEC
 
 
 class RemoteEmbeddingModel(EmbeddingModel):

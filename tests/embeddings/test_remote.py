@@ -4,6 +4,8 @@ a failing node is left out, and every refusal keeps the API's error contract."""
 
 from __future__ import annotations
 
+import itertools
+import socket
 import struct
 from collections.abc import Iterator
 from dataclasses import replace
@@ -18,6 +20,7 @@ from PIL import Image
 
 from bench.media_factory import noise_image, sine
 from embeddings.conf import ModelSettings, embeddings_settings
+from embeddings.engine import remote
 from embeddings.engine.base import EmbeddingModel, ModelUnavailable
 from embeddings.engine.remote import RemoteEmbeddingModel, load_remote_model
 from embeddings.errors import InputError
@@ -49,7 +52,8 @@ class Nodes(httpx.BaseTransport):
 @pytest.fixture(autouse=True)
 def _nodes(settings) -> None:  # type: ignore[no-untyped-def]
     settings.EMBEDDINGS_INFERENCE_SECRET = SECRET
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "node-1", "node-2"]
+    # Not the addresses a scaled service's name has: a node is asked by its name.
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "node-1", "node-2", "inference"]
 
 
 def remote_settings(*hosts: str, secret: str = SECRET) -> ModelSettings:
@@ -327,3 +331,70 @@ def test_a_remote_backend_without_nodes_or_secret_is_a_configuration_error(setti
 
     with pytest.raises(ImproperlyConfigured, match=r"set EMBEDDINGS_INFERENCE_URLS"):
         embeddings_settings()
+
+
+def name_server(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
+    """Host names answer with these addresses (a dict the test may change); others are unknown."""
+
+    def getaddrinfo(host: str, port: int, *args: object, **kwargs: object) -> list[object]:
+        if host not in answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (each, port)) for each in answers[host]]
+
+    monkeypatch.setattr(remote.socket, "getaddrinfo", getaddrinfo)
+
+
+def test_a_service_scaled_behind_one_name_is_one_node_per_replica(
+    nodes: Nodes, model: EmbeddingModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name_server(monkeypatch, {"inference": ["10.0.0.2", "10.0.0.1"]})
+    nodes.live = {"10.0.0.1", "10.0.0.2"}
+    scaled = load_remote_model(remote_settings("inference"), transport=nodes)
+    nodes.requests.clear()
+
+    vectors = [scaled.embed_texts(["a red car"]) for _ in range(4)]
+
+    for vector in vectors:
+        np.testing.assert_array_equal(vector, model.embed_texts(["a red car"]))
+    # Each replica asked by the service's name (a node refuses other hosts), in turn.
+    hosts = [host for host, _ in nodes.requests]
+    assert hosts.count("10.0.0.1") == hosts.count("10.0.0.2") == 2
+    assert all(one != next_one for one, next_one in itertools.pairwise(hosts))
+
+    nodes.live = {"10.0.0.2"}
+    nodes.requests.clear()
+    for _ in range(3):
+        scaled.embed_texts(["a red car"])
+
+    # The replica that went away rests alone; the other takes the calls.
+    assert [host for host, _ in nodes.requests].count("10.0.0.1") == 1
+    assert [host for host, _ in nodes.requests].count("10.0.0.2") == 3
+    assert scaled.answering()
+
+
+def test_replicas_started_later_join_when_the_name_is_looked_up_again(
+    nodes: Nodes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = {"inference": ["10.0.0.1", "10.0.0.2"]}
+    name_server(monkeypatch, answers)
+    monkeypatch.setattr(remote, "RESOLVE_EVERY_SEC", 0.0)
+    nodes.live = {"10.0.0.1", "10.0.0.2", "10.0.0.3"}
+    scaled = load_remote_model(remote_settings("inference"), transport=nodes)
+
+    answers["inference"].append("10.0.0.3")
+    nodes.requests.clear()
+    for _ in range(3):
+        scaled.embed_texts(["a red car"])
+
+    assert {host for host, _ in nodes.requests} == {"10.0.0.1", "10.0.0.2", "10.0.0.3"}
+
+
+def test_a_name_with_one_address_or_none_is_asked_as_it_is(
+    nodes: Nodes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name_server(monkeypatch, {"node-1": ["10.0.0.1"]})
+
+    remote_model = load_remote_model(remote_settings("node-1", "node-2"), transport=nodes)
+
+    assert {host for host, _ in nodes.requests} <= {"node-1", "node-2"}
+    assert remote_model.embed_texts(["a"]).shape == (1, remote_model.dimension)
