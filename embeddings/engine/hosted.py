@@ -39,8 +39,8 @@ Fields = dict[str, Any]
 
 # Audio goes as 16-bit WAV at this rate, the one speech and sound-event encoders take.
 SAMPLING_RATE = 16_000
-# After a failure (unreachable, 5xx, rate-limited) the API is left alone this long, or as long
-# as its Retry-After asks, up to this.
+# After a failure (unreachable, 5xx, a refused key) the API is left alone this long; after a
+# 429, as long as its Retry-After asks, up to this.
 REST_SEC = 30.0
 # The largest image file sent: Marengo's limit for an image (5 MB, Amazon Bedrock's model card).
 IMAGE_MAX_BYTES = 5 * 1024 * 1024
@@ -86,9 +86,7 @@ class HostedApi:
         if response.status_code in (400, 422):
             raise InputError(f"The hosted model refused the input: {message}")
         if response.status_code in (401, 403):
-            raise self._failed(
-                f"refused the API key (EMBEDDINGS_REMOTE_API_KEY): {message}", rest_sec=0.0
-            )
+            raise self._failed(f"refused the API key (EMBEDDINGS_REMOTE_API_KEY): {message}")
         rest_sec = _retry_after(response) if response.status_code == 429 else REST_SEC
         raise self._failed(f"answered {response.status_code}: {message}", rest_sec=rest_sec)
 
