@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         help=(
             "Comma-separated: vector, vector-stress, embedding, precision, threads, api, "
             "ingestion, ingestion-model, http, slow-clients, memory, server-memory, duplicates, "
-            "video, tiers."
+            "video, tiers, shards, shards-stress."
         ),
     )
     parser.add_argument(
@@ -63,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--dimension", type=int, default=768)
     parser.add_argument("--ef", default="40,100,200", help="hnsw.ef_search values to try.")
+    parser.add_argument(
+        "--partitions",
+        default="4",
+        help="For the shards parts: partition counts to compare with one table.",
+    )
     parser.add_argument("--m", type=int, default=None, help="HNSW m (default: the product's).")
     parser.add_argument("--ef-construction", type=int, default=None)
     parser.add_argument(
@@ -85,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         ingestion,
         memory,
         precision,
+        shards,
         slow_clients,
         threads,
         tiers,
@@ -127,6 +133,16 @@ def main(argv: list[str] | None = None) -> int:
             hnsw=hnsw,
             compare_storage=args.compare_storage,
         )
+    for part, isotropic in (("shards", False), ("shards-stress", True)):
+        if part in parts:
+            report[part.replace("-", "_")] = shards.run(
+                items=args.items,
+                queries=args.queries,
+                generator=Generator(dimension=args.dimension, isotropic=isotropic),
+                partitions=tuple(int(value) for value in args.partitions.split(",")),
+                ef_values=ef_values,
+                hnsw=hnsw,
+            )
     if "duplicates" in parts:
         report["near_duplicates"] = duplicates.run(
             items=args.items, generator=Generator(dimension=args.dimension)

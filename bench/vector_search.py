@@ -166,6 +166,18 @@ def full_precision_run(
     return found, seconds, {"build_sec": round(build, 2), "index_mb": round(size / 2**20, 1)}
 
 
+def described(*, items: int, queries: int, generator: Generator, hnsw: Hnsw) -> dict[str, Any]:
+    """What a vector search report measured, before its figures."""
+    return {
+        "items": items,
+        "queries": queries,
+        "generator": generator.describe(),
+        "hnsw": hnsw,
+        "storage": STORAGE,
+        "exact_search": "numpy brute force over the same vectors, in the same run",
+    }
+
+
 def server_settings() -> dict[str, str]:
     with connection.cursor() as cursor:
         cursor.execute(f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
@@ -191,14 +203,7 @@ def run(
     modality_mask = np.arange(items) % 3 == 0  # the "image" third
     truth = exact_top_k(data, questions, K)
     filtered_truth = exact_top_k(data, questions, K, mask=modality_mask)
-    report: dict[str, Any] = {
-        "items": items,
-        "queries": queries,
-        "generator": generator.describe(),
-        "hnsw": hnsw,
-        "storage": STORAGE,
-        "exact_search": "numpy brute force over the same vectors, in the same run",
-    }
+    report = described(items=items, queries=queries, generator=generator, hnsw=hnsw)
     with scratch_database():
         started = time.perf_counter()
         ids = load(data)

@@ -72,6 +72,36 @@ def test_the_vector_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
 
 
 @pytest.mark.bench
+def test_the_shards_benchmark_compares_one_graph_with_merged_partitions_at_a_tiny_size(
+    tmp_path: Path,
+) -> None:
+    report = run_bench(
+        tmp_path,
+        "--parts",
+        "shards",
+        "--items",
+        "600",
+        "--queries",
+        "5",
+        "--dimension",
+        "32",
+        "--ef",
+        "40",
+        "--partitions",
+        "3",
+    )["shards"]
+
+    one, split = report["layouts"]
+    assert (one["partitions"], split["partitions"]) == (1, 3)
+    assert one["plan"] == {"merge_append": False, "index_scans": 1}
+    # Each partition's graph is read, and their top rows merged in distance order.
+    assert split["plan"] == {"merge_append": True, "index_scans": 3}
+    for layout in (one, split):
+        assert 0.5 < layout["runs"][0]["recall_at_10"] <= 1.0
+        assert layout["runs"][0]["p50_ms"] > 0
+
+
+@pytest.mark.bench
 def test_the_near_duplicates_benchmark_finds_the_planted_copies_at_a_tiny_size(
     tmp_path: Path,
 ) -> None:
