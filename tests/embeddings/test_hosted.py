@@ -220,10 +220,11 @@ def test_a_rate_limited_key_rests_as_long_as_the_api_asks(
     hosted: HostedEmbeddingModel,
     settings,  # type: ignore[no-untyped-def]
 ) -> None:
-    settings.EMBEDDINGS_RATE_LIMIT_PER_MINUTE = 2  # the probe at load was the first
-    hosted.embed_texts(["one"])
-    with pytest.raises(ModelUnavailable, match="answered 429"):
-        hosted.embed_texts(["two"])
+    settings.EMBEDDINGS_RATE_LIMIT_PER_MINUTE = 1
+    with pytest.raises(ModelUnavailable, match=r"answered 429: .*retry in \d+ s"):
+        # The limit counts whole minutes: of three requests, two fall in one of them.
+        for text in ("one", "two", "three"):
+            hosted.embed_texts([text])
 
     assert not hosted.answering()
 
