@@ -6,13 +6,14 @@ per-shard top k merged, as Citus does across servers)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db import connection
+from pgvector import Vector
 from pgvector.psycopg import register_vector
-from psycopg import Cursor, sql
+from psycopg import sql
 
 from bench.scratch import scratch_database
 from bench.synthetic import Generator, exact_top_k
@@ -23,8 +24,10 @@ from bench.vector_search import (
     percentiles,
     recall,
     server_settings,
+    sql_runner,
     timed,
 )
+from searchapp.search.selectors import index_scan_settings
 from searchapp.search.vector_index import STORAGE, cosine_distance, indexed_expression
 
 TABLE = "bench_shards"
@@ -90,9 +93,11 @@ def _layout(
         table=sql.Identifier(TABLE), distance=cosine_distance(dimension), k=sql.Literal(K)
     )
     ids = np.arange(len(data))
+    search = sql_runner(lambda query: (statement, {"query": Vector(query).to_text()}))
     runs = []
     for ef_search in ef_values:
-        found, seconds = timed(_runner(statement, ef_search=ef_search), questions)
+        settings.SEARCH_EF_SEARCH = ef_search
+        found, seconds = timed(search, questions)
         runs.append(
             {
                 "ef_search": ef_search,
@@ -104,7 +109,7 @@ def _layout(
         "partitions": partitions,
         "index_build_sec": round(build_sec, 2),
         "index_mb": round(index_bytes / 2**20, 1),
-        "plan": _plan(statement, questions[0], ef_search=ef_values[0]),
+        "plan": _plan(statement, questions[0]),
         "runs": runs,
     }
     with connection.cursor() as cursor:
@@ -156,33 +161,11 @@ def _load(data: np.ndarray) -> None:
         cursor.execute(sql.SQL("ANALYZE {table}").format(table=sql.Identifier(TABLE)))
 
 
-def _runner(statement: sql.Composable, *, ef_search: int) -> Callable[[np.ndarray], list[int]]:
-    raw = connection.connection
-
-    def run(query: np.ndarray) -> list[int]:
-        with raw.transaction(), raw.cursor() as cursor:
-            _as_the_product_searches(cursor, ef_search=ef_search)
-            cursor.execute(statement, {"query": _literal(query)})
-            return [row[0] for row in cursor.fetchall()]
-
-    return run
-
-
-def _as_the_product_searches(cursor: Cursor[Any], *, ef_search: int) -> None:
-    # The product rules out sorting, which holds small tables on the index too (selectors.py).
-    cursor.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
-    cursor.execute("SET LOCAL enable_sort = off")
-
-
-def _plan(statement: sql.Composable, query: np.ndarray, *, ef_search: int) -> dict[str, object]:
+def _plan(statement: sql.Composable, query: np.ndarray) -> dict[str, object]:
     """Whether the partitions' index scans are merged, and how many graphs the query reads."""
     raw = connection.connection
     with raw.transaction(), raw.cursor() as cursor:
-        _as_the_product_searches(cursor, ef_search=ef_search)
-        cursor.execute(sql.SQL("EXPLAIN ") + statement, {"query": _literal(query)})
+        cursor.execute(*index_scan_settings(tag_filter=False))
+        cursor.execute(sql.SQL("EXPLAIN ") + statement, {"query": Vector(query).to_text()})
         plan = "\n".join(row[0] for row in cursor.fetchall())
     return {"merge_append": "Merge Append" in plan, "index_scans": plan.count("Index Scan using")}
-
-
-def _literal(vector: np.ndarray) -> str:
-    return "[" + ",".join(map(str, vector.tolist())) + "]"

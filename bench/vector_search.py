@@ -7,6 +7,7 @@ from typing import Any, TypedDict
 import numpy as np
 from django.conf import settings
 from django.db import connection
+from pgvector import Vector
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
@@ -94,20 +95,30 @@ def recall(found: list[list[int]], truth: np.ndarray, ids: np.ndarray) -> float:
     )
 
 
-def raw_sql_runner(modality: str | None) -> Callable[[np.ndarray], list[int]]:
-    """The selector's statements sent straight through psycopg, without the product's code."""
+Statement = tuple[sql.Composable, dict[str, Any]]
+
+
+def sql_runner(statement: Callable[[np.ndarray], Statement]) -> Callable[[np.ndarray], list[int]]:
+    """A query's statement sent straight through psycopg in the product's search settings
+    (ef_search from SEARCH_EF_SEARCH, no sort), without the product's code around it."""
     raw = connection.connection
 
     def run(query: np.ndarray) -> list[int]:
-        statement, params = nearest_segments_query(
-            vector=query, model_key=MODEL_KEY, limit=K, modality=modality
-        )
         with raw.transaction(), raw.cursor() as cursor:
             cursor.execute(*index_scan_settings(tag_filter=False))
-            cursor.execute(statement, params)
+            cursor.execute(*statement(query))
             return [row[0] for row in cursor.fetchall()]
 
     return run
+
+
+def raw_sql_runner(modality: str | None) -> Callable[[np.ndarray], list[int]]:
+    """The selector's statements, without the product's code."""
+    return sql_runner(
+        lambda query: nearest_segments_query(
+            vector=query, model_key=MODEL_KEY, limit=K, modality=modality
+        )
+    )
 
 
 def selector_runner(modality: str | None) -> Callable[[np.ndarray], list[int]]:
@@ -154,7 +165,7 @@ def full_precision_run(
             cursor.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
             cursor.execute(
                 statement,
-                {"key": MODEL_KEY, "query": "[" + ",".join(map(str, query.tolist())) + "]"},
+                {"key": MODEL_KEY, "query": Vector(query).to_text()},
             )
             return [row[0] for row in cursor.fetchall()]
 
